@@ -252,6 +252,7 @@ def distance_concentration(
         for key, value in zip(
             fields,
             (contrast.mean(), contrast.std(), p10, p90, ratio.mean(), ratio.std()),
+            strict=True,
         ):
             fields[key].append(float(value))
     return DistanceConcentration(
@@ -384,7 +385,7 @@ def gaussian_annulus(
     for d in dims:
         z = np.random.default_rng((seed, d)).standard_normal((n_samples, d))
         norms.append(np.linalg.norm(z, axis=1))  # (N,)
-    scaled = [n / d**0.5 for n, d in zip(norms, dims)]
+    scaled = [n / d**0.5 for n, d in zip(norms, dims, strict=True)]
     edges = np.linspace(0.0, max(s.max() for s in scaled), bins + 1)
     return GaussianAnnulus(
         n_samples=n_samples,

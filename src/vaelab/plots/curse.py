@@ -254,7 +254,7 @@ def plot_distance_histograms(
     """
     fig = Figure(figsize=(5 * len(histograms), 4), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(histograms)))
-    for ax, (name, r) in zip(axes, histograms.items()):
+    for ax, (name, r) in zip(axes, histograms.items(), strict=True):
         edges = np.asarray(r.edges)
         for j, i in enumerate(_pick_dims(r.dims, show_dims)):
             density = np.asarray(r.counts[i]) / (r.n_pairs * np.diff(edges))
@@ -285,7 +285,8 @@ def plot_representation_contrast(rep: RepresentationContrast) -> Figure:
     Returns
     -------
     matplotlib.figure.Figure
-        Two panels of bars, mean +- sd over queries, labelled with each dimension.
+        Two panels of bars: mean contrast (log scale, values written on the bars) and
+        mean +- sd nearest / mean distance, over queries; labelled with each dimension.
 
     Examples
     --------
@@ -296,13 +297,14 @@ def plot_representation_contrast(rep: RepresentationContrast) -> Figure:
     """
     fig = Figure(figsize=(10, 4), layout="constrained")
     ax_c, ax_nn = fig.subplots(1, 2)
-    labels = [f"{n}\n(d = {d})" for n, d in zip(rep.names, rep.dims)]
+    labels = [f"{n}\n(d = {d})" for n, d in zip(rep.names, rep.dims, strict=True)]
     colours = [OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(labels))]
-    ax_c.bar(labels, rep.contrast_mean, color=colours)
-    ax_c.errorbar(labels, rep.contrast_mean, yerr=rep.contrast_sd, fmt="none", ecolor="black")
+    bars = ax_c.bar(labels, rep.contrast_mean, color=colours)
+    ax_c.bar_label(bars, labels=[f"{c:.3g}" for c in rep.contrast_mean])
     ax_c.set(
-        ylabel="relative contrast (Dmax - Dmin) / Dmin",
-        title="Higher contrast: distances still separate points",
+        yscale="log",
+        ylabel="relative contrast (Dmax - Dmin) / Dmin (log scale)",
+        title="Relative contrast: near 0 means distances no longer separate points",
     )
     ax_nn.bar(labels, rep.nn_to_mean_mean, color=colours)
     ax_nn.errorbar(labels, rep.nn_to_mean_mean, yerr=rep.nn_to_mean_sd, fmt="none", ecolor="black")
@@ -310,7 +312,7 @@ def plot_representation_contrast(rep: RepresentationContrast) -> Figure:
     ax_nn.set(
         ylim=(0, 1.05),
         ylabel="nearest-neighbour distance / mean distance",
-        title="Lower is better: nearest neighbours stand out",
+        title="Nearest vs mean distance: near 1, the nearest neighbour is not near",
     )
     for ax in (ax_c, ax_nn):
         ax.set_xlabel("representation")
