@@ -1,0 +1,40 @@
+"""Option parsing shared by several commands."""
+
+from __future__ import annotations
+
+import click
+
+from vaelab.errors import ConfigError
+
+
+def parse_ints(value: str | None, what: str) -> tuple[int, ...] | None:
+    """'400,200' → (400, 200); '' → (); None → None. A bad list is a `ConfigError`."""
+    if value is None:
+        return None
+    if value.strip() == "":
+        return ()
+    try:
+        out = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise ConfigError(f"{what}={value!r} must be comma-separated integers, e.g. 400,200") from None
+    if any(v < 1 for v in out):
+        raise ConfigError(f"{what}={value!r} must hold positive integers")
+    return out
+
+
+def data_options(f):
+    """--data, --data-dir, --shape, --label-column: where data comes from."""
+    for opt in reversed([
+        click.option("--data", "source", default="digits", show_default=True,
+                     help="digits, mnist, fashion-mnist, kmnist, binarized-mnist, "
+                          "or a path to a .npy/.npz/.csv file"),
+        click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+                     help="local directory holding a named dataset's files "
+                          "(default: $VAELAB_DATA, else download to the user cache)"),
+        click.option("--shape", default=None, metavar="H,W|C,H,W",
+                     help="read flat rows as images of this shape"),
+        click.option("--label-column", default=None,
+                     help="CSV: name or index of the label column"),
+    ]):
+        f = opt(f)
+    return f

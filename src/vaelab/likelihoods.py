@@ -1,0 +1,154 @@
+"""Decoder likelihoods p(x|z): what the decoder's outputs mean.
+
+A decoder emits ``n_params`` numbers per data feature; a likelihood turns them
+into a log-density of the data and a mean. All log-probabilities are in nats,
+summed over features: shape ``(...,)`` for params of shape ``(..., D · n_params)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vaelab.errors import ConfigError
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+class Likelihood(nn.Module):
+    """Base class. Subclasses set `n_params` and implement the three methods."""
+
+    n_params: int = 1
+
+    def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) summed over features; params ``(..., P·D)``, x ``(..., D)``."""
+        raise NotImplementedError
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        """E[x|z] on the data scale, shape ``(..., D)``."""
+        raise NotImplementedError
+
+    def sample(self, params: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A draw x ~ p(x|z), shape ``(..., D)``."""
+        raise NotImplementedError
+
+
+class Bernoulli(Likelihood):
+    """Independent Bernoulli pixels on logits; for data in {0, 1} (or grey levels in [0, 1]).
+
+    Examples
+    --------
+    >>> lik = Bernoulli()
+    >>> float(lik.log_prob(torch.zeros(1, 3), torch.ones(1, 3)))  # 3 · log(1/2)
+    -2.0794...
+    """
+
+    def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return -F.binary_cross_entropy_with_logits(
+            params, x.expand_as(params), reduction="none"
+        ).sum(-1)
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(params)
+
+    def sample(self, params: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.bernoulli(torch.sigmoid(params), generator=generator)
+
+
+class Gaussian(Likelihood):
+    """Gaussian with a fixed standard deviation ``sigma``.
+
+    With ``sigma=1``, −log p(x|z) = ½‖x − g(z)‖² + (D/2)·log 2π: the
+    autoencoder's squared error, up to a constant.
+
+    Examples
+    --------
+    >>> lik = Gaussian(1.0)
+    >>> float(lik.log_prob(torch.zeros(1, 2), torch.ones(1, 2)) + LOG_2PI)  # -½·2 - log 2π
+    -1.0
+    """
+
+    def __init__(self, sigma: float = 1.0):
+        super().__init__()
+        if not sigma > 0:
+            raise ConfigError(f"sigma={sigma} must be > 0")
+        self.sigma = float(sigma)
+
+    def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        var = self.sigma**2
+        return -0.5 * ((x - params) ** 2 / var + math.log(var) + LOG_2PI).sum(-1)
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        return params
+
+    def sample(self, params: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        noise = torch.randn(params.shape, generator=generator, dtype=params.dtype)
+        return params + self.sigma * noise.to(params.device)
+
+
+class GaussianLearned(Likelihood):
+    """Gaussian with one learned variance shared by every feature (isotropic).
+
+    This is the noise model of probabilistic PCA: with a linear decoder, the
+    VAE's generative model is exactly pPCA's x = Wz + μ + σε.
+    """
+
+    def __init__(self, init_log_var: float = 0.0):
+        super().__init__()
+        self.log_var = nn.Parameter(torch.tensor(float(init_log_var)))
+
+    def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        lv = self.log_var.to(params.dtype)
+        return -0.5 * ((x - params) ** 2 * torch.exp(-lv) + lv + LOG_2PI).sum(-1)
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        return params
+
+    def sample(self, params: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        noise = torch.randn(params.shape, generator=generator, dtype=params.dtype)
+        return params + torch.exp(0.5 * self.log_var) * noise.to(params.device)
+
+
+class GaussianHeteroscedastic(Likelihood):
+    """Gaussian whose decoder outputs a mean and a log-variance for every feature."""
+
+    n_params = 2
+
+    def __init__(self, min_log_var: float = -9.0):
+        super().__init__()
+        self.min_log_var = float(min_log_var)
+
+    def _split(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, lv = params.chunk(2, dim=-1)
+        return mu, lv.clamp(min=self.min_log_var)
+
+    def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        mu, lv = self._split(params)
+        return -0.5 * ((x - mu) ** 2 * torch.exp(-lv) + lv + LOG_2PI).sum(-1)
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        return self._split(params)[0]
+
+    def sample(self, params: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        mu, lv = self._split(params)
+        noise = torch.randn(mu.shape, generator=generator, dtype=mu.dtype).to(mu.device)
+        return mu + torch.exp(0.5 * lv) * noise
+
+
+LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned", "gaussian-heteroscedastic")
+
+
+def build_likelihood(name: str, sigma: float = 1.0) -> Likelihood:
+    """A likelihood by name: one of `LIKELIHOODS`."""
+    if name == "bernoulli":
+        return Bernoulli()
+    if name == "gaussian":
+        return Gaussian(sigma)
+    if name == "gaussian-learned":
+        return GaussianLearned()
+    if name == "gaussian-heteroscedastic":
+        return GaussianHeteroscedastic()
+    raise ConfigError(f"likelihood={name!r} is unknown; expected one of {LIKELIHOODS}")

@@ -1,0 +1,141 @@
+"""Encoder and decoder networks: MLPs and a small convolutional pair for images.
+
+Every network maps flat vectors to flat vectors, so models never care about
+image shapes: a conv encoder reshapes its (B, D) input to (B, C, H, W) itself.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from vaelab.errors import ConfigError
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "gelu": nn.GELU,
+    "elu": nn.ELU,
+    "silu": nn.SiLU,
+    "softplus": nn.Softplus,
+    "leaky_relu": nn.LeakyReLU,
+}
+NETWORKS = ("mlp", "conv", "linear")
+
+
+def activation(name: str) -> nn.Module:
+    """A fresh activation module by name (one of `ACTIVATIONS`)."""
+    if name not in ACTIVATIONS:
+        raise ConfigError(f"activation={name!r} is unknown; expected one of {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
+
+def mlp(in_dim: int, out_dim: int, hidden: Sequence[int], act: str = "relu") -> nn.Sequential:
+    """A multilayer perceptron ``in_dim → hidden... → out_dim``, linear output.
+
+    With ``hidden=()`` this is a single linear map.
+
+    Examples
+    --------
+    >>> net = mlp(784, 40, (400,))
+    >>> net(torch.zeros(2, 784)).shape
+    torch.Size([2, 40])
+    """
+    layers: list[nn.Module] = []
+    width = in_dim
+    for h in hidden:
+        layers += [nn.Linear(width, h), activation(act)]
+        width = h
+    layers.append(nn.Linear(width, out_dim))
+    return nn.Sequential(*layers)
+
+
+def _check_conv_shape(shape: Sequence[int]) -> tuple[int, int, int]:
+    if len(shape) != 3:
+        raise ConfigError(
+            f"network='conv' needs image samples of shape (C, H, W), got {tuple(shape)}; "
+            "use --shape H,W for flat data or network='mlp'"
+        )
+    c, h, w = (int(s) for s in shape)
+    if h % 4 or w % 4:
+        raise ConfigError(f"network='conv' needs H and W divisible by 4, got {h}x{w}")
+    return c, h, w
+
+
+class ConvEncoder(nn.Module):
+    """Two stride-2 convolutions then a linear head: (B, C·H·W) → (B, out_dim)."""
+
+    def __init__(self, shape: Sequence[int], out_dim: int, channels: int = 32, act: str = "relu"):
+        super().__init__()
+        c, h, w = _check_conv_shape(shape)
+        self.shape = (c, h, w)
+        self.features = nn.Sequential(
+            nn.Conv2d(c, channels, 4, 2, 1), activation(act),
+            nn.Conv2d(channels, 2 * channels, 4, 2, 1), activation(act),
+            nn.Flatten(),
+        )
+        self.head = nn.Linear(2 * channels * (h // 4) * (w // 4), out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.reshape(-1, *self.shape)  # (B, C, H, W)
+        return self.head(self.features(x))  # (B, out_dim)
+
+
+class ConvDecoder(nn.Module):
+    """A linear map to a (2c, H/4, W/4) volume, then two stride-2 transposed convs.
+
+    Outputs ``(B, n_params · C·H·W)``: one image-shaped channel block per
+    likelihood parameter.
+    """
+
+    def __init__(
+        self, shape: Sequence[int], in_dim: int, n_params: int = 1,
+        channels: int = 32, act: str = "relu",
+    ):
+        super().__init__()
+        c, h, w = _check_conv_shape(shape)
+        self.start = (2 * channels, h // 4, w // 4)
+        self.net = nn.Sequential(
+            nn.Linear(in_dim, math.prod(self.start)), activation(act),
+            nn.Unflatten(-1, self.start),
+            nn.ConvTranspose2d(2 * channels, channels, 4, 2, 1), activation(act),
+            nn.ConvTranspose2d(channels, n_params * c, 4, 2, 1),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        lead = z.shape[:-1]
+        out = self.net(z.reshape(-1, z.shape[-1]))  # (B, P·C, H, W)
+        return out.reshape(*lead, -1)
+
+
+def build_encoder(
+    network: str, shape: Sequence[int], out_dim: int, hidden: Sequence[int],
+    act: str, channels: int,
+) -> nn.Module:
+    """The encoder for a network kind: 'mlp', 'conv' or 'linear'."""
+    d = math.prod(shape)
+    if network == "mlp":
+        return mlp(d, out_dim, hidden, act)
+    if network == "linear":
+        return nn.Linear(d, out_dim)
+    if network == "conv":
+        return ConvEncoder(shape, out_dim, channels, act)
+    raise ConfigError(f"network={network!r} is unknown; expected one of {NETWORKS}")
+
+
+def build_decoder(
+    network: str, shape: Sequence[int], in_dim: int, n_params: int,
+    hidden: Sequence[int], act: str, channels: int,
+) -> nn.Module:
+    """The decoder mirroring `build_encoder`; outputs ``n_params`` values per feature."""
+    d = math.prod(shape)
+    if network == "mlp":
+        return mlp(in_dim, n_params * d, tuple(reversed(hidden)), act)
+    if network == "linear":
+        return nn.Linear(in_dim, n_params * d)
+    if network == "conv":
+        return ConvDecoder(shape, in_dim, n_params, channels, act)
+    raise ConfigError(f"network={network!r} is unknown; expected one of {NETWORKS}")

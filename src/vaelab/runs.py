@@ -1,0 +1,188 @@
+"""Train a model into a run directory, and reload a run's model and data.
+
+This is the glue the CLI and the estimators share: data spec → data → model →
+fit → run directory (config.json, model.safetensors, metrics.jsonl, summary.json).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from vaelab._config import from_dict as config_from_dict
+from vaelab.data import Dataset, DataSplits
+from vaelab.errors import ConfigError, RunDirError
+from vaelab.io import (
+    WEIGHTS,
+    append_metrics,
+    atomic_write_json,
+    load_model,
+    read_config,
+    read_json,
+    save_model,
+)
+from vaelab.models import ModelConfig, build_model
+from vaelab.train import History, TrainConfig, as_flat_tensor, elbo_terms, fit
+
+SUMMARY = "summary.json"
+DATA_BINARIZE = ("none", "static")
+
+
+@dataclass
+class DataSpec:
+    """Where a run's data comes from and how it is transformed; enough to reload it."""
+
+    source: str = "digits"  # a dataset name or a path to a .npy/.npz/.csv file or directory
+    data_dir: str | None = None  # local directory of a named dataset
+    shape: tuple[int, ...] | None = None  # (H, W) or (C, H, W) to read flat rows as images
+    label_column: str | int | None = None  # CSV: the column holding labels
+    test_fraction: float = 0.2  # for sources without a test split
+    valid_fraction: float = 0.1  # held out of train for validation and early stopping; 0: none
+    binarize: str = "none"  # "static": one seeded Bernoulli draw of the data
+    standardize: bool = False  # zero mean, unit variance per feature (from train)
+    seed: int = 0  # seeds the splits and static binarization
+
+    def __post_init__(self) -> None:
+        if self.shape is not None:
+            self.shape = tuple(int(s) for s in self.shape)
+        if self.binarize not in DATA_BINARIZE:
+            raise ConfigError(f"binarize={self.binarize!r} must be one of {DATA_BINARIZE}")
+        if not 0.0 <= self.valid_fraction < 1.0:
+            raise ConfigError(f"valid_fraction={self.valid_fraction} must be in [0, 1)")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["shape"] = None if self.shape is None else list(self.shape)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DataSpec:
+        """Rebuild from `to_dict`; unknown or mistyped keys are a `ConfigError`."""
+        return config_from_dict(cls, d, "data")
+
+
+def load_data(spec: DataSpec) -> DataSplits:
+    """Load and transform the data a spec describes: train, test and (maybe) valid."""
+    from vaelab.data import binarize_static, load_dataset, standardize, train_valid_split
+
+    splits = load_dataset(
+        spec.source, data_dir=spec.data_dir, shape=spec.shape,
+        label_column=spec.label_column, test_fraction=spec.test_fraction, seed=spec.seed,
+    )
+    train, test, valid = splits.train, splits.test, splits.valid
+    if valid is None and spec.valid_fraction > 0:
+        train, valid = train_valid_split(train, spec.valid_fraction, spec.seed)
+    if spec.binarize == "static":
+        train, test = binarize_static(train, spec.seed), binarize_static(test, spec.seed + 1)
+        valid = None if valid is None else binarize_static(valid, spec.seed + 2)
+    if spec.standardize:
+        parts = standardize(train, test, *([] if valid is None else [valid]))
+        train, test = parts[0], parts[1]
+        valid = parts[2] if valid is not None else None
+    return DataSplits(train, test, valid)
+
+
+def eval_view(ds: Dataset, train: TrainConfig, seed: int) -> Dataset:
+    """The data as evaluated: under dynamic binarization, one fixed seeded draw (IWAE protocol)."""
+    if train.binarize != "dynamic" or ds.kind == "binary":
+        return ds
+    from vaelab.data import binarize_static
+
+    return binarize_static(ds, seed)
+
+
+def check_likelihood(model: ModelConfig, data: Dataset, train: TrainConfig) -> None:
+    """A Bernoulli likelihood needs data in [0, 1]: refuse real-valued data early."""
+    if model.likelihood == "bernoulli" and data.kind == "real":
+        raise ConfigError(
+            f"likelihood='bernoulli' needs values in [0, 1] but {data.name} has values "
+            f"outside it; use likelihood='gaussian' (or rescale the data)"
+        )
+
+
+def prepare_run_dir(run_dir: Path, overwrite: bool) -> Path:
+    """Create an empty run directory; refuse to mix with an existing run."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not overwrite:
+            raise RunDirError(
+                f"run directory {run_dir} already exists and is not empty; "
+                "choose another --out or pass --overwrite"
+            )
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def train_run(
+    data: DataSpec,
+    model: ModelConfig,
+    train: TrainConfig,
+    run_dir: Path,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> tuple[torch.nn.Module, History]:
+    """Load data, build the model, train it, and write a complete run directory.
+
+    The model's ``input_shape`` is taken from the data. Everything is validated
+    before the directory is created, so a user error leaves nothing behind.
+
+    Returns
+    -------
+    model, history
+    """
+    splits = load_data(data)
+    model = ModelConfig(**{**model.to_dict(), "input_shape": splits.train.sample_shape})
+    check_likelihood(model, splits.train, train)
+    net = build_model(model)
+    run_dir = prepare_run_dir(run_dir, overwrite)
+    sections = {"train": train.to_dict(), "data": data.to_dict()}
+    save_model(run_dir, net, **sections)  # an untrained but loadable run from the start
+
+    valid = None if splits.valid is None else eval_view(splits.valid, train, data.seed + 3)
+    start = time.perf_counter()
+    history = fit(
+        net, splits.train, train, valid=valid, progress=progress,
+        on_epoch=lambda epoch, record: append_metrics(run_dir, record),
+    )
+    seconds = time.perf_counter() - start
+    save_model(run_dir, net, **sections)
+    test = eval_view(splits.test, train, data.seed + 4)
+    terms = elbo_terms(net, as_flat_tensor(test, next(net.parameters()).device))
+    summary = {
+        "epochs": len(history.epoch), "train_seconds": seconds,
+        "best_epoch": history.best_epoch,
+        "test_loss": terms["loss"], "test_reconstruction": terms["reconstruction"],
+        "test_kl": terms["kl"], "n_train": len(splits.train), "n_test": len(test),
+    }
+    atomic_write_json(run_dir / SUMMARY, summary)
+    return net, history
+
+
+def load_run(run_dir: Path, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
+    """The model of a complete run directory and its parsed config.json."""
+    run_dir = Path(run_dir)
+    if not (run_dir / WEIGHTS).exists() and (run_dir / "config.json").exists():
+        raise RunDirError(f"{run_dir} has no {WEIGHTS}: the run never finished saving")
+    return load_model(run_dir, device), read_config(run_dir)
+
+
+def run_data(config: dict) -> tuple[DataSplits, TrainConfig, int]:
+    """Reload a run's data pipeline from its config.json: (splits, train config, seed)."""
+    try:
+        spec = DataSpec.from_dict(config["data"])
+        train = TrainConfig.from_dict(config.get("train", {}))
+    except KeyError:
+        raise RunDirError("config.json has no 'data' section: pass --data explicitly") from None
+    return load_data(spec), train, spec.seed
+
+
+def read_summary(run_dir: Path) -> dict | None:
+    """summary.json of a finished run, or None."""
+    path = Path(run_dir) / SUMMARY
+    return read_json(path) if path.exists() else None

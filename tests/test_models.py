@@ -1,0 +1,119 @@
+"""Models, networks, likelihoods and the KL: shapes, gradients, closed forms."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from vaelab.errors import ConfigError
+from vaelab.likelihoods import LIKELIHOODS, Gaussian
+from vaelab.models import VAE, Autoencoder, ModelConfig, build_model, linear_vae_config
+from vaelab.objectives import gaussian_kl, log_normal_diag, log_standard_normal
+
+SHAPES = {"mlp": (1, 8, 8), "conv": (1, 8, 8), "linear": (20,)}
+
+
+@pytest.mark.parametrize(
+    "kind,network,likelihood", list(itertools.product(["vae", "ae"], SHAPES, LIKELIHOODS))
+)
+def test_output_shapes(kind, network, likelihood):
+    shape = SHAPES[network]
+    cfg = ModelConfig(kind=kind, input_shape=shape, latent_dim=3, network=network,
+                      hidden=(16,), likelihood=likelihood, channels=4)
+    model = build_model(cfg)
+    x = torch.rand(5, math.prod(shape))
+    out = model(x)
+    assert out.loss.shape == ()
+    assert out.reconstruction.shape == (5,) and out.kl.shape == (5,)
+    assert out.z.shape == (5, 3)
+    assert model.code(x).shape == (5, 3)
+    assert model.reconstruct(x).shape == (5, math.prod(shape))
+    assert model.sample(7).shape == (7, math.prod(shape))
+    assert torch.isfinite(out.loss)
+    if kind == "ae":
+        assert torch.all(out.kl == 0)
+    else:
+        assert torch.all(out.kl >= 0)
+
+
+def test_conv_rejects_shapes_it_cannot_handle():
+    with pytest.raises(ConfigError, match="divisible by 4"):
+        build_model(ModelConfig(input_shape=(1, 10, 10), network="conv"))
+    with pytest.raises(ConfigError, match=r"\(C, H, W\)"):
+        build_model(ModelConfig(input_shape=(64,), network="conv"))
+
+
+@pytest.mark.parametrize("field,value", [("kind", "gan"), ("likelihood", "poisson"),
+                                         ("latent_dim", 0), ("beta", -1.0),
+                                         ("activation", "swish2")])
+def test_config_rejects_bad_values_by_name(field, value):
+    with pytest.raises(ConfigError, match=field):
+        ModelConfig(**{field: value})
+
+
+def test_config_rejects_unknown_keys():
+    with pytest.raises(ConfigError, match="latnet_dim"):
+        ModelConfig.from_dict({"latnet_dim": 3})
+
+
+def test_closed_form_kl_matches_monte_carlo():
+    gen = torch.Generator().manual_seed(0)
+    mu = torch.randn(4, 3, generator=gen, dtype=torch.float64)
+    log_var = torch.randn(4, 3, generator=gen, dtype=torch.float64) * 0.5
+    n = 400_000
+    z = mu + torch.exp(0.5 * log_var) * torch.randn(n, 4, 3, generator=gen, dtype=torch.float64)
+    mc = (log_normal_diag(z, mu, log_var) - log_standard_normal(z)).mean(0)  # (4,)
+    se = (log_normal_diag(z, mu, log_var) - log_standard_normal(z)).std(0) / math.sqrt(n)
+    closed = gaussian_kl(mu, log_var)
+    assert torch.all((mc - closed).abs() < 4 * se + 1e-9), (mc, closed, se)
+
+
+def test_gradients_reach_the_encoder_through_the_reparameterized_sample():
+    vae = VAE(ModelConfig(input_shape=(10,), latent_dim=2, hidden=(8,)))
+    x = torch.rand(6, 10)
+    out = vae(x, beta=0.0)  # reconstruction only: any encoder gradient flows through z
+    out.loss.backward()
+    grads = [p.grad for p in vae.encoder.parameters()]
+    assert all(g is not None for g in grads)
+    assert sum(g.abs().sum() for g in grads) > 0
+
+
+def test_unit_gaussian_likelihood_is_half_squared_error_plus_constant():
+    torch.manual_seed(1)
+    cfg = ModelConfig(kind="ae", input_shape=(12,), latent_dim=3, hidden=(8,),
+                      likelihood="gaussian", sigma=1.0)
+    ae = Autoencoder(cfg)
+    x = torch.randn(9, 12)
+    out = ae(x)
+    sq = ((x - ae.reconstruct(x)) ** 2).sum(-1)
+    const = 0.5 * 12 * math.log(2 * math.pi)
+    torch.testing.assert_close(out.reconstruction, 0.5 * sq + const)
+
+
+def test_gaussian_log_prob_matches_torch_distributions():
+    mu, x = torch.randn(4, 5), torch.randn(4, 5)
+    ref = torch.distributions.Normal(mu, 0.3).log_prob(x).sum(-1)
+    torch.testing.assert_close(Gaussian(0.3).log_prob(mu, x), ref)
+
+
+def test_linear_vae_is_a_configuration_with_pca_noise_model():
+    cfg = linear_vae_config(n_features=16, latent_dim=3)
+    vae = build_model(cfg)
+    assert isinstance(vae, VAE)
+    linears = [m for m in vae.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == 2
+    assert vae.likelihood.log_var.shape == ()  # one shared learned variance
+
+
+def test_beta_weights_the_kl_term():
+    torch.manual_seed(0)
+    vae = VAE(ModelConfig(input_shape=(10,), latent_dim=2, hidden=(8,)))
+    x = torch.rand(6, 10)
+    torch.manual_seed(3)
+    a = vae(x, beta=0.0)
+    torch.manual_seed(3)
+    b = vae(x, beta=2.0)
+    torch.testing.assert_close(b.loss - a.loss, 2.0 * a.kl.mean())
