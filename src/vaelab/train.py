@@ -301,7 +301,7 @@ def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
 
     Examples
     --------
-    >>> [round(lr_factor("iwae", e, 3280), 3) for e in (1, 2, 4, 3280)]
+    >>> [round(lr_factor("iwae", e, 3280), 3) for e in (1, 2, 5, 3280)]
     [1.0, 0.72, 0.518, 0.1]
     >>> lr_factor("cosine", 1, 10) > lr_factor("cosine", 10, 10)
     True
