@@ -174,3 +174,8 @@ def test_cli_writes_json_and_prints_table(tmp_path):
     help_text = runner.invoke(main, ["curse", "--help"]).output
     assert "relative contrast" in help_text and "--max-dim" in help_text
     assert runner.invoke(main, ["curse", "--max-dim", "0"]).exit_code == 2
+
+
+def test_run_curse_without_figures_writes_only_json(tmp_path):
+    run_curse(tmp_path, dims=(2,), n_points=20, figures=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["curse.json"]

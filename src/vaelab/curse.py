@@ -509,9 +509,7 @@ def representation_contrast(
     for name, rep in representations.items():
         x = np.asarray(rep.detach().cpu() if isinstance(rep, torch.Tensor) else rep)
         if x.ndim < 2 or x.shape[0] < 2:
-            raise DataError(
-                f"representation {name!r} has shape {x.shape}; need (n_samples >= 2, dim)"
-            )
+            raise DataError(f"representation {name!r} has shape {x.shape}; need (n_samples >= 2, dim)")
         x = x.reshape(x.shape[0], -1).astype(np.float64)
         if not np.isfinite(x).all():
             raise DataError(f"representation {name!r} has NaN or infinite values")
@@ -579,6 +577,7 @@ def run_curse(
     n_points: int = 1000,
     seed: int = 0,
     representations: Mapping[str, np.ndarray | torch.Tensor] | None = None,
+    figures: bool = True,
 ) -> CurseResult:
     """Run every experiment, write ``curse.json`` and the figures into ``out_dir``.
 
@@ -595,6 +594,8 @@ def run_curse(
     representations : mapping of str to array, optional
         Representations of real data to compare (see `representation_contrast`);
         other modules fit the models and pass their codes here.
+    figures : bool
+        Also draw the figures (`vaelab.plots.curse.save_curse_figures`).
 
     Returns
     -------
@@ -609,21 +610,16 @@ def run_curse(
     ...     sorted(p.name for p in Path(tmp).iterdir())[:2]
     ['curse.json', 'curse_annulus.png']
     """
-    from vaelab.plots.curse import save_curse_figures  # matplotlib only when writing
-
     result = CurseResult(
         concentration={
-            k: distance_concentration(dims, n_points, distribution=k, seed=seed)
-            for k in DISTRIBUTIONS
+            k: distance_concentration(dims, n_points, distribution=k, seed=seed) for k in DISTRIBUTIONS
         },
         emptiness={
-            k: neighbourhood_emptiness(dims, n_points, distribution=k, seed=seed)
-            for k in DISTRIBUTIONS
+            k: neighbourhood_emptiness(dims, n_points, distribution=k, seed=seed) for k in DISTRIBUTIONS
         },
         annulus=gaussian_annulus(dims, n_samples=10 * n_points, seed=seed),
         histograms={
-            k: pairwise_distance_histograms(dims, n_points, distribution=k, seed=seed)
-            for k in DISTRIBUTIONS
+            k: pairwise_distance_histograms(dims, n_points, distribution=k, seed=seed) for k in DISTRIBUTIONS
         },
         representations=(
             None if representations is None else representation_contrast(representations, seed=seed)
@@ -632,5 +628,8 @@ def run_curse(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "curse.json").write_text(json.dumps(result.to_dict(), indent=1) + "\n")
-    save_curse_figures(result, out)
+    if figures:
+        from vaelab.plots.curse import save_curse_figures  # matplotlib only when drawing
+
+        save_curse_figures(result, out)
     return result

@@ -27,7 +27,7 @@ def format_table(result: CurseResult) -> str:
     --------
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     table = format_table(run_curse(tmp, dims=(2, 50), n_points=50))
+    ...     table = format_table(run_curse(tmp, dims=(2, 50), n_points=50, figures=False))
     >>> table.splitlines()[0].split()[:3]
     ['d', 'contrast', 'contrast']
     """

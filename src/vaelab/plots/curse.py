@@ -301,10 +301,11 @@ def plot_representation_contrast(rep: RepresentationContrast) -> Figure:
     colours = [OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(labels))]
     bars = ax_c.bar(labels, rep.contrast_mean, color=colours)
     ax_c.bar_label(bars, labels=[f"{c:.3g}" for c in rep.contrast_mean])
+    ax_c.margins(y=0.15)
     ax_c.set(
         yscale="log",
         ylabel="relative contrast (Dmax - Dmin) / Dmin (log scale)",
-        title="Relative contrast: near 0 means distances no longer separate points",
+        title="Relative contrast\n(near 0: distances no longer separate points)",
     )
     ax_nn.bar(labels, rep.nn_to_mean_mean, color=colours)
     ax_nn.errorbar(labels, rep.nn_to_mean_mean, yerr=rep.nn_to_mean_sd, fmt="none", ecolor="black")
@@ -312,7 +313,7 @@ def plot_representation_contrast(rep: RepresentationContrast) -> Figure:
     ax_nn.set(
         ylim=(0, 1.05),
         ylabel="nearest-neighbour distance / mean distance",
-        title="Nearest vs mean distance: near 1, the nearest neighbour is not near",
+        title="Nearest-neighbour / mean distance\n(near 1: the nearest point is not near)",
     )
     for ax in (ax_c, ax_nn):
         ax.set_xlabel("representation")
@@ -339,7 +340,7 @@ def save_curse_figures(result: CurseResult, out_dir: str | Path) -> dict[str, Pa
     >>> import tempfile
     >>> from vaelab.curse import run_curse
     >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     paths = save_curse_figures(run_curse(tmp, dims=(2, 20), n_points=30), tmp)
+    ...     paths = save_curse_figures(run_curse(tmp, dims=(2, 20), n_points=30, figures=False), tmp)
     ...     sorted(paths)
     ['annulus', 'contrast', 'contrast_svg', 'distance_histograms', 'emptiness']
     """
