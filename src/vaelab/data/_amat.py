@@ -122,10 +122,10 @@ def read_amat(
 
     Examples
     --------
-    >>> read_amat(Path("/nonexistent"), "valid")
+    >>> read_amat(Path("/nonexistent"), "valid")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    vaelab.errors.DataNotFoundError: binarized_mnist_valid.amat (or binarized_mnist_valid.amat.gz) not found in /nonexistent
+    vaelab.errors.DataNotFoundError: binarized_mnist_valid.amat ... not found in /nonexistent
     """
     if split not in SPLITS:
         raise DataError(f"split={split!r} must be one of {SPLITS}")

@@ -6,6 +6,7 @@ Never unpickles: every ``np.load`` here passes ``allow_pickle=False``.
 from __future__ import annotations
 
 import csv
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -249,10 +250,12 @@ def _read_csv(path: Path, label_column: int | str | None) -> tuple[np.ndarray, n
         raise DataError(f"{path}: empty CSV file")
     header = None if all(_is_number(c) for c in first) else [c.strip() for c in first]
     try:
-        data = np.loadtxt(
-            path, delimiter=",", skiprows=int(header is not None), ndmin=2,
-            dtype=np.float64, comments=None, encoding="utf-8",
-        )
+        with warnings.catch_warnings():  # a header without rows: reported as empty below
+            warnings.filterwarnings("ignore", "loadtxt: input contained no data")
+            data = np.loadtxt(
+                path, delimiter=",", skiprows=int(header is not None), ndmin=2,
+                dtype=np.float64, comments=None, encoding="utf-8",
+            )
     except ValueError as err:
         raise _locate_csv_error(path, header is not None, len(first)) or DataError(
             f"{path}: {err}"

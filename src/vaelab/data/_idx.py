@@ -144,10 +144,10 @@ def read_idx_split(
 
     Examples
     --------
-    >>> read_idx_split(Path("/nonexistent"), "train")
+    >>> read_idx_split(Path("/nonexistent"), "train")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    vaelab.errors.DataNotFoundError: train-images-idx3-ubyte (or train-images-idx3-ubyte.gz) not found in /nonexistent
+    vaelab.errors.DataNotFoundError: train-images-idx3-ubyte ... not found in /nonexistent
     """
     prefix = SPLIT_PREFIXES[split]
     image_file = find_file(directory, f"{prefix}-images-idx3-ubyte")

@@ -44,8 +44,9 @@ def describe_source(
 
     Examples
     --------
-    >>> describe_source("digits", seed=3)
-    {'source': 'digits', 'data_dir': None, 'shape': None, 'label_column': None, 'test_fraction': 0.2, 'seed': 3}
+    >>> desc = describe_source("digits", seed=3)
+    >>> desc["source"], desc["data_dir"], desc["test_fraction"], desc["seed"]
+    ('digits', None, 0.2, 3)
     """
     source = str(source)
     if source not in LOADERS:
