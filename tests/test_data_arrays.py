@@ -112,7 +112,7 @@ def test_shape_mismatch_names_both_sizes() -> None:
 @pytest.mark.parametrize(("x", "y", "message"), [
     (np.zeros((0, 4)), None, "empty"),
     (np.zeros((1, 4)), None, "single sample"),
-    (np.zeros(5), None, "empty, expected"),
+    (np.zeros(5), None, r"shape \(5,\), expected \(n_samples, n_features\)"),
     (np.zeros((3, 2)), np.arange(4), r"labels of shape \(4,\) for 3 samples"),
     (np.zeros((3, 2)), np.array([0.5, 1, 2]), "not all integers"),
     (np.array([["a", "b"], ["c", "d"]]), None, "expected numbers"),

@@ -92,7 +92,12 @@ def array_dataset(
     x = np.asanyarray(x)
     if x.dtype.kind not in "biuf":
         raise DataError(f"{name}: data of dtype {x.dtype}, expected numbers")
-    if x.ndim < 2 or len(x) == 0 or x[0].size == 0:
+    if x.ndim < 2:
+        raise DataError(
+            f"{name}: data of shape {x.shape}, expected (n_samples, n_features) or "
+            f"(n_samples, *image_shape)"
+        )
+    if len(x) == 0 or x[0].size == 0:
         raise DataError(f"{name}: data of shape {x.shape} is empty, expected (n_samples, ...)")
     n = len(x)
     if n == 1:

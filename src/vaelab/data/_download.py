@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import logging
 import os
 import tempfile
 import urllib.error
@@ -24,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vaelab.errors import DataError, DataNotFoundError
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -207,6 +210,7 @@ def download(url: str, dest: Path, checksum: str, timeout: float = 60.0) -> Path
     digest = hashlib.new(algorithm, usedforsecurity=False)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
+    _log.info("downloading %s to %s", url, dest)
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             length = resp.headers.get("Content-Length")
