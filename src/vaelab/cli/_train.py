@@ -102,7 +102,13 @@ def train(kind, source, data_dir, shape, label_column, latent_dim, network, hidd
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="output file [default: RUN/figures/samples.png]; .npy for non-image data")
 def sample(run, n, seed, out):
-    """Decode N(0, I) codes of a trained RUN into a PNG grid (or .npy for tables)."""
+    """Decode N(0, I) codes of a trained RUN into a PNG grid (or .npy for tables).
+
+    For a VAE these are samples from its prior. An autoencoder has no prior:
+    its decoded N(0, I) codes show the holes in its code space.
+
+    Example: vaelab sample runs/vae-digits-20261124-101500 -n 64
+    """
     path = _write_samples(Path(run), n, seed, Path(out) if out else None)
     click.echo(f"wrote {path}")
 
@@ -113,7 +119,12 @@ def sample(run, n, seed, out):
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="output PNG [default: RUN/figures/reconstructions.png]")
 def reconstruct(run, n, out):
-    """Show test inputs of a trained RUN (top rows) beside their reconstructions."""
+    """Show test inputs of a trained RUN beside their reconstructions, as a PNG.
+
+    Rows alternate: test inputs, then the decoder mean at their codes.
+
+    Example: vaelab reconstruct runs/vae-digits-20261124-101500 -n 16
+    """
     path = _write_reconstructions(Path(run), n, Path(out) if out else None)
     click.echo(f"wrote {path}")
 
@@ -122,7 +133,13 @@ def reconstruct(run, n, out):
 @click.argument("run", type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="print machine-readable JSON")
 def info(run, as_json):
-    """Print a RUN's config and its final metrics."""
+    """Print a RUN's config and its final metrics.
+
+    Shows the model, data and training settings from config.json, the last
+    epoch of metrics.jsonl and the test scores of summary.json.
+
+    Example: vaelab info runs/vae-digits-20261124-101500
+    """
     from vaelab.io import read_config, read_metrics
 
     config = read_config(Path(run))

@@ -73,7 +73,7 @@ class Dataset:
         """True when a sample is a (C, H, W) image."""
         return len(self.sample_shape) == 3
 
-    def subset(self, index: np.ndarray, name: str | None = None) -> "Dataset":
+    def subset(self, index: np.ndarray, name: str | None = None) -> Dataset:
         """A new dataset holding the samples at ``index`` (copied)."""
         y = None if self.y is None else self.y[index]
         return Dataset(
