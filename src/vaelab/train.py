@@ -9,20 +9,26 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from vaelab._config import from_dict as config_from_dict
+from vaelab.batches import NpySource, TensorSource
 from vaelab.data import Dataset
-from vaelab.errors import ConfigError
+from vaelab.errors import ConfigError, TrainingDivergedError
+
+BatchSource = (TensorSource, NpySource)
 
 PRECISIONS = ("fp32", "bf16", "auto")
 SCHEDULES = ("constant", "cosine", "iwae")
 BINARIZE = ("none", "dynamic")
+DIVERGENCE = ("stop", "rollback")
 
 
 @dataclass
@@ -41,6 +47,11 @@ class TrainConfig:
     device: str = "auto"  # "cpu", "cuda" or "auto"
     precision: str = "fp32"  # "fp32", "bf16" (autocast, fp32 master weights) or "auto"
     eval_batch_size: int = 4096  # batch size for validation passes
+    checkpoint_every: int = 1  # epochs between checkpoints (0: only by time)
+    checkpoint_minutes: float | None = None  # also checkpoint when this much time has passed
+    on_divergence: str = "stop"  # NaN/inf: "stop" with an error, or "rollback" at lr × 0.1
+    max_rollbacks: int = 3  # with "rollback": retries before giving up
+    check_every: int = 50  # steps between the (one host sync) non-finite loss checks
 
     def __post_init__(self) -> None:
         checks = [
@@ -52,6 +63,13 @@ class TrainConfig:
             (self.lr_schedule in SCHEDULES,
              f"lr_schedule={self.lr_schedule!r} must be one of {SCHEDULES}"),
             (self.binarize in BINARIZE, f"binarize={self.binarize!r} must be one of {BINARIZE}"),
+            (self.checkpoint_every >= 0, f"checkpoint_every={self.checkpoint_every} must be >= 0"),
+            (self.checkpoint_minutes is None or self.checkpoint_minutes > 0,
+             f"checkpoint_minutes={self.checkpoint_minutes} must be > 0"),
+            (self.on_divergence in DIVERGENCE,
+             f"on_divergence={self.on_divergence!r} must be one of {DIVERGENCE}"),
+            (self.max_rollbacks >= 0, f"max_rollbacks={self.max_rollbacks} must be >= 0"),
+            (self.check_every >= 1, f"check_every={self.check_every} must be >= 1"),
             (self.precision in PRECISIONS,
              f"precision={self.precision!r} must be one of {PRECISIONS}"),
             (self.device in ("cpu", "cuda", "auto") or self.device.startswith("cuda:"),
@@ -150,14 +168,24 @@ def elbo_terms(
 EpochCallback = Callable[[int, dict], None]
 
 
+class _Diverged(Exception):
+    """Internal: a non-finite loss, gradient or weight was seen (epoch, step, value)."""
+
+    def __init__(self, epoch: int, step: int, value: float, where: str) -> None:
+        super().__init__(f"epoch {epoch} step {step}")
+        self.epoch, self.step, self.value, self.where = epoch, step, value, where
+
+
 def fit(
     model: torch.nn.Module,
-    train: Dataset,
+    train: Dataset | TensorSource | NpySource,
     config: TrainConfig,
     *,
     valid: Dataset | None = None,
     on_epoch: EpochCallback | None = None,
     progress: bool = True,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
 ) -> History:
     """Train ``model`` on ``train``; returns the per-epoch history.
 
@@ -166,19 +194,37 @@ def fit(
     model : VAE or Autoencoder
         Trained in place. With early stopping, the best validation weights are
         restored at the end.
-    train, valid : Dataset
-        Training data, and optional validation data evaluated every epoch. With
-        ``binarize="dynamic"``, pass ``valid`` already binarized once.
+    train : Dataset or batch source
+        Training data: a `Dataset` (held in memory on the device) or a source
+        from `vaelab.batches` such as `NpySource` (streamed from disk).
+    valid : Dataset, optional
+        Validation data evaluated every epoch. With ``binarize="dynamic"``,
+        pass ``valid`` already binarized once.
     config : TrainConfig
     on_epoch : callable, optional
         Called as ``on_epoch(epoch, record)`` after every epoch with the metrics
-        record (the run directory uses it to append metrics.jsonl).
+        record (the run directory uses it to append metrics.jsonl). Only on
+        rank 0 under multi-process training.
     progress : bool
         Show a progress bar with loss, reconstruction and KL.
+    checkpoint_dir : path, optional
+        Where `vaelab.checkpoint` writes ``checkpoint.safetensors`` every
+        ``config.checkpoint_every`` epochs and/or ``config.checkpoint_minutes``
+        minutes (checked at the end of each epoch). None: no checkpoints.
+    resume : bool
+        Continue from the checkpoint in ``checkpoint_dir``: weights, optimizer,
+        learning-rate schedule, epoch, early-stopping state and every RNG
+        state, so that on CPU the result is bit-identical to an uninterrupted run.
 
     Returns
     -------
     History
+
+    Raises
+    ------
+    TrainingDivergedError
+        When the loss, a gradient or a weight becomes NaN or inf (and
+        ``config.on_divergence="rollback"`` has no retries left).
 
     Examples
     --------
@@ -190,6 +236,10 @@ def fit(
     >>> len(hist.train_loss)
     2
     """
+    from vaelab import distributed
+    from vaelab.batches import TensorSource, steps_per_epoch
+    from vaelab.checkpoint import capture, load_checkpoint, restore, save_checkpoint
+
     if len(train) < 2:
         raise ConfigError(f"training needs at least 2 samples, got {len(train)}")
     if train.n_features != model.config.n_features:
@@ -197,89 +247,188 @@ def fit(
             f"data has {train.n_features} features per sample but the model expects "
             f"{model.config.n_features}"
         )
-    device = resolve_device(config.device)
+    if resume and checkpoint_dir is None:
+        raise ConfigError("resume=True needs the checkpoint_dir to resume from")
+    rank, world = distributed.rank(), distributed.world_size()
+    main_process = rank == 0
+    device = resolve_device(distributed.local_device(config.device))
     autocast_dtype = resolve_precision(config.precision, device)
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.seed + rank)
     gen = torch.Generator(device=device).manual_seed(config.seed)
     model.to(device).train()
-    x_train = as_flat_tensor(train, device)
+    source = train if isinstance(train, BatchSource) else TensorSource(as_flat_tensor(train, device))
+    if len(source) < world:
+        raise ConfigError(f"{len(source)} samples cannot be shared by {world} processes")
     x_valid = None if valid is None else as_flat_tensor(valid, device)
+    net = distributed.wrap(model, device)
     opt = _adam(model, config, device)
+    n_steps = steps_per_epoch(len(source), config.batch_size, world)
     history = History()
-    best_state, best_loss, bad_epochs = None, math.inf, 0
-    n, bs = len(x_train), config.batch_size
-    n_steps = math.ceil(n / bs)
-    beta_target = getattr(model.config, "beta", 1.0)
+    state = {"epoch": 0, "best_loss": None, "bad_epochs": 0, "lr_scale": 1.0, "rollbacks": 0}
+    best_state = None
+    if resume:
+        state, best_state = restore(load_checkpoint(checkpoint_dir), model, opt, gen)
+        history = History(**state.pop("history"))
+    rollback = config.on_divergence == "rollback"
 
-    for epoch in range(1, config.epochs + 1):
+    def snapshot() -> dict:
+        return capture(model, opt, gen, {**state, "history": history.to_dict()}, best_state)
+
+    last_good = snapshot() if rollback else None
+    last_save = time.monotonic()
+    epoch = state["epoch"] + 1
+    while epoch <= config.epochs:
         start = time.perf_counter()
-        beta = _warmup_beta(beta_target, epoch, n_steps, config.kl_warmup_epochs)
-        for group in opt.param_groups:
-            group["lr"] = config.lr * lr_factor(config.lr_schedule, epoch, config.epochs)
-        perm = torch.randperm(n, generator=gen, device=device)
-        sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss·B, rec, kl
-        bar = tqdm(
-            range(n_steps), desc=f"epoch {epoch}/{config.epochs}", leave=False,
-            disable=not progress, mininterval=0.5,
-        )
-        for step in bar:
-            xb = x_train[perm[step * bs : (step + 1) * bs]]  # (B, D)
-            if config.binarize == "dynamic":
-                xb = torch.bernoulli(xb, generator=gen)
-            with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
-                                enabled=autocast_dtype is not None):
-                out = model(xb, beta=beta[step] if isinstance(beta, list) else beta)
-            opt.zero_grad(set_to_none=True)
-            out.loss.backward()
-            opt.step()
-            sums += torch.stack([
-                out.loss.detach() * len(xb), out.reconstruction.detach().sum(),
-                out.kl.detach().sum(),
-            ]).double()
-            if progress and step % 50 == 49:
-                s = (sums / min(n, (step + 1) * bs)).tolist()
-                bar.set_postfix(loss=f"{s[0]:.2f}", rec=f"{s[1]:.2f}", kl=f"{s[2]:.2f}")
-        tr = (sums / n).tolist()
+        try:
+            totals = _train_epoch(net, model, source, opt, gen, config, epoch, n_steps,
+                                  state["lr_scale"], device, autocast_dtype, rank, world,
+                                  progress)
+        except _Diverged as d:
+            if rollback and state["rollbacks"] < config.max_rollbacks:
+                lr_scale, rollbacks = state["lr_scale"] * 0.1, state["rollbacks"] + 1
+                state, best_state = restore(last_good, model, opt, gen)
+                history = History(**state.pop("history"))
+                state.update(lr_scale=lr_scale, rollbacks=rollbacks)
+                if main_process:
+                    warnings.warn(
+                        f"training diverged in epoch {d.epoch}, step {d.step}; rolled back to "
+                        f"the end of epoch {state['epoch']} and continuing at "
+                        f"lr={config.lr * lr_scale:g} (retry {rollbacks} of "
+                        f"{config.max_rollbacks})", RuntimeWarning, stacklevel=2)
+                continue
+            raise TrainingDivergedError(_divergence_message(d, config, state, checkpoint_dir,
+                                                            n_steps)) from None
+        tr = totals[:3]
         record = {"epoch": epoch, "train_loss": tr[0], "train_reconstruction": tr[1],
                   "train_kl": tr[2]}
-        history.epoch.append(epoch)
-        history.train_loss.append(tr[0])
-        history.train_reconstruction.append(tr[1])
-        history.train_kl.append(tr[2])
         if x_valid is not None:
             v = elbo_terms(model, x_valid, config.eval_batch_size)
             record.update(valid_loss=v["loss"], valid_reconstruction=v["reconstruction"],
                           valid_kl=v["kl"])
-            history.valid_loss.append(v["loss"])
-            history.valid_reconstruction.append(v["reconstruction"])
-            history.valid_kl.append(v["kl"])
-        seconds = time.perf_counter() - start
-        record["seconds"] = seconds
-        history.seconds.append(seconds)
-        if not math.isfinite(tr[0]):
-            from vaelab.errors import TrainingDivergedError
-
-            raise TrainingDivergedError(
-                f"training loss became {tr[0]} in epoch {epoch}; the learning rate "
-                f"(lr={config.lr}) is likely too high for this model and data"
-            )
-        if progress:
+        record["seconds"] = time.perf_counter() - start
+        _append(history, record)
+        if progress and main_process:
             tqdm.write(_epoch_line(record))
-        if on_epoch is not None:
+        if on_epoch is not None and main_process:
             on_epoch(epoch, record)
+        stop = False
         if config.patience is not None and x_valid is not None:
-            if record["valid_loss"] < best_loss - 1e-6:
-                best_loss, bad_epochs = record["valid_loss"], 0
+            best = math.inf if state["best_loss"] is None else state["best_loss"]
+            if record["valid_loss"] < best - 1e-6:
+                state.update(best_loss=record["valid_loss"], bad_epochs=0)
                 best_state = copy.deepcopy(model.state_dict())
                 history.best_epoch = epoch
             else:
-                bad_epochs += 1
-                if bad_epochs >= config.patience:
-                    break
+                state["bad_epochs"] += 1
+                stop = state["bad_epochs"] >= config.patience
+        state["epoch"] = epoch
+        due = (config.checkpoint_every > 0 and epoch % config.checkpoint_every == 0) or (
+            config.checkpoint_minutes is not None
+            and time.monotonic() - last_save >= 60 * config.checkpoint_minutes
+        )
+        if rollback or (due and checkpoint_dir is not None and main_process):
+            last_good = snapshot()
+        if due and checkpoint_dir is not None and main_process:
+            save_checkpoint(checkpoint_dir, last_good)
+            last_save = time.monotonic()
+        if stop:
+            break
+        epoch += 1
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
     return history
+
+
+def _train_epoch(net, model, source, opt, gen, config, epoch, n_steps, lr_scale, device,
+                 autocast_dtype, rank, world, progress) -> list[float]:
+    """One pass over the data; returns [loss, reconstruction, kl] means (nats per example).
+
+    Per-step terms go into a device buffer; the host reads it once every
+    ``config.check_every`` steps (progress and the non-finite check) and at the end.
+    """
+    from vaelab import distributed
+
+    bs = config.batch_size
+    beta = _warmup_beta(getattr(model.config, "beta", 1.0), epoch, n_steps,
+                        config.kl_warmup_epochs)
+    for group in opt.param_groups:
+        group["lr"] = config.lr * lr_scale * lr_factor(config.lr_schedule, epoch, config.epochs)
+    perm = torch.randperm(len(source), generator=gen, device=gen.device)
+    stats = torch.zeros(n_steps, 3, dtype=torch.float32, device=device)  # loss·B, rec, kl
+    seen = 0
+    bar = tqdm(total=n_steps, desc=f"epoch {epoch}/{config.epochs}", leave=False,
+               disable=not progress or rank != 0, mininterval=0.5)
+    check = max(1, config.check_every)
+    for step, xb in enumerate(source.batches(perm, bs, rank, world)):
+        if config.binarize == "dynamic":
+            xb = torch.bernoulli(xb, generator=gen)
+        with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
+                            enabled=autocast_dtype is not None):
+            out = net(xb, beta=beta[step] if isinstance(beta, list) else beta)
+        opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        opt.step()
+        stats[step] = torch.stack([out.loss.detach() * len(xb), out.reconstruction.detach().sum(),
+                                   out.kl.detach().sum()])
+        seen += len(xb)
+        bar.update()
+        if step % check == check - 1:  # one host sync every `check` steps
+            s = distributed.all_reduce_sum(stats[: step + 1].double().sum(0)).tolist()
+            if not all(math.isfinite(v) for v in s):
+                raise _locate(stats, epoch, 0, step + 1)
+            n = seen * world
+            bar.set_postfix(loss=f"{s[0] / n:.2f}", rec=f"{s[1] / n:.2f}", kl=f"{s[2] / n:.2f}")
+    bar.close()
+    finite_w = torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all()
+    totals = torch.cat([stats.double().sum(0), finite_w.double().reshape(1) - 1.0,
+                        torch.tensor([float(seen)], dtype=torch.float64, device=device)])
+    totals = distributed.all_reduce_sum(totals).tolist()
+    if not all(math.isfinite(v) for v in totals[:3]):
+        raise _locate(stats, epoch, 0, n_steps)
+    if totals[3] != 0:
+        raise _Diverged(epoch, n_steps - 1, math.nan, "weights")
+    n = totals[4]
+    return [v / n for v in totals[:3]]
+
+
+def _locate(stats: torch.Tensor, epoch: int, lo: int, hi: int) -> _Diverged:
+    """The first step in ``[lo, hi)`` whose loss (or terms) were not finite."""
+    rows = stats[lo:hi].cpu()
+    bad = torch.nonzero(~torch.isfinite(rows).all(dim=1)).flatten()
+    step = lo + int(bad[0]) if len(bad) else hi - 1
+    value = float(rows[step - lo, 0]) if len(bad) else math.nan
+    return _Diverged(epoch, step, value, "loss")
+
+
+def _divergence_message(d: _Diverged, config: TrainConfig, state: dict, checkpoint_dir,
+                        n_steps: int) -> str:
+    lr = config.lr * state["lr_scale"]
+    if d.epoch == 1 and d.step == 0:
+        cause = ("the first step already failed: the data likely holds huge values, or the "
+                 "likelihood does not fit it (e.g. a tiny Gaussian sigma); check the data "
+                 f"scale, or lower the learning rate (lr={lr:g})")
+    else:
+        cause = (f"the learning rate (lr={lr:g}) is likely too high for this model and data "
+                 f"(try lr={lr / 10:g}); data with huge values can also cause this")
+    kept = (f"; the last good checkpoint (end of epoch {state['epoch']}) is kept in "
+            f"{checkpoint_dir}" if checkpoint_dir is not None and state["epoch"] > 0 else "")
+    what = "the weights" if d.where == "weights" else "the loss or gradients"
+    return (f"training diverged in epoch {d.epoch}, step {d.step + 1} of {n_steps}: "
+            f"{what} became non-finite (loss={d.value}). Likely cause: {cause}{kept}. "
+            "on_divergence='rollback' retries from the last good state at lr × 0.1")
+
+
+def _append(history: History, record: dict) -> None:
+    history.epoch.append(record["epoch"])
+    history.train_loss.append(record["train_loss"])
+    history.train_reconstruction.append(record["train_reconstruction"])
+    history.train_kl.append(record["train_kl"])
+    if "valid_loss" in record:
+        history.valid_loss.append(record["valid_loss"])
+        history.valid_reconstruction.append(record["valid_reconstruction"])
+        history.valid_kl.append(record["valid_kl"])
+    history.seconds.append(record["seconds"])
 
 
 def _adam(model: torch.nn.Module, config: TrainConfig, device: torch.device):
