@@ -126,17 +126,19 @@ def train_run(
     *,
     overwrite: bool = False,
     progress: bool = True,
+    splits: DataSplits | None = None,
 ) -> tuple[torch.nn.Module, History]:
     """Load data, build the model, train it, and write a complete run directory.
 
     The model's ``input_shape`` is taken from the data. Everything is validated
     before the directory is created, so a user error leaves nothing behind.
+    Pass ``splits`` when the caller has already loaded ``load_data(data)``.
 
     Returns
     -------
     model, history
     """
-    splits = load_data(data)
+    splits = splits or load_data(data)
     model = ModelConfig(**{**model.to_dict(), "input_shape": splits.train.sample_shape})
     check_likelihood(model, splits.train, train)
     net = build_model(model)

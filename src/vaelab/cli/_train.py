@@ -23,7 +23,7 @@ BINARIZE_CHOICES = ("none", "static", "dynamic")
 @click.option("--model", "kind", type=click.Choice(["vae", "ae"]), default="vae",
               show_default=True, help="variational or deterministic autoencoder")
 @data_options
-@click.option("--latent-dim", type=int, default=2, show_default=True, help="size of the code z")
+@click.option("--latent-dim", type=int, default=20, show_default=True, help="size of the code z")
 @click.option("--network", type=click.Choice(NETWORKS), default="mlp", show_default=True)
 @click.option("--hidden", default="400", show_default=True,
               help="MLP hidden widths, encoder side, e.g. 400,200 ('' for none)")
@@ -72,7 +72,8 @@ def train(kind, source, data_dir, shape, label_column, latent_dim, network, hidd
     )
     from vaelab.runs import load_data
 
-    likelihood = likelihood or _default_likelihood(load_data(spec).train.kind)
+    splits = load_data(spec)
+    likelihood = likelihood or _default_likelihood(splits.train.kind)
     model = ModelConfig(
         kind=kind, latent_dim=latent_dim, network=network,
         hidden=parse_ints(hidden, "--hidden"), activation=activation,
@@ -84,7 +85,8 @@ def train(kind, source, data_dir, shape, label_column, latent_dim, network, hidd
         seed=seed, device=device, precision=precision,
     )
     run_dir = Path(out or f"runs/{kind}-{Path(source).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
-    net, _ = train_run(spec, model, config, run_dir, overwrite=overwrite, progress=not quiet)
+    net, _ = train_run(spec, model, config, run_dir, overwrite=overwrite, progress=not quiet,
+                       splits=splits)
     summary = read_summary(run_dir)
     click.echo(f"test −ELBO {summary['test_loss']:.3f} nats "
                f"(reconstruction {summary['test_reconstruction']:.3f}, KL {summary['test_kl']:.3f}) "
