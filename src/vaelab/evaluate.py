@@ -1,0 +1,356 @@
+"""Honest evaluation of a trained autoencoder or VAE.
+
+`evaluate` measures one model on one dataset and returns an `Evaluation`:
+
+- the test ELBO split into reconstruction and KL (nats per example);
+- the importance-sampled log-likelihood L_K (`vaelab.importance`) ± its standard
+  error over examples, and the gap log p(x) − ELBO;
+- bits per dimension, with a note on what they mean for this data;
+- KL per latent dimension and the active units (Burda et al. 2015);
+- reconstruction MSE on the data scale;
+- on labelled data: kNN accuracy (train codes → test codes) and trustworthiness of
+  the latent means.
+
+An autoencoder has no density, so it gets reconstruction and latent metrics only.
+`evaluate_run` does the same for a run directory and writes ``evaluation.json``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vaelab.data import Dataset
+from vaelab.errors import ConfigError, DataError
+from vaelab.importance import iw_log_likelihood
+from vaelab.objectives import gaussian_kl_per_dim
+from vaelab.train import as_flat_tensor
+
+EVALUATION = "evaluation.json"
+ACTIVE_THRESHOLD = 0.01  # Burda et al. 2015: unit u is active if Cov_x(E_q[z_u]) > 0.01
+
+
+@dataclass
+class Evaluation:
+    """Everything `evaluate` measured. Log-densities in nats per example."""
+
+    model_kind: str  # "vae" or "ae"
+    data_name: str
+    n_examples: int  # test examples used
+    n_features: int  # D
+    latent_dim: int
+    iw_samples: int  # K of the importance-sampled log-likelihood; 0: not computed
+    reconstruction: float  # −E_q log p(x|z) (AE: −log p(x|f(x)))
+    kl: float | None  # KL(q(z|x) ‖ p(z)), closed form
+    elbo: float | None  # −(reconstruction + kl)
+    elbo_se: float | None  # standard error of elbo over examples
+    log_likelihood: float | None  # mean L_K, the importance-sampled log p(x)
+    log_likelihood_se: float | None  # std of per-example L_K / √N
+    gap: float | None  # log_likelihood − elbo (≥ 0 up to noise): the inference gap
+    bits_per_dim: float | None  # −log_likelihood / (D ln 2)
+    bits_per_dim_note: str | None  # what bits per dim mean for this data and likelihood
+    kl_per_dim: list[float] | None  # mean KL of each latent dimension
+    latent_mean_variance: list[float]  # Cov_x(E_q[z_u]) of each latent dimension
+    active_units: int  # units with latent_mean_variance > ACTIVE_THRESHOLD
+    reconstruction_mse: float  # mean squared error per feature, on the data scale
+    knn_accuracy: float | None = None  # kNN on latent means, train codes → test codes
+    knn_k: int | None = None
+    knn_n_train: int | None = None
+    trustworthiness: float | None = None  # sklearn.manifold.trustworthiness of the means
+    trustworthiness_k: int | None = None
+    trustworthiness_n: int | None = None
+    seconds: float = 0.0  # wall time of the evaluation
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable: NaN and inf become None."""
+        def clean(v):
+            if isinstance(v, float) and not math.isfinite(v):
+                return None
+            if isinstance(v, list):
+                return [clean(u) for u in v]
+            return v
+
+        return {k: clean(v) for k, v in asdict(self).items()}
+
+    def table(self) -> str:
+        """A plain-text table of the main numbers."""
+        def fmt(v, se=None, digits=3):
+            if v is None:
+                return "—"
+            s = f"{v:.{digits}f}"
+            return s if se is None else f"{s} ± {se:.{digits}f}"
+
+        rows = [
+            ("model", f"{self.model_kind}, {self.latent_dim} latents, on {self.data_name} "
+                      f"({self.n_examples} examples)"),
+            ("reconstruction −E_q log p(x|z) [nats]", fmt(self.reconstruction)),
+            ("KL(q(z|x) ‖ p(z)) [nats]", fmt(self.kl)),
+            ("ELBO [nats]", fmt(self.elbo, self.elbo_se)),
+            (f"log p(x), L_K with K={self.iw_samples} [nats]",
+             fmt(self.log_likelihood, self.log_likelihood_se)),
+            ("gap log p(x) − ELBO [nats]", fmt(self.gap)),
+            ("bits per dim", fmt(self.bits_per_dim, digits=4)),
+            ("active units (Cov_x E_q[z_u] > 0.01)", f"{self.active_units} / {self.latent_dim}"),
+            ("reconstruction MSE per feature", fmt(self.reconstruction_mse, digits=5)),
+        ]
+        if self.knn_accuracy is not None:
+            rows.append((f"kNN accuracy (k={self.knn_k}, {self.knn_n_train} train codes)",
+                         fmt(self.knn_accuracy, digits=4)))
+        if self.trustworthiness is not None:
+            rows.append((f"trustworthiness (k={self.trustworthiness_k}, "
+                         f"n={self.trustworthiness_n})", fmt(self.trustworthiness, digits=4)))
+        rows.append(("seconds", f"{self.seconds:.1f}"))
+        width = max(len(r[0]) for r in rows)
+        lines = [f"{name:<{width}}  {value}" for name, value in rows]
+        if self.bits_per_dim_note:
+            lines.append(f"bits per dim: {self.bits_per_dim_note}")
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def bits_per_dim_note(kind: str, likelihood: str) -> str:
+    """What −log₂ p(x) / D means for data of this ``kind`` under this likelihood.
+
+    Examples
+    --------
+    >>> bits_per_dim_note("binary", "bernoulli").startswith("bits per binary pixel")
+    True
+    """
+    if likelihood == "bernoulli":
+        if kind == "binary":
+            return "bits per binary pixel: a proper discrete probability of the 0/1 data"
+        return ("NOT a proper likelihood: the Bernoulli 'likelihood' of grey levels in "
+                "(0, 1) is not a normalised density of grey-level images; compare only "
+                "with the same data and likelihood")
+    return ("bits per dimension of a continuous density (not discretized; can be negative) "
+            "on this data's scale; comparable only with the same scaling")
+
+
+def _subset(ds: Dataset, n: int | None, seed: int) -> Dataset:
+    if n is None or n >= len(ds):
+        return ds
+    if n < 1:
+        raise ConfigError(f"subsample={n} must be >= 1")
+    idx = np.sort(np.random.default_rng(seed).choice(len(ds), n, replace=False))
+    return ds.subset(idx, ds.name)
+
+
+@torch.inference_mode()
+def _codes(model: torch.nn.Module, x: torch.Tensor, batch: int = 4096) -> torch.Tensor:
+    return torch.cat([model.code(x[i : i + batch]).float() for i in range(0, len(x), batch)])
+
+
+def evaluate(
+    model: torch.nn.Module,
+    data: Dataset,
+    *,
+    iw_samples: int = 5000,
+    train_data: Dataset | None = None,
+    subsample: int | None = None,
+    latent_metrics: bool = True,
+    knn_k: int = 10,
+    max_knn_train: int = 10_000,
+    trustworthiness_k: int = 5,
+    max_trustworthiness: int = 2000,
+    memory_mb: float = 512.0,
+    seed: int = 0,
+) -> Evaluation:
+    """Measure a trained model on ``data``.
+
+    Parameters
+    ----------
+    model : VAE or Autoencoder
+    data : Dataset
+        Test data as the model sees it (binarized if it was trained on binarized data).
+    iw_samples : int
+        K of the importance-sampled log-likelihood (0: skip it; the ELBO then uses
+        one sample per example). Ignored for an autoencoder.
+    train_data : Dataset, optional
+        Labelled training data for the kNN classifier on latent means.
+    subsample : int, optional
+        Evaluate on a seeded random subset of this many test examples.
+    latent_metrics : bool
+        Compute kNN accuracy and trustworthiness (needs labels).
+    knn_k, max_knn_train : int
+        Neighbours of the kNN classifier, and the most training codes it uses.
+    trustworthiness_k, max_trustworthiness : int
+        Neighbours of trustworthiness, and the most test examples it uses (it is
+        quadratic in their number).
+    memory_mb : float
+        Activation budget of the importance sampler.
+    seed : int
+        Seeds the subsets and the Monte-Carlo draws.
+
+    Returns
+    -------
+    Evaluation
+
+    Examples
+    --------
+    >>> from vaelab.models import VAE, ModelConfig
+    >>> x = np.random.default_rng(0).integers(0, 2, (40, 6)).astype(np.float32)
+    >>> ds = Dataset(x, np.arange(40) % 2, (6,), "binary")
+    >>> vae = VAE(ModelConfig(input_shape=(6,), latent_dim=2, hidden=(8,)))
+    >>> ev = evaluate(vae, ds, iw_samples=20, train_data=ds)
+    >>> ev.log_likelihood >= ev.elbo, 0.0 <= ev.knn_accuracy <= 1.0
+    (True, True)
+    """
+    start = time.perf_counter()
+    cfg = model.config
+    if data.n_features != cfg.n_features:
+        raise DataError(f"data {data.name} has {data.n_features} features per sample but "
+                        f"the model expects {cfg.n_features}")
+    if iw_samples < 0:
+        raise ConfigError(f"iw_samples={iw_samples} must be >= 0")
+    data = _subset(data, subsample, seed)
+    device = next(model.parameters()).device
+    model.eval()
+    x = as_flat_tensor(data, device)  # (N, D)
+    n, d = x.shape
+    notes: list[str] = []
+    gen = torch.Generator(device=device).manual_seed(seed)
+    is_vae = hasattr(model, "posterior")
+
+    with torch.inference_mode():
+        codes = _codes(model, x)  # (N, Z) latent means / AE codes
+        recon = torch.cat([model.reconstruct(x[i : i + 4096]) for i in range(0, n, 4096)])
+        mse = float((recon.float() - x).pow(2).mean())
+    variance = codes.double().var(0, unbiased=True) if n > 1 else torch.zeros(cfg.latent_dim)
+    active = int((variance > ACTIVE_THRESHOLD).sum())
+
+    kl = kl_per_dim = elbo = elbo_se = ll = ll_se = gap = bpd = None
+    if is_vae:
+        with torch.inference_mode():
+            kld = torch.cat([
+                gaussian_kl_per_dim(*(t.float() for t in model.posterior(x[i : i + 4096])))
+                for i in range(0, n, 4096)
+            ]).double()  # (N, Z)
+        kl_per_dim = kld.mean(0).tolist()
+        kl_ex = kld.sum(1).cpu().numpy()  # (N,)
+        if iw_samples > 0:
+            est = iw_log_likelihood(model, x, iw_samples, memory_mb=memory_mb, generator=gen)
+            rec_ex = est.reconstruction
+            ll, ll_se = est.mean, est.standard_error
+        else:
+            with torch.inference_mode():
+                rec_ex = torch.cat([
+                    model(x[i : i + 4096], beta=1.0).reconstruction.double()
+                    for i in range(0, n, 4096)
+                ]).cpu().numpy()
+            notes.append("iw_samples=0: no log-likelihood; the ELBO uses one sample per example")
+        elbo_ex = -(rec_ex + kl_ex)
+        reconstruction, kl, elbo = float(rec_ex.mean()), float(kl_ex.mean()), float(elbo_ex.mean())
+        elbo_se = float(elbo_ex.std(ddof=1) / math.sqrt(n)) if n > 1 else None
+        if ll is not None:
+            gap = ll - elbo
+            bpd = -ll / (d * math.log(2))
+    else:
+        with torch.inference_mode():
+            reconstruction = float(torch.cat([
+                model(x[i : i + 4096]).reconstruction.double() for i in range(0, n, 4096)
+            ]).mean())
+        notes.append("autoencoder: no density p(x), so no ELBO, log-likelihood or bits per "
+                     "dim; reconstruction and latent metrics only")
+
+    ev = Evaluation(
+        model_kind=cfg.kind, data_name=data.name, n_examples=n, n_features=d,
+        latent_dim=cfg.latent_dim, iw_samples=iw_samples if is_vae else 0,
+        reconstruction=reconstruction, kl=kl, elbo=elbo, elbo_se=elbo_se,
+        log_likelihood=ll, log_likelihood_se=ll_se, gap=gap, bits_per_dim=bpd,
+        bits_per_dim_note=bits_per_dim_note(data.kind, cfg.likelihood) if bpd is not None
+        else None,
+        kl_per_dim=kl_per_dim, latent_mean_variance=variance.tolist(), active_units=active,
+        reconstruction_mse=mse, notes=notes,
+    )
+    if latent_metrics:
+        _latent_quality(ev, model, data, codes, train_data, knn_k, max_knn_train,
+                        trustworthiness_k, max_trustworthiness, seed)
+    ev.seconds = time.perf_counter() - start
+    return ev
+
+
+def _latent_quality(ev, model, data, codes, train_data, knn_k, max_knn_train, trust_k,
+                    max_trust, seed) -> None:
+    from sklearn.manifold import trustworthiness
+    from sklearn.neighbors import KNeighborsClassifier
+
+    z_test = codes.cpu().numpy()
+    rng = np.random.default_rng(seed + 1)
+    if data.y is None:
+        ev.notes.append("no labels: kNN accuracy skipped")
+    elif train_data is None or train_data.y is None:
+        ev.notes.append("no labelled training data: kNN accuracy skipped")
+    else:
+        train = _subset(train_data, max_knn_train, seed + 2)
+        device = next(model.parameters()).device
+        z_train = _codes(model, as_flat_tensor(train, device)).cpu().numpy()
+        k = min(knn_k, len(train))
+        clf = KNeighborsClassifier(n_neighbors=k).fit(z_train, train.y)
+        ev.knn_accuracy = float(clf.score(z_test, data.y))
+        ev.knn_k, ev.knn_n_train = k, len(train)
+    m = min(len(data), max_trust)
+    k = min(trust_k, (m - 1) // 2)
+    if k >= 1:
+        idx = np.sort(rng.choice(len(data), m, replace=False))
+        x_flat = data.x.reshape(len(data), -1)[idx]
+        ev.trustworthiness = float(trustworthiness(x_flat, z_test[idx], n_neighbors=k))
+        ev.trustworthiness_k, ev.trustworthiness_n = k, m
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    data=None,
+    *,
+    iw_samples: int = 5000,
+    subsample: int | None = None,
+    latent_metrics: bool = True,
+    write: bool = True,
+    **kwargs,
+) -> Evaluation:
+    """Evaluate a run directory's model and write ``RUN/evaluation.json``.
+
+    Parameters
+    ----------
+    run_dir : path
+        A complete run directory (`vaelab.runs.train_run`).
+    data : DataSpec or Dataset, optional
+        Default: the run's own test split (through `vaelab.runs.run_data`), seen as
+        in training: under dynamic binarization, one fixed seeded binarization
+        (`vaelab.runs.eval_view`). A `DataSpec` is loaded and its test split used;
+        a `Dataset` is used as it is (no kNN accuracy then).
+    iw_samples, subsample, latent_metrics, **kwargs
+        As for `evaluate`.
+    write : bool
+        Write evaluation.json (atomically) into the run directory.
+
+    Returns
+    -------
+    Evaluation
+    """
+    from vaelab.io import atomic_write_json
+    from vaelab.runs import DataSpec, load_data, load_run, run_data
+
+    run_dir = Path(run_dir)
+    model, config = load_run(run_dir)
+    train_data = None
+    if isinstance(data, Dataset):
+        test = data
+    else:
+        from vaelab.runs import eval_view
+
+        splits, tcfg, seed = run_data(config)
+        if isinstance(data, DataSpec):
+            splits = load_data(data)
+        test = eval_view(splits.test, tcfg, seed + 4)  # the same draw as train_run's
+        train_data = eval_view(splits.train, tcfg, seed + 5) if latent_metrics else None
+    ev = evaluate(model, test, iw_samples=iw_samples, train_data=train_data,
+                  subsample=subsample, latent_metrics=latent_metrics, **kwargs)
+    if write:
+        atomic_write_json(run_dir / EVALUATION, ev.to_dict())
+    return ev
