@@ -1,0 +1,649 @@
+"""scikit-learn estimators: `VAE` and `Autoencoder`, drop-in replacements for PCA.
+
+They wrap the same models (`vaelab.models`), fit loop (`vaelab.train.fit`) and
+run-directory format (`vaelab.io`) as the CLI; nothing here trains on its own.
+A fitted estimator holds the torch module in ``model_``; pickling stores its
+config and weights as plain numpy arrays, and `save` / `load` use config.json +
+model.safetensors.
+"""
+
+from __future__ import annotations
+
+import numbers
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from vaelab.data import Dataset, train_valid_split
+from vaelab.errors import ConfigError, RunDirError
+from vaelab.io import read_metrics, save_model
+from vaelab.models import ModelConfig, build_model
+from vaelab.objectives import gaussian_kl
+from vaelab.runs import check_likelihood, load_run
+from vaelab.train import TrainConfig, fit, resolve_device
+
+LIKELIHOOD_PARAMS = ("auto", "bernoulli", "gaussian", "gaussian-learned")
+_EVAL_BATCH = 4096
+
+
+def _check_int(name: str, value, low: int, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ConfigError(f"{name}={value!r} must be an integer >= {low}")
+
+
+def _value_kind(x: np.ndarray) -> str:
+    """'binary' for {0, 1} data, 'unit' for data in [0, 1], else 'real'."""
+    if x.min() >= 0 and x.max() <= 1:
+        return "binary" if np.all((x == 0) | (x == 1)) else "unit"
+    return "real"
+
+
+def _as_tensor(x: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A float32 C-contiguous writable copy where needed (read-only memmaps included)."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if not x.flags.writeable:
+        x = x.copy()
+    return torch.from_numpy(x).to(device)
+
+
+class _AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """What `VAE` and `Autoencoder` share: fitting, validation, transforms, I/O."""
+
+    _kind = "ae"
+
+    # ---- fitting -------------------------------------------------------------------------
+
+    def _check_params(self) -> None:
+        _check_int("n_components", self.n_components, 1)
+        _check_int("max_epochs", self.max_epochs, 1)
+        _check_int("batch_size", self.batch_size, 1)
+        _check_int("n_iter_no_change", self.n_iter_no_change, 1)
+        if self.likelihood not in LIKELIHOOD_PARAMS:
+            raise ConfigError(f"likelihood={self.likelihood!r} must be one of {LIKELIHOOD_PARAMS}")
+        if not (isinstance(self.learning_rate, numbers.Real) and self.learning_rate > 0):
+            raise ConfigError(f"learning_rate={self.learning_rate!r} must be a number > 0")
+        if self.early_stopping and not 0 < self.validation_fraction < 1:
+            raise ConfigError(
+                f"validation_fraction={self.validation_fraction!r} must be in (0, 1)"
+            )
+        sizes = self.hidden_layer_sizes
+        if not (hasattr(sizes, "__iter__")
+                and all(isinstance(h, numbers.Integral) and h >= 1 for h in sizes)):
+            raise ConfigError(
+                f"hidden_layer_sizes={sizes!r} must be a sequence of integers >= 1"
+            )
+
+    def _model_config(self, n_features: int, likelihood: str) -> ModelConfig:
+        return ModelConfig(
+            kind=self._kind, input_shape=(n_features,), latent_dim=int(self.n_components),
+            network="mlp", hidden=tuple(int(h) for h in self.hidden_layer_sizes),
+            activation=self.activation, likelihood=likelihood,
+            beta=float(getattr(self, "beta", 1.0)),
+        )
+
+    def _train_config(self, seed: int) -> TrainConfig:
+        return TrainConfig(
+            epochs=int(self.max_epochs), batch_size=int(self.batch_size),
+            lr=float(self.learning_rate),
+            patience=int(self.n_iter_no_change) if self.early_stopping else None,
+            seed=seed, device=self.device, precision="fp32",
+        )
+
+    def fit(self, X, y=None):
+        """Train the network on X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data. Dense, finite, numeric.
+        y : None
+            Ignored; present for the scikit-learn API.
+
+        Returns
+        -------
+        self
+            The fitted estimator.
+        """
+        self._check_params()
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        x = np.ascontiguousarray(X, dtype=np.float32)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        kind = _value_kind(x)
+        likelihood = self.likelihood
+        if likelihood == "auto":
+            likelihood = "bernoulli" if kind != "real" else "gaussian-learned"
+        cfg = self._model_config(x.shape[1], likelihood)
+        train_cfg = self._train_config(seed)
+        data = Dataset(x if x.flags.writeable else x.copy(), None, (x.shape[1],), kind, "X")
+        check_likelihood(cfg, data, train_cfg)
+        valid = None
+        if self.early_stopping:
+            data, valid = train_valid_split(data, self.validation_fraction, seed)
+        device = resolve_device(self.device)
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)  # the initial weights
+            model = build_model(cfg)
+            history = fit(model, data, train_cfg, valid=valid, progress=bool(self.verbose))
+        self.model_ = model.eval()
+        self.history_ = history.to_dict()
+        self.likelihood_ = likelihood
+        self.n_iter_ = len(history.epoch)
+        self._seed = seed
+        return self
+
+    # ---- using a fitted model ------------------------------------------------------------
+
+    @property
+    def _n_features_out(self) -> int:
+        return self.model_.config.latent_dim
+
+    def _validate(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+
+    def _device(self) -> torch.device:
+        return next(self.model_.parameters()).device
+
+    @torch.inference_mode()
+    def _batched(self, fn, X: np.ndarray) -> np.ndarray:
+        """``fn`` over row chunks of X; float32 numpy output."""
+        x = _as_tensor(X, self._device())
+        outs = [fn(x[i : i + _EVAL_BATCH]).float().cpu() for i in range(0, len(x), _EVAL_BATCH)]
+        return torch.cat(outs).numpy()
+
+    def transform(self, X):
+        """Encode X: the posterior means E[z|x] (the autoencoder's codes f(x)).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_components)
+            Same float dtype as X (float64 for integer input).
+        """
+        X = self._validate(X)
+        return self._batched(self.model_.code, X).astype(X.dtype, copy=False)
+
+    def inverse_transform(self, X):
+        """Decode codes back to data space: the decoder means E[x|z].
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Codes, e.g. the output of `transform`.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features_in_)
+        """
+        check_is_fitted(self)
+        Z = check_array(X, dtype=[np.float64, np.float32])
+        if Z.shape[1] != self._n_features_out:
+            raise ValueError(
+                f"X has {Z.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self._n_features_out} features (n_components) as input to inverse_transform."
+            )
+        return self._batched(self.model_.decode_mean, Z).astype(Z.dtype, copy=False)
+
+    def sample(self, n_samples: int = 1, random_state=None) -> np.ndarray:
+        """Decode codes drawn from N(0, I): new data for a VAE, holes for an autoencoder.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples to draw.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the codes; None draws fresh ones.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features_in_), float64
+            Decoder means at the drawn codes.
+        """
+        check_is_fitted(self)
+        _check_int("n_samples", n_samples, 1)
+        seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+        gen = torch.Generator().manual_seed(seed)
+        with torch.inference_mode():
+            x = self.model_.sample(int(n_samples), generator=gen)
+        return x.cpu().double().numpy()
+
+    def score_samples(self, X):
+        """Per-sample log-likelihood of the reconstruction, log p(x | f(x)), in nats.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,), float64
+            Higher means better explained by the model.
+        """
+        X = self._validate(X)
+        model = self.model_
+
+        def log_px(x):
+            return model.likelihood.log_prob(model.decode(model.code(x)), x)
+
+        return self._batched(log_px, X).astype(np.float64)
+
+    def score(self, X, y=None) -> float:
+        """Mean of `score_samples` over X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    # ---- scikit-learn tags, pickling and run directories ---------------------------------
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        # Seeded training is bit-reproducible on CPU; CUDA kernels may not be.
+        try:
+            tags.non_deterministic = resolve_device(self.device).type != "cpu"
+        except (ConfigError, AttributeError):
+            tags.non_deterministic = False
+        return tags
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # a copy: the base may return __dict__ itself
+        model = state.pop("model_", None)
+        if model is not None:  # plain data: the config and numpy weights
+            state["_model_state"] = {
+                "config": model.config.to_dict(),
+                "weights": {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()},
+                "device": str(next(model.parameters()).device),
+            }
+        return state
+
+    def __setstate__(self, state):
+        saved = state.pop("_model_state", None)
+        super().__setstate__(state)
+        if saved is not None:
+            model = build_model(ModelConfig.from_dict(saved["config"]))
+            model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in
+                                   saved["weights"].items()})
+            device = saved["device"]
+            if device.startswith("cuda") and not torch.cuda.is_available():
+                device = "cpu"
+            self.model_ = model.to(device).eval()
+
+    def save(self, path) -> Path:
+        """Save the fitted estimator as a run directory (config.json + model.safetensors).
+
+        Parameters
+        ----------
+        path : str or Path
+            Directory to write; created if missing, files in it are replaced.
+
+        Returns
+        -------
+        Path
+            The run directory, readable by `vaelab.load` and the ``vaelab`` CLI.
+        """
+        check_is_fitted(self)
+        params = self.get_params()
+        rs = params["random_state"]
+        params["random_state"] = rs if rs is None or isinstance(rs, numbers.Integral) else None
+        params["hidden_layer_sizes"] = [int(h) for h in params["hidden_layer_sizes"]]
+        fitted = {
+            "n_features_in_": int(self.n_features_in_),
+            "likelihood_": self.likelihood_,
+            "n_iter_": int(self.n_iter_),
+            "history_": self.history_,
+            "seed": int(self._seed),
+        }
+        if hasattr(self, "feature_names_in_"):
+            fitted["feature_names_in_"] = [str(f) for f in self.feature_names_in_]
+        section = {"class": type(self).__name__, "params": params, "fitted": fitted}
+        return save_model(Path(path), self.model_, train=self._train_config(self._seed).to_dict(),
+                          estimator=section)
+
+
+def load(path, device: str = "cpu") -> VAE | Autoencoder:
+    """A fitted `VAE` or `Autoencoder` from any run directory.
+
+    Works for directories written by `VAE.save` and by ``vaelab train`` (whose
+    model and train settings map onto the estimator's parameters). The model
+    expects data as it saw it in training (e.g. standardized or binarized by
+    the run's data pipeline). Refitting a loaded estimator trains an MLP with
+    the mapped parameters.
+
+    Parameters
+    ----------
+    path : str or Path
+        The run directory.
+    device : str, default="cpu"
+        Where to put the model.
+
+    Returns
+    -------
+    VAE or Autoencoder
+        Fitted: ``transform``, ``score_samples``, ``sample`` etc. work at once.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np, vaelab
+    >>> X = np.random.default_rng(0).random((40, 5))
+    >>> est = vaelab.VAE(n_components=2, max_epochs=2, random_state=0).fit(X)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = est.save(d)
+    ...     same = vaelab.load(d)
+    >>> bool(np.array_equal(same.transform(X), est.transform(X)))
+    True
+    """
+    path = Path(path)
+    model, config = load_run(path, device)
+    section = config.get("estimator")
+    if isinstance(section, dict):
+        cls = ESTIMATORS.get(section.get("class"))
+        if cls is None:
+            raise RunDirError(f"{path}: unknown estimator class {section.get('class')!r}")
+        params = dict(section.get("params", {}))
+        params["hidden_layer_sizes"] = tuple(params.get("hidden_layer_sizes", ()))
+        try:
+            est = cls(**params)
+        except TypeError as err:
+            raise RunDirError(f"{path}: invalid estimator parameters ({err})") from None
+        fitted = section.get("fitted", {})
+        est.n_features_in_ = int(fitted["n_features_in_"])
+        if "feature_names_in_" in fitted:
+            est.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
+        est.likelihood_ = fitted.get("likelihood_", model.config.likelihood)
+        est.n_iter_ = int(fitted.get("n_iter_", 0))
+        est.history_ = fitted.get("history_", {})
+        est._seed = int(fitted.get("seed", 0))
+    else:
+        est = _from_cli_run(path, model, config)
+    est.model_ = model
+    return est
+
+
+def _from_cli_run(path: Path, model, config: dict):
+    """Map a ``vaelab train`` run's model and train sections onto estimator parameters."""
+    m = model.config
+    train = TrainConfig.from_dict(config.get("train", {}))
+    params = dict(
+        n_components=m.latent_dim, hidden_layer_sizes=tuple(m.hidden), activation=m.activation,
+        likelihood=m.likelihood if m.likelihood in LIKELIHOOD_PARAMS else "auto",
+        max_epochs=train.epochs, batch_size=train.batch_size, learning_rate=train.lr,
+        early_stopping=train.patience is not None, n_iter_no_change=train.patience or 10,
+        random_state=train.seed, device=train.device,
+    )
+    if m.kind == "vae":
+        est = VAE(beta=m.beta, **params)
+    else:
+        est = Autoencoder(**params)
+    records = read_metrics(path)
+    curves: dict[str, list] = {}
+    for record in records:
+        for key, value in record.items():
+            curves.setdefault(key, []).append(value)
+    est.history_ = curves
+    est.n_iter_ = len(records)
+    est.n_features_in_ = m.n_features
+    est.likelihood_ = m.likelihood
+    est._seed = train.seed
+    return est
+
+
+class Autoencoder(_AutoencoderEstimator):
+    """Autoencoder as a scikit-learn transformer: deterministic codes z = f(x).
+
+    An encoder f: X→Z and decoder g: Z→X trained so that g(f(x)) ≈ x, by
+    maximising log p(x | f(x)) (with a Gaussian likelihood: squared error).
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Size of the code.
+    hidden_layer_sizes : tuple of int, default=(128,)
+        Encoder MLP widths; the decoder mirrors them. ``()`` gives linear maps.
+    activation : str, default="relu"
+        Hidden nonlinearity: relu, tanh, gelu, elu, silu, softplus, leaky_relu.
+    likelihood : {"auto", "bernoulli", "gaussian", "gaussian-learned"}, default="auto"
+        p(x|z). "auto" picks "bernoulli" for data within [0, 1], else
+        "gaussian-learned" (one learned noise variance); see ``likelihood_``.
+    max_epochs : int, default=100
+        Passes over the training data.
+    batch_size : int, default=128
+        Examples per gradient step.
+    learning_rate : float, default=1e-3
+        Adam's learning rate.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of X and stop after ``n_iter_no_change``
+        epochs without improvement, keeping the best weights.
+    validation_fraction : float, default=0.1
+        Share of X held out when ``early_stopping``.
+    n_iter_no_change : int, default=10
+        Patience of early stopping, in epochs.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, shuffling and noise. An int gives the same
+        model on every fit (on CPU).
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where to train and run the network.
+    verbose : bool, default=False
+        Show a progress bar and per-epoch losses.
+
+    Attributes
+    ----------
+    model_ : vaelab.models.Autoencoder
+        The trained torch module.
+    history_ : dict of lists
+        Per-epoch training curves (nats per example), as `vaelab.train.History`.
+    likelihood_ : str
+        The likelihood used (the choice of "auto").
+    n_iter_ : int
+        Epochs run.
+    n_features_in_ : int
+        Number of features seen in fit.
+    feature_names_in_ : ndarray of str
+        Column names seen in fit, when X was a DataFrame with string columns.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from vaelab import Autoencoder
+    >>> X = np.random.default_rng(0).random((50, 8))
+    >>> ae = Autoencoder(n_components=2, max_epochs=3, random_state=0).fit(X)
+    >>> ae.transform(X).shape, ae.likelihood_
+    ((50, 2), 'bernoulli')
+    >>> ae.inverse_transform(ae.transform(X[:3])).shape
+    (3, 8)
+    """
+
+    _kind = "ae"
+
+    def __init__(
+        self, n_components=2, *, hidden_layer_sizes=(128,), activation="relu",
+        likelihood="auto", max_epochs=100, batch_size=128, learning_rate=1e-3,
+        early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
+        random_state=None, device="cpu", verbose=False,
+    ):
+        self.n_components = n_components
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.likelihood = likelihood
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+
+class VAE(_AutoencoderEstimator):
+    """Variational autoencoder as a scikit-learn transformer: probabilistic PCA, made nonlinear.
+
+    The encoder outputs a distribution q(z|x) = N(μ(x), diag σ²(x)) over codes,
+    the prior is p(z) = N(0, I), and the decoder gives p(x|z). Training
+    maximises the ELBO = E_q[log p(x|z)] − β·KL(q(z|x) ‖ p(z)).
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Size of the latent code z.
+    hidden_layer_sizes : tuple of int, default=(128,)
+        Encoder MLP widths; the decoder mirrors them. ``()`` gives linear maps.
+    activation : str, default="relu"
+        Hidden nonlinearity: relu, tanh, gelu, elu, silu, softplus, leaky_relu.
+    likelihood : {"auto", "bernoulli", "gaussian", "gaussian-learned"}, default="auto"
+        p(x|z). "auto" picks "bernoulli" for data within [0, 1], else
+        "gaussian-learned" (one learned noise variance, as in probabilistic
+        PCA); see ``likelihood_``. "gaussian" has unit variance.
+    beta : float, default=1.0
+        Weight of the KL term; 1 is the true ELBO, other values a β-VAE.
+    max_epochs : int, default=100
+        Passes over the training data.
+    batch_size : int, default=128
+        Examples per gradient step.
+    learning_rate : float, default=1e-3
+        Adam's learning rate.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of X and stop after ``n_iter_no_change``
+        epochs without improvement of the validation ELBO, keeping the best weights.
+    validation_fraction : float, default=0.1
+        Share of X held out when ``early_stopping``.
+    n_iter_no_change : int, default=10
+        Patience of early stopping, in epochs.
+    n_importance_samples : int, default=1
+        K for `score_samples`: 1 gives the ELBO, K > 1 the importance-weighted
+        bound L_K on log p(x) (Burda et al. 2015), tighter as K grows.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, shuffling, the reparameterization noise and
+        the Monte-Carlo noise of `score_samples`. An int gives the same model on
+        every fit (on CPU).
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where to train and run the network.
+    verbose : bool, default=False
+        Show a progress bar and per-epoch losses.
+
+    Attributes
+    ----------
+    model_ : vaelab.models.VAE
+        The trained torch module.
+    history_ : dict of lists
+        Per-epoch training curves (nats per example), as `vaelab.train.History`.
+    likelihood_ : str
+        The likelihood used (the choice of "auto").
+    n_iter_ : int
+        Epochs run.
+    n_features_in_ : int
+        Number of features seen in fit.
+    feature_names_in_ : ndarray of str
+        Column names seen in fit, when X was a DataFrame with string columns.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from vaelab import VAE
+    >>> X = np.random.default_rng(0).random((60, 8))
+    >>> vae = VAE(n_components=2, max_epochs=3, random_state=0).fit(X)
+    >>> Z = vae.transform(X)           # posterior means
+    >>> Z.shape, vae.get_feature_names_out().tolist()
+    ((60, 2), ['vae0', 'vae1'])
+    >>> vae.sample(4, random_state=0).shape
+    (4, 8)
+    >>> bool(vae.score_samples(X[:5]).max() < 0)  # ELBO, nats per sample
+    True
+    """
+
+    _kind = "vae"
+
+    def __init__(
+        self, n_components=2, *, hidden_layer_sizes=(128,), activation="relu",
+        likelihood="auto", beta=1.0, max_epochs=100, batch_size=128, learning_rate=1e-3,
+        early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
+        n_importance_samples=1, random_state=None, device="cpu", verbose=False,
+    ):
+        self.n_components = n_components
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.likelihood = likelihood
+        self.beta = beta
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.n_importance_samples = n_importance_samples
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        _check_int("n_importance_samples", self.n_importance_samples, 1)
+        if not (isinstance(self.beta, numbers.Real) and self.beta >= 0):
+            raise ConfigError(f"beta={self.beta!r} must be a number >= 0")
+
+    def score_samples(self, X):
+        """Per-sample ELBO, or the importance-weighted log p(x) bound, in nats.
+
+        With ``n_importance_samples=1`` this is the ELBO (β = 1) with one
+        reparameterized code per sample; all rows share the same seeded noise
+        ε, so a row's score does not depend on the other rows or their order.
+        With K > 1 it is the IWAE bound L_K ≤ log p(x), estimated by
+        `vaelab.importance.iw_log_likelihood` with a generator seeded from the
+        fit (deterministic for the same X).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,), float64
+            Higher means more typical under the model.
+        """
+        X = self._validate(X)
+        _check_int("n_importance_samples", self.n_importance_samples, 1)
+        model, device = self.model_, self._device()
+        gen = torch.Generator().manual_seed(self._seed + 1)
+        if self.n_importance_samples > 1:
+            from vaelab.importance import iw_log_likelihood
+
+            est = iw_log_likelihood(model, _as_tensor(X, device), int(self.n_importance_samples),
+                                    generator=gen if device.type == "cpu" else None)
+            return np.asarray(est.log_likelihood, dtype=np.float64)
+        eps = torch.randn(model.config.latent_dim, generator=gen).to(device)  # (Z,)
+
+        def elbo(x):
+            mu, log_var = model.posterior(x)  # (B, Z) each
+            z = mu + torch.exp(0.5 * log_var) * eps
+            log_px = model.likelihood.log_prob(model.decode(z).float(), x)  # (B,)
+            kl = gaussian_kl(mu.float(), log_var.float())  # (B,)
+            return log_px.double() - kl.double()
+
+        x = _as_tensor(X, device)
+        with torch.inference_mode():
+            out = [elbo(x[i : i + _EVAL_BATCH]).cpu() for i in range(0, len(x), _EVAL_BATCH)]
+        return torch.cat(out).numpy()
+
+
+ESTIMATORS: dict[str, type[_AutoencoderEstimator]] = {"VAE": VAE, "Autoencoder": Autoencoder}
+__all__ = ["VAE", "Autoencoder", "load"]
