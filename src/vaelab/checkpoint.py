@@ -210,3 +210,26 @@ def has_checkpoint(directory: Path) -> bool:
     """True when ``directory`` holds a checkpoint file (maybe the previous one)."""
     directory = Path(directory)
     return (directory / CHECKPOINT).is_file() or (directory / PREVIOUS).is_file()
+
+
+def truncate_metrics(run_dir: Path, epoch: int) -> None:
+    """Keep only the metrics.jsonl records of epochs up to ``epoch`` (atomically).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from vaelab.io import append_metrics, read_metrics
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     for e in (1, 2, 3):
+    ...         append_metrics(d, {"epoch": e})
+    ...     truncate_metrics(d, 2)
+    ...     [r["epoch"] for r in read_metrics(d)]
+    [1, 2]
+    """
+    from vaelab.io import METRICS, atomic_write_bytes, read_metrics
+
+    path = Path(run_dir) / METRICS
+    if not path.exists():
+        return
+    keep = [r for r in read_metrics(run_dir) if isinstance(r, dict) and r.get("epoch", 0) <= epoch]
+    atomic_write_bytes(path, "".join(json.dumps(r) + "\n" for r in keep).encode())

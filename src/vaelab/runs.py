@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from vaelab import distributed
 from vaelab._config import from_dict as config_from_dict
 from vaelab.data import Dataset, DataSplits
 from vaelab.errors import ConfigError, RunDirError
@@ -142,17 +143,58 @@ def train_run(
     model = ModelConfig(**{**model.to_dict(), "input_shape": splits.train.sample_shape})
     check_likelihood(model, splits.train, train)
     net = build_model(model)
-    run_dir = prepare_run_dir(run_dir, overwrite)
     sections = {"train": train.to_dict(), "data": data.to_dict()}
-    save_model(run_dir, net, **sections)  # an untrained but loadable run from the start
+    if distributed.is_main():  # under torchrun, rank 0 alone writes
+        run_dir = prepare_run_dir(run_dir, overwrite)
+        save_model(run_dir, net, **sections)  # an untrained but loadable run from the start
+    distributed.barrier()
+    return _fit_and_finish(net, splits, data, train, Path(run_dir), sections, progress, False)
 
+
+def resume_run(run_dir: Path, *, progress: bool = True) -> tuple[torch.nn.Module, History]:
+    """Continue an interrupted `train_run` from the last checkpoint in ``run_dir``.
+
+    Model, optimizer, schedule, epoch, early-stopping state and every RNG state
+    come from ``checkpoint.safetensors``; metrics.jsonl lines written after that
+    checkpoint are dropped, since those epochs are trained again.
+
+    Returns
+    -------
+    model, history
+    """
+    from vaelab.checkpoint import load_checkpoint, truncate_metrics
+
+    run_dir = Path(run_dir)
+    config = read_config(run_dir)
+    if "data" not in config or "train" not in config:
+        raise RunDirError(f"{run_dir / 'config.json'} lacks the data or train section to resume")
+    data = DataSpec.from_dict(config["data"])
+    train = TrainConfig.from_dict(config["train"])
+    try:
+        model = ModelConfig.from_dict(config["model"])
+    except ConfigError as err:
+        raise RunDirError(f"{run_dir / 'config.json'}: invalid model config ({err})") from None
+    epoch = load_checkpoint(run_dir)["meta"]["state"]["epoch"]  # fails early without one
+    splits = load_data(data)
+    net = build_model(model)
+    if distributed.is_main():
+        truncate_metrics(run_dir, epoch)
+    distributed.barrier()
+    sections = {k: v for k, v in config.items() if k not in ("format", "vaelab_version", "model")}
+    return _fit_and_finish(net, splits, data, train, run_dir, sections, progress, True)
+
+
+def _fit_and_finish(net, splits, data, train, run_dir, sections, progress, resume):
     valid = None if splits.valid is None else eval_view(splits.valid, train, data.seed + 3)
     start = time.perf_counter()
     history = fit(
         net, splits.train, train, valid=valid, progress=progress,
         on_epoch=lambda epoch, record: append_metrics(run_dir, record),
+        checkpoint_dir=run_dir, resume=resume,
     )
     seconds = time.perf_counter() - start
+    if not distributed.is_main():
+        return net, history
     save_model(run_dir, net, **sections)
     test = eval_view(splits.test, train, data.seed + 4)
     terms = elbo_terms(net, as_flat_tensor(test, next(net.parameters()).device))

@@ -52,9 +52,20 @@ BINARIZE_CHOICES = ("none", "static", "dynamic")
               help="run directory [default: runs/<model>-<data>-<time>]")
 @click.option("--overwrite", is_flag=True, help="replace an existing run directory")
 @click.option("--quiet", is_flag=True, help="no progress bar")
+@click.option("--checkpoint-every", type=int, default=1, show_default=True,
+              help="epochs between checkpoints (0: only by --checkpoint-minutes)")
+@click.option("--checkpoint-minutes", type=float, default=None,
+              help="also checkpoint when this many minutes have passed (checked each epoch)")
+@click.option("--on-divergence", type=click.Choice(["stop", "rollback"]), default="stop",
+              show_default=True,
+              help="on NaN/inf: stop with an error, or roll back and continue at lr x 0.1")
+@click.option("--resume", type=click.Path(file_okay=False), default=None, metavar="RUN",
+              help="continue the interrupted run directory RUN from its last checkpoint "
+                   "(all other options come from RUN/config.json)")
 def train(kind, source, data_dir, shape, label_column, latent_dim, network, hidden, activation,
           likelihood, beta, epochs, batch_size, lr, kl_warmup, patience, valid_fraction,
-          binarize, standardize, precision, device, seed, out, overwrite, quiet):
+          binarize, standardize, precision, device, seed, out, overwrite, quiet,
+          checkpoint_every, checkpoint_minutes, on_divergence, resume):
     """Train an autoencoder or a VAE and write a run directory.
 
     The run directory holds config.json, model.safetensors, metrics.jsonl,
@@ -63,7 +74,21 @@ def train(kind, source, data_dir, shape, label_column, latent_dim, network, hidd
 
     Example: vaelab train --model vae --data mnist --data-dir ../shared/data/mnist
     --latent-dim 20 --epochs 10
+
+    Under torchrun (torchrun --nproc_per_node N -m vaelab train ...) it trains
+    with DistributedDataParallel; rank 0 alone writes the run directory.
     """
+    from vaelab import distributed
+
+    distributed.init_from_env(device)
+    if resume is not None:
+        from vaelab.runs import resume_run
+
+        run_dir = Path(resume)
+        net, _ = resume_run(run_dir, progress=not quiet)
+        if distributed.is_main():
+            _report_run(run_dir, net, seed)
+        return
     spec = DataSpec(
         source=source, data_dir=data_dir, shape=parse_ints(shape, "--shape"),
         label_column=_column(label_column), valid_fraction=valid_fraction,
@@ -82,11 +107,17 @@ def train(kind, source, data_dir, shape, label_column, latent_dim, network, hidd
     config = TrainConfig(
         epochs=epochs, batch_size=batch_size, lr=lr, kl_warmup_epochs=kl_warmup,
         patience=patience, binarize="dynamic" if binarize == "dynamic" else "none",
-        seed=seed, device=device, precision=precision,
+        seed=seed, device=device, precision=precision, checkpoint_every=checkpoint_every,
+        checkpoint_minutes=checkpoint_minutes, on_divergence=on_divergence,
     )
     run_dir = Path(out or f"runs/{kind}-{Path(source).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
     net, _ = train_run(spec, model, config, run_dir, overwrite=overwrite, progress=not quiet,
                        splits=splits)
+    if distributed.is_main():
+        _report_run(run_dir, net, seed)
+
+
+def _report_run(run_dir: Path, net, seed: int) -> None:
     summary = read_summary(run_dir)
     click.echo(f"test −ELBO {summary['test_loss']:.3f} nats "
                f"(reconstruction {summary['test_reconstruction']:.3f}, KL {summary['test_kl']:.3f}) "
