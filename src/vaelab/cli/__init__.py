@@ -37,6 +37,8 @@ def main() -> None:
 # Commands register themselves on `main` when imported.
 from vaelab.cli import (
     _curse,  # noqa: E402,F401
+    _holes,  # noqa: E402,F401
+    _sweep,  # noqa: E402,F401
     _train,  # noqa: E402,F401
 )
 
