@@ -133,7 +133,7 @@ def restore(
     best = None
     if meta.get("has_best"):
         best = {k[5:]: v.to(device) for k, v in tensors.items() if k.startswith("best.")}
-    return meta["state"], best
+    return json.loads(json.dumps(meta["state"])), best  # a copy: the snapshot stays reusable
 
 
 def save_checkpoint(directory: Path, snapshot: dict[str, Any]) -> Path:

@@ -291,7 +291,7 @@ def fit(
                 state.update(lr_scale=lr_scale, rollbacks=rollbacks)
                 if main_process:
                     warnings.warn(
-                        f"training diverged in epoch {d.epoch}, step {d.step}; rolled back to "
+                        f"training diverged in epoch {d.epoch}, step {d.step + 1}; rolled back to "
                         f"the end of epoch {state['epoch']} and continuing at "
                         f"lr={config.lr * lr_scale:g} (retry {rollbacks} of "
                         f"{config.max_rollbacks})", RuntimeWarning, stacklevel=2)
