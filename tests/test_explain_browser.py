@@ -1,0 +1,120 @@
+"""The explainer page in a real browser (Debian chromium via Playwright), network off."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "explain"
+SECTIONS = ["curse", "reduce", "autoencoder", "holes", "vae", "objective", "balance",
+            "generation", "result"]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
+    from vaelab.explain import ExplainConfig, render_html, run_explain
+
+    report = run_explain(ExplainConfig(preset="quick", max_test=200))
+    path = tmp_path_factory.mktemp("explain") / "explain.html"
+    path.write_text(render_html(report), encoding="utf-8")
+    return path, report
+
+
+@pytest.fixture(scope="module")
+def page(built):
+    from playwright.sync_api import sync_playwright
+
+    path, _ = built
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"])
+        pg = browser.new_page(viewport={"width": 1100, "height": 900})
+        blocked: list[str] = []
+
+        def route(r):
+            if r.request.url.startswith("file://"):
+                r.continue_()
+            else:
+                blocked.append(r.request.url)
+                r.abort()
+
+        pg.route("**/*", route)
+        pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.goto(path.as_uri())
+        pg.wait_for_function("window.vaelab && window.vaelab.ready")
+        pg.errors, pg.blocked = errors, blocked
+        yield pg
+        browser.close()
+
+
+def _pixels(pg, cid: str) -> list[int]:
+    return pg.evaluate(
+        "id => Array.from(document.getElementById(id).getContext('2d')"
+        ".getImageData(0, 0, document.getElementById(id).width, "
+        "document.getElementById(id).height).data)", cid)
+
+
+def test_every_section_renders_without_errors(page):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for sid in SECTIONS:
+        sec = page.locator(f"section#{sid}")
+        assert sec.is_visible(), sid
+        assert len(sec.inner_text()) > 200, sid
+        sec.screenshot(path=str(ARTIFACTS / f"{sid}.png"))
+    assert page.locator(".katex").count() >= 5  # formulas rendered by the inlined KaTeX
+    assert page.errors == []
+    assert page.blocked == []
+
+
+def test_moving_over_the_explorer_changes_the_decoding(page):
+    before = {k: _pixels(page, f"decoded-{k}") for k in ("ae", "vae")}
+    box = page.locator("#plane-vae").bounding_box()
+    page.mouse.move(box["x"] + 0.15 * box["width"], box["y"] + 0.2 * box["height"])
+    page.mouse.move(box["x"] + 0.85 * box["width"], box["y"] + 0.8 * box["height"])
+    after = {k: _pixels(page, f"decoded-{k}") for k in ("ae", "vae")}
+    assert all(before[k] != after[k] for k in before)
+    page.locator("#plane-ae").focus()
+    z0 = page.evaluate("window.vaelab.explorer.getZ()")
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("window.vaelab.explorer.getZ()")[0] > z0[0]
+
+
+def test_sample_button_changes_the_decoding(page):
+    before = _pixels(page, "decoded-vae")
+    page.click("#sample-button")
+    assert _pixels(page, "decoded-vae") != before
+
+
+def test_js_decoder_matches_pytorch(built, page):
+    _, report = built
+    a = report["arrays"]
+    for kind in ("ae", "vae"):
+        js = np.array([page.evaluate(f"z => window.vaelab.decode('{kind}', z)", z.tolist())
+                       for z in a["check_z"]])
+        np.testing.assert_allclose(js, a[f"check_{kind}"], atol=1e-4)
+
+
+@pytest.mark.parametrize("slider,canvas", [("dim-slider", "dim-canvas"),
+                                           ("beta-slider", "beta-samples"),
+                                           ("beta-slider", "rd-canvas"),
+                                           ("interp-slider", "interp-vae")])
+def test_sliders_update_their_figures(page, slider, canvas):
+    before = _pixels(page, canvas)
+    page.eval_on_selector(f"#{slider}", "s => { s.value = s.value == s.min ? s.max : s.min; "
+                                        "s.dispatchEvent(new Event('input')); }")
+    assert _pixels(page, canvas) != before
