@@ -83,6 +83,7 @@ def test_every_section_renders_without_errors(page):
 
 def test_moving_over_the_explorer_changes_the_decoding(page):
     before = {k: _pixels(page, f"decoded-{k}") for k in ("ae", "vae")}
+    page.locator("#plane-vae").scroll_into_view_if_needed()
     box = page.locator("#plane-vae").bounding_box()
     page.mouse.move(box["x"] + 0.15 * box["width"], box["y"] + 0.2 * box["height"])
     page.mouse.move(box["x"] + 0.85 * box["width"], box["y"] + 0.8 * box["height"])
