@@ -1,0 +1,150 @@
+"""Holes in the code space: an AE's prior draws fall in holes, a VAE's do not."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from vaelab.cli import main
+from vaelab.data import load_dataset
+from vaelab.errors import ConfigError
+from vaelab.holes import (
+    HolesComparison,
+    code_mismatch,
+    compare_holes,
+    holes_metrics,
+    moment_matched_kl,
+    run_holes,
+)
+from vaelab.models import ModelConfig, build_model
+from vaelab.train import TrainConfig, fit
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Small models train fastest on one thread, above all on a shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="module")
+def comparison(digits, tmp_path_factory):
+    """AE vs VAE, same MLP (64-128-8), 40 epochs on digits each; holes measured and written."""
+    models = {}
+    for kind in ("ae", "vae"):
+        net = build_model(ModelConfig(kind=kind, input_shape=(1, 8, 8), latent_dim=8,
+                                      hidden=(128,)))
+        fit(net, digits.train, TrainConfig(epochs=40, batch_size=64, seed=0), progress=False)
+        models[kind.upper()] = net
+    out = tmp_path_factory.mktemp("holes")
+    result = run_holes(models, digits.train, digits.test, out, n_samples=1000)
+    return result, out, models
+
+
+def test_ae_prior_draws_fall_in_holes_and_vae_ones_do_not(comparison):
+    result = comparison[0]
+    ae, vae = result.by_name("AE"), result.by_name("VAE")
+    # calibration: codes filling N(0, I) would leave about 1 % of draws "far"
+    assert ae.mismatch.far_fraction > 0.8
+    assert vae.mismatch.far_fraction < 0.1
+    assert ae.mismatch.gaussian_kl > 10.0
+    assert vae.mismatch.gaussian_kl < 1.0
+    assert ae.mismatch.gaussian_kl > 20 * vae.mismatch.gaussian_kl
+
+
+def test_vae_prior_samples_are_closer_to_the_data(comparison):
+    result = comparison[0]
+    ae, vae = result.by_name("AE").samplers["prior"], result.by_name("VAE").samplers["prior"]
+    assert ae.nn_distance_ratio > 1.4  # well off the data, relative to reconstructions
+    assert vae.nn_distance_ratio < 1.25
+    assert ae.nn_distance_ratio > vae.nn_distance_ratio + 0.3
+
+
+def test_fitting_the_ae_codes_repairs_its_sampling(comparison):
+    ae = comparison[0].by_name("AE").samplers
+    # a Gaussian fitted to the codes lands nearer them, a mixture nearer still
+    assert ae["gmm"].far_fraction < ae["gaussian"].far_fraction < ae["prior"].far_fraction
+    assert ae["gmm"].nn_distance_ratio < ae["gaussian"].nn_distance_ratio < ae["prior"].nn_distance_ratio
+    assert ae["gmm"].classifier_confidence > ae["prior"].classifier_confidence + 0.1
+    assert ae["gmm"].classifier_entropy < ae["prior"].classifier_entropy
+
+
+def test_the_classifier_is_a_solid_judge(comparison):
+    result = comparison[0]
+    assert result.classifier_accuracy > 0.93
+    assert result.test_confidence > 0.85
+    # decoded AE prior samples are judged far less confidently than real digits
+    ae = result.by_name("AE").samplers["prior"]
+    assert ae.classifier_confidence < result.test_confidence - 0.2
+    assert ae.classifier_entropy > result.test_entropy + 0.5
+
+
+def test_json_and_figures_written(comparison):
+    result, out, _ = comparison
+    data = json.loads((out / "holes.json").read_text())
+    back = HolesComparison.from_dict(data)
+    assert back.by_name("AE").mismatch == result.by_name("AE").mismatch
+    assert np.allclose(back.by_name("VAE").samplers["gmm"].examples,
+                       result.by_name("VAE").samplers["gmm"].examples, atol=1e-3)
+    for name in ("holes_metrics.png", "holes_metrics.svg", "holes_samples.png"):
+        assert (out / name).stat().st_size > 1000
+
+
+def test_moment_matched_kl_matches_the_closed_form(rng):
+    m, s = np.array([1.0, -2.0, 0.5]), np.array([0.5, 2.0, 1.0])
+    codes = m + s * rng.standard_normal((200000, 3))
+    expected = 0.5 * np.sum(s**2 + m**2 - 1 - np.log(s**2))
+    assert moment_matched_kl(codes) == pytest.approx(expected, rel=0.02)
+    # codes squeezed onto a line: the KL is huge (log det → −∞ floored)
+    line = np.outer(rng.standard_normal(1000), [1.0, 1.0])
+    assert moment_matched_kl(line) > 10
+
+
+def test_code_mismatch_is_calibrated_on_the_prior_itself(rng):
+    ok = code_mismatch(rng.standard_normal((3000, 4)), n_draws=3000, seed=1)
+    assert ok.far_fraction < 0.03  # ≈ 1 % by construction at the 99th percentile
+    wide = code_mismatch(4 * rng.standard_normal((3000, 4)), n_draws=3000, seed=1)
+    assert wide.far_fraction < ok.far_fraction + 0.02  # prior sits inside wide codes...
+    assert wide.gaussian_kl > 10  # ...but the moments say they do not match
+    narrow = code_mismatch(0.2 * rng.standard_normal((3000, 4)), n_draws=3000, seed=1)
+    assert narrow.far_fraction > 0.9
+    with pytest.raises(ConfigError, match="percentile=0"):
+        code_mismatch(rng.standard_normal((10, 2)), percentile=0)
+
+
+def test_unknown_sampler_and_unlabelled_data(comparison, digits):
+    vae = comparison[2]["VAE"]
+    with pytest.raises(ConfigError, match="unknown"):
+        holes_metrics(vae, digits.train, digits.test, samplers=("uniform",))
+    unlabelled = digits.train.subset(np.arange(300))
+    unlabelled = type(unlabelled)(unlabelled.x, None, unlabelled.sample_shape, unlabelled.kind)
+    res = compare_holes({"VAE": vae}, unlabelled, digits.test, n_samples=100,
+                        samplers=("prior",))
+    assert res.classifier is None and res.models[0].samplers["prior"].classifier_confidence is None
+
+
+def test_cli_holes_from_two_runs(tmp_path):
+    runner = CliRunner()
+    for kind in ("ae", "vae"):
+        r = runner.invoke(main, ["train", "--model", kind, "--data", "digits", "--latent-dim", "4",
+                                 "--hidden", "32", "--epochs", "2", "--quiet",
+                                 "--out", str(tmp_path / kind)])
+        assert r.exit_code == 0, r.output
+    r = runner.invoke(main, ["holes", str(tmp_path / "ae"), str(tmp_path / "vae"),
+                             "--n-samples", "100", "--out", str(tmp_path / "holes")])
+    assert r.exit_code == 0, r.output
+    assert "AE" in r.output and "VAE" in r.output and "classifier accuracy" in r.output
+    assert json.loads((tmp_path / "holes" / "holes.json").read_text())["models"][0]["name"] == "AE"
+    r = runner.invoke(main, ["holes", str(tmp_path / "ae"), "--out", str(tmp_path / "h2")])
+    assert r.exit_code == 2 and "two run directories" in r.output
