@@ -10,6 +10,7 @@ model.safetensors.
 from __future__ import annotations
 
 import contextlib
+import copy
 import numbers
 from pathlib import Path
 
@@ -47,9 +48,9 @@ def _value_kind(x: np.ndarray) -> str:
     return "real"
 
 
-def _as_tensor(x: np.ndarray, device: torch.device) -> torch.Tensor:
-    """A float32 C-contiguous writable copy where needed (read-only memmaps included)."""
-    x = np.ascontiguousarray(x, dtype=np.float32)
+def _as_tensor(x: np.ndarray, device: torch.device, dtype=np.float32) -> torch.Tensor:
+    """A C-contiguous tensor; copies read-only arrays (memmaps), which torch cannot wrap."""
+    x = np.ascontiguousarray(x, dtype=dtype)
     if not x.flags.writeable:
         x = x.copy()
     return torch.from_numpy(x).to(device)
@@ -174,12 +175,24 @@ class _AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
     def _device(self) -> torch.device:
         return next(self.model_.parameters()).device
 
+    def _inference_model(self) -> tuple[torch.nn.Module, type]:
+        """The model for transform-like methods, and the numpy dtype it computes in.
+
+        On CPU a float64 copy: fp32 BLAS kernels round differently for different
+        batch sizes, and a row's result should not depend on which rows share its
+        batch (scikit-learn's subset- and order-invariance checks).
+        """
+        if self._device().type == "cpu":
+            return copy.deepcopy(self.model_).double(), np.float64
+        return self.model_, np.float32
+
     @torch.inference_mode()
-    def _batched(self, fn, X: np.ndarray) -> np.ndarray:
-        """``fn`` over row chunks of X; float32 numpy output."""
-        x = _as_tensor(X, self._device())
-        with _torch_threads(self.model_, min(len(x), _EVAL_BATCH) // 3):  # forward only
-            outs = [fn(x[i : i + _EVAL_BATCH]).float().cpu() for i in range(0, len(x), _EVAL_BATCH)]
+    def _batched(self, fn, X: np.ndarray, chunk: int = _EVAL_BATCH) -> np.ndarray:
+        """``fn(model, x)`` over row chunks of X, concatenated into a numpy array."""
+        model, dtype = self._inference_model()
+        x = _as_tensor(X, self._device(), dtype)
+        with _torch_threads(model, min(len(x), chunk) // 3):  # forward only: a third of a step
+            outs = [fn(model, x[i : i + chunk]).cpu() for i in range(0, len(x), chunk)]
         return torch.cat(outs).numpy()
 
     def transform(self, X):
@@ -195,7 +208,7 @@ class _AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             Same float dtype as X (float64 for integer input).
         """
         X = self._validate(X)
-        return self._batched(self.model_.code, X).astype(X.dtype, copy=False)
+        return self._batched(lambda m, x: m.code(x), X).astype(X.dtype, copy=False)
 
     def inverse_transform(self, X):
         """Decode codes back to data space: the decoder means E[x|z].
@@ -216,7 +229,7 @@ class _AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
                 f"X has {Z.shape[1]} features, but {type(self).__name__} is expecting "
                 f"{self._n_features_out} features (n_components) as input to inverse_transform."
             )
-        return self._batched(self.model_.decode_mean, Z).astype(Z.dtype, copy=False)
+        return self._batched(lambda m, z: m.decode_mean(z), Z).astype(Z.dtype, copy=False)
 
     def sample(self, n_samples: int = 1, random_state=None) -> np.ndarray:
         """Decode codes drawn from N(0, I): new data for a VAE, holes for an autoencoder.
@@ -254,10 +267,9 @@ class _AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             Higher means better explained by the model.
         """
         X = self._validate(X)
-        model = self.model_
 
-        def log_px(x):
-            return model.likelihood.log_prob(model.decode(model.code(x)), x)
+        def log_px(m, x):
+            return m.likelihood.log_prob(m.decode(m.code(x)), x)  # (B,)
 
         return self._batched(log_px, X).astype(np.float64)
 
@@ -653,22 +665,19 @@ class VAE(_AutoencoderEstimator):
         if self.n_importance_samples > 1:
             from vaelab.importance import iw_log_likelihood
 
+            iw_gen = torch.Generator(device=device).manual_seed(self._seed + 1)
             est = iw_log_likelihood(model, _as_tensor(X, device), int(self.n_importance_samples),
-                                    generator=gen if device.type == "cpu" else None)
+                                    generator=iw_gen)
             return np.asarray(est.log_likelihood, dtype=np.float64)
         eps = torch.randn(_ELBO_SAMPLES, 1, model.config.latent_dim, generator=gen).to(device)
 
-        def elbo(x):
-            mu, log_var = model.posterior(x)  # (B, Z) each
-            z = mu + torch.exp(0.5 * log_var) * eps  # (S, B, Z)
-            log_px = model.likelihood.log_prob(model.decode(z).float(), x).mean(0)  # (B,)
-            kl = gaussian_kl(mu.float(), log_var.float())  # (B,)
-            return log_px.double() - kl.double()
+        def elbo(m, x):
+            mu, log_var = m.posterior(x)  # (B, Z) each
+            z = mu + torch.exp(0.5 * log_var) * eps.to(mu.dtype)  # (S, B, Z)
+            log_px = m.likelihood.log_prob(m.decode(z), x).mean(0)  # (B,)
+            return log_px.double() - gaussian_kl(mu, log_var).double()
 
-        x, chunk = _as_tensor(X, device), _EVAL_BATCH // _ELBO_SAMPLES
-        with torch.inference_mode(), _torch_threads(model, min(len(x), chunk)):
-            out = [elbo(x[i : i + chunk]).cpu() for i in range(0, len(x), chunk)]
-        return torch.cat(out).numpy()
+        return self._batched(elbo, X, chunk=_EVAL_BATCH // _ELBO_SAMPLES)
 
 
 ESTIMATORS: dict[str, type[_AutoencoderEstimator]] = {"VAE": VAE, "Autoencoder": Autoencoder}
