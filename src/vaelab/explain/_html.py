@@ -89,7 +89,7 @@ def _canvas(cid: str, w: int, h: int, label: str, extra: str = "") -> str:
             f'aria-label="{html.escape(label)}" {extra}></canvas>')
 
 
-def _grid(key: str, label: str, cols: int, w: int = 360, h: int = 180) -> str:
+def _grid(key: str, label: str, cols: int, w: int = 360, h: int = 92) -> str:
     return (f'<canvas width="{w}" height="{h}" data-grid="{key}" data-cols="{cols}" role="img" '
             f'aria-label="{html.escape(label)}"></canvas>')
 
