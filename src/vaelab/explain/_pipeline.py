@@ -475,7 +475,7 @@ def _call_compare(mod, ctx: dict, cfg: ExplainConfig) -> dict:
     quick = cfg.preset == "quick"
     methods = ("pca", "ae", "vae") if quick else ("pca", "ae", "vae", "tsne")
     res = mod.compare_methods(ctx["train"], ctx["test"], n_components=2, methods=methods,
-                              epochs=3 if quick else 15, max_train=2000 if quick else 5000,
+                              epochs=3 if quick else 8, max_train=2000 if quick else 5000,
                               max_test=300 if quick else 1000, seed=cfg.seed)
     out = res.to_dict() if hasattr(res, "to_dict") else asdict(res)
     out.pop("labels", None)

@@ -152,7 +152,9 @@ def holes_section(r: dict) -> Section:
         f"Codes drawn at random from a standard bell curve and decoded by the autoencoder are "
         f"{_g(ra)}× farther from the nearest real training sample than its reconstructions of "
         f"test samples; for the VAE (section 5) the same ratio is {_g(rv)}×. "
-        + ("Random codes are far worse for the autoencoder." if ra > rv * 1.05 else
+        + ("Random codes are far worse for the autoencoder." if ra > rv * 1.5 else
+           "Random codes are worse for the autoencoder, though only modestly on this run."
+           if ra > rv * 1.05 else
            "On this run the difference is small: the effect did not clearly show up."))
     fa, fv = ae["mismatch"]["far_fraction"], vae["mismatch"]["far_fraction"]
     s.measure.append(
