@@ -137,7 +137,8 @@ def iw_log_likelihood(
         with torch.autocast(device.type, dtype=autocast or torch.float32,
                             enabled=autocast is not None):
             mu, log_var = model.posterior(xb)
-        mu, log_var = mu.float(), log_var.float()  # (b, Z)
+        if autocast is not None:
+            mu, log_var = mu.float(), log_var.float()  # (b, Z)
         std = torch.exp(0.5 * log_var)
         log_q_const = -0.5 * (log_var + LOG_2PI).sum(-1)  # (b,)
         run_max = torch.full((len(xb),), -math.inf, dtype=torch.float64, device=device)
@@ -147,12 +148,13 @@ def iw_log_likelihood(
         sum_lw2 = torch.zeros_like(run_sum)
         for j in range(0, n_samples, s):
             k = min(s, n_samples - j)
-            eps = torch.randn((k, *mu.shape), generator=generator, device=device)  # (k, b, Z)
+            eps = torch.randn((k, *mu.shape), generator=generator, device=device,
+                              dtype=mu.dtype)  # (k, b, Z)
             z = mu + std * eps
             with torch.autocast(device.type, dtype=autocast or torch.float32,
                                 enabled=autocast is not None):
                 params = model.decode(z)  # (k, b, P·D)
-            log_px = model.likelihood.log_prob(params.float(), xb)  # (k, b)
+            log_px = model.likelihood.log_prob(params.to(mu.dtype), xb)  # (k, b)
             log_pz = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)  # (k, b)
             log_qz = log_q_const - 0.5 * eps.pow(2).sum(-1)  # (k, b)
             lw = (log_px + log_pz - log_qz).double()  # (k, b)
