@@ -52,6 +52,7 @@ def comparison(digits, tmp_path_factory):
     return result, out, models
 
 
+@pytest.mark.slow
 def test_ae_prior_draws_fall_in_holes_and_vae_ones_do_not(comparison):
     result = comparison[0]
     ae, vae = result.by_name("AE"), result.by_name("VAE")
@@ -63,6 +64,7 @@ def test_ae_prior_draws_fall_in_holes_and_vae_ones_do_not(comparison):
     assert ae.mismatch.gaussian_kl > 20 * vae.mismatch.gaussian_kl
 
 
+@pytest.mark.slow
 def test_vae_prior_samples_are_closer_to_the_data(comparison):
     result = comparison[0]
     ae, vae = result.by_name("AE").samplers["prior"], result.by_name("VAE").samplers["prior"]
@@ -71,6 +73,7 @@ def test_vae_prior_samples_are_closer_to_the_data(comparison):
     assert ae.nn_distance_ratio > vae.nn_distance_ratio + 0.3
 
 
+@pytest.mark.slow
 def test_fitting_the_ae_codes_repairs_its_sampling(comparison):
     ae = comparison[0].by_name("AE").samplers
     # a Gaussian fitted to the codes lands nearer them, a mixture nearer still
@@ -80,6 +83,7 @@ def test_fitting_the_ae_codes_repairs_its_sampling(comparison):
     assert ae["gmm"].classifier_entropy < ae["prior"].classifier_entropy
 
 
+@pytest.mark.slow
 def test_the_classifier_is_a_solid_judge(comparison):
     result = comparison[0]
     assert result.classifier_accuracy > 0.93
@@ -90,6 +94,7 @@ def test_the_classifier_is_a_solid_judge(comparison):
     assert ae.classifier_entropy > result.test_entropy + 0.5
 
 
+@pytest.mark.slow
 def test_json_and_figures_written(comparison):
     result, out, _ = comparison
     data = json.loads((out / "holes.json").read_text())
@@ -123,6 +128,7 @@ def test_code_mismatch_is_calibrated_on_the_prior_itself(rng):
         code_mismatch(rng.standard_normal((10, 2)), percentile=0)
 
 
+@pytest.mark.slow
 def test_unknown_sampler_and_unlabelled_data(comparison, digits):
     vae = comparison[2]["VAE"]
     with pytest.raises(ConfigError, match="unknown"):
@@ -134,6 +140,7 @@ def test_unknown_sampler_and_unlabelled_data(comparison, digits):
     assert res.classifier is None and res.models[0].samplers["prior"].classifier_confidence is None
 
 
+@pytest.mark.slow
 def test_cli_holes_from_two_runs(tmp_path):
     runner = CliRunner()
     for kind in ("ae", "vae"):

@@ -43,6 +43,7 @@ def sweep(digits, tmp_path_factory):
     return result, out
 
 
+@pytest.mark.slow
 def test_rate_falls_and_distortion_rises_with_beta(sweep):
     s = sweep[0]
     assert s.betas == [0.0, 1.0, 8.0, 64.0]  # sorted
@@ -52,6 +53,7 @@ def test_rate_falls_and_distortion_rises_with_beta(sweep):
     np.testing.assert_allclose(s.column("neg_elbo"), rate + dist, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_top_of_the_sweep_collapses(sweep):
     s = sweep[0]
     low, high = s.ends()["low"], s.ends()["high"]
@@ -62,6 +64,7 @@ def test_top_of_the_sweep_collapses(sweep):
     assert max(s.points[-1].unit_variances) < 0.01
 
 
+@pytest.mark.slow
 def test_beta_zero_leaves_holes_that_beta_one_fills(sweep):
     s = sweep[0]
     far = s.column("mismatch.far_fraction")
@@ -72,6 +75,7 @@ def test_beta_zero_leaves_holes_that_beta_one_fills(sweep):
     assert ratio[0] > ratio[1] + 0.3
 
 
+@pytest.mark.slow
 def test_sweep_json_and_figures(sweep):
     s, out = sweep
     back = BetaSweep.from_dict(json.loads((out / "sweep.json").read_text()))
@@ -89,6 +93,7 @@ def test_bad_betas_and_model_kind(digits):
         sweep_beta(digits.train, digits.test, model=ModelConfig(kind="ae"))
 
 
+@pytest.mark.slow
 def test_cli_sweep_beta(tmp_path):
     r = CliRunner().invoke(main, ["sweep-beta", "--data", "digits", "--betas", "0,64",
                                   "--epochs", "2", "--max-train", "400", "--hidden", "32",
