@@ -22,6 +22,8 @@ import torch
 
 from vaelab.errors import DataError, DataNotFoundError
 
+_READ_CHUNK = 2048  # rows read between releases of the mapped pages
+
 
 def steps_per_epoch(n: int, batch_size: int, world: int = 1) -> int:
     """Number of global batches in an epoch; a last batch too small to share is dropped.
@@ -133,6 +135,9 @@ class NpySource:
             arr = np.load(path, mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError, EOFError) as err:
             raise DataError(f"{path} is not a readable .npy file ({err})") from None
+        mm = getattr(arr, "_mmap", None)
+        if mm is not None:  # random access: no readahead
+            mm.madvise(mmap.MADV_RANDOM)
         if arr.dtype.kind not in "fu" or arr.ndim < 2:
             raise DataError(
                 f"{path} holds {arr.dtype} data of shape {arr.shape}; expected a float or "
@@ -158,13 +163,18 @@ class NpySource:
             local = index[where] - self.offsets[s]
             order = np.argsort(local, kind="stable")  # read in file order
             arr = self.arrays[s]
-            rows = np.asarray(arr[local[order]]).reshape(len(where), -1)
-            if arr.dtype == np.uint8:
-                rows = rows.astype(np.float32) / 255.0
-            out[where[order]] = rows
             mm = getattr(arr, "_mmap", None)
-            if mm is not None:  # drop the pages we touched from this process
-                mm.madvise(mmap.MADV_DONTNEED)
+            dest = where[order]
+            local = local[order]
+            # in chunks: the kernel maps up to 64 KiB around each touched row, so the
+            # pages are released after every chunk to keep the resident size bounded
+            for c in range(0, len(local), _READ_CHUNK):
+                rows = np.asarray(arr[local[c : c + _READ_CHUNK]]).reshape(-1, self.n_features)
+                if arr.dtype == np.uint8:
+                    rows = rows.astype(np.float32) / 255.0
+                out[dest[c : c + _READ_CHUNK]] = rows
+                if mm is not None:  # drop the pages we touched from this process
+                    mm.madvise(mmap.MADV_DONTNEED)
         if not np.isfinite(out).all():
             r = int(np.nonzero(~np.isfinite(out).all(axis=1))[0][0])
             raise DataError(
