@@ -159,3 +159,28 @@ def test_latent_scatter_projects_and_keeps_labels(trained, digits):
     # the PCA projection keeps the first two directions of largest code variance
     codes = encode(trained["vae"], digits.test)
     assert s.xy.var(axis=0).sum() >= np.sort(codes.var(axis=0))[-2:].sum() - 1e-4
+
+
+def test_latent_figures(trained, digits, tmp_path):
+    from vaelab.plots.images import save_figure
+    from vaelab.plots.latent import (
+        plot_interpolations,
+        plot_latent_scatter,
+        plot_quantile_grid,
+        plot_traversals,
+    )
+
+    vae, shape = trained["vae"], digits.test.sample_shape
+    xa, xb = digits.test.x[0], digits.test.x[1]
+    figs = {
+        "interp": plot_interpolations([interpolate(vae, xa, xb, 8, m) for m in ("linear", "slerp")],
+                                      shape),
+        "trav": plot_traversals([traverse(vae, d) for d in range(4)], shape),
+        "grid": plot_quantile_grid(quantile_grid(vae, n=6), shape),
+        "scatter": plot_latent_scatter(latent_scatter(vae, digits.test)),
+    }
+    assert figs["grid"].axes[0].get_xlabel() == "z0 (prior quantiles)"
+    assert figs["scatter"].axes[0].get_xlabel() == "PC 1 of the codes"
+    assert len(figs["scatter"].axes[0].get_legend().get_texts()) == 10
+    for name, fig in figs.items():
+        assert save_figure(fig, tmp_path / f"{name}.png").stat().st_size > 1000
