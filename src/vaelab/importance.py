@@ -61,7 +61,7 @@ def chunk_sizes(
     Examples
     --------
     >>> chunk_sizes(10_000, 5000, width=2000, memory_mb=512)
-    (100, 500)
+    (67, 500)
     """
     budget = max(1, int(memory_mb * 2**20 / (4 * 2 * width)))  # fp32, ×2 for temporaries
     s = min(n_samples, 500, budget)
