@@ -62,6 +62,9 @@ def test_ae_prior_draws_fall_in_holes_and_vae_ones_do_not(comparison):
     assert ae.mismatch.gaussian_kl > 10.0
     assert vae.mismatch.gaussian_kl < 1.0
     assert ae.mismatch.gaussian_kl > 20 * vae.mismatch.gaussian_kl
+    # and the mirror image: most AE codes lie where the prior never samples
+    assert ae.mismatch.uncovered_fraction > 0.5
+    assert vae.mismatch.uncovered_fraction < 0.1
 
 
 @pytest.mark.slow
@@ -119,11 +122,13 @@ def test_moment_matched_kl_matches_the_closed_form(rng):
 def test_code_mismatch_is_calibrated_on_the_prior_itself(rng):
     ok = code_mismatch(rng.standard_normal((3000, 4)), n_draws=3000, seed=1)
     assert ok.far_fraction < 0.03  # ≈ 1 % by construction at the 99th percentile
+    assert ok.uncovered_fraction < 0.03
     wide = code_mismatch(4 * rng.standard_normal((3000, 4)), n_draws=3000, seed=1)
     assert wide.far_fraction < ok.far_fraction + 0.02  # prior sits inside wide codes...
-    assert wide.gaussian_kl > 10  # ...but the moments say they do not match
+    assert wide.uncovered_fraction > 0.9  # ...which it mostly never reaches
+    assert wide.gaussian_kl > 10  # and the moments say they do not match
     narrow = code_mismatch(0.2 * rng.standard_normal((3000, 4)), n_draws=3000, seed=1)
-    assert narrow.far_fraction > 0.9
+    assert narrow.far_fraction > 0.9 and narrow.uncovered_fraction < 0.03
     with pytest.raises(ConfigError, match="percentile=0"):
         code_mismatch(rng.standard_normal((10, 2)), percentile=0)
 

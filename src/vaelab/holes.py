@@ -30,6 +30,13 @@ for an AE, its codes f(x)):
 - ``far_fraction``: the fraction of prior draws whose nearest training code is
   farther than ``threshold``, the ``percentile`` (99th) of code→nearest-other-code
   distances: a prior draw landing in a hole of the code space;
+- ``uncovered_fraction``: the mirror image, the fraction of codes whose nearest
+  prior draw (as many draws as codes) is farther than the same percentile of
+  draw→nearest-other-draw distances: codes in regions the prior never samples.
+  Codes spread far wider than N(0, I) (as an MNIST autoencoder's are) swallow
+  the prior whole, so few prior draws are "far", yet most codes are never
+  reached; the two fractions together are the latent-space analogue of
+  precision and recall (Kynkäänniemi et al. 2019);
 - ``gaussian_kl``: KL(N(m, S) ‖ N(0, I)) in nats, with m and S the mean and
   covariance of the codes: ½(tr S + mᵀm − Z − log det S).
 
@@ -157,6 +164,8 @@ class CodeMismatch:
     percentile: float  # of code→nearest-other-code distances, defines "far"
     threshold: float  # that distance
     far_fraction: float  # share of prior draws farther than threshold from every code
+    uncovered_fraction: float  # share of codes farther than prior_threshold from every prior draw
+    prior_threshold: float  # the same percentile of prior-draw→nearest-other-draw distances
     gaussian_kl: float  # KL(N(mean, cov of codes) ‖ N(0, I)), nats
     code_mean_norm: float  # ‖mean of codes‖
     code_std_mean: float  # mean over dims of the codes' standard deviation
@@ -183,6 +192,8 @@ def code_mismatch(
     True
     >>> code_mismatch(5 + rng.standard_normal((2000, 2))).far_fraction > 0.9
     True
+    >>> code_mismatch(10 * rng.standard_normal((2000, 2))).uncovered_fraction > 0.9
+    True
     """
     codes = np.asarray(codes, dtype=np.float64)
     if len(codes) < 3:
@@ -194,8 +205,13 @@ def code_mismatch(
     threshold = float(np.percentile(own, percentile))
     draws = prior_codes(n_draws, codes.shape[1], seed).astype(np.float64)
     far = _nn_distance(nn, draws) > threshold
+    mirror = prior_codes(len(codes), codes.shape[1], seed + 1).astype(np.float64)
+    nn_prior = NearestNeighbors(n_neighbors=2).fit(mirror)
+    prior_threshold = float(np.percentile(nn_prior.kneighbors(mirror)[0][:, 1], percentile))
+    uncovered = _nn_distance(nn_prior, codes) > prior_threshold
     return CodeMismatch(
         len(codes), n_draws, float(percentile), threshold, float(far.mean()),
+        float(uncovered.mean()), prior_threshold,
         moment_matched_kl(codes), float(np.linalg.norm(codes.mean(axis=0))),
         float(codes.std(axis=0).mean()),
     )

@@ -125,6 +125,7 @@ class BetaSweep:
             return {"beta": p.beta, "rate": p.rate, "distortion": p.distortion,
                     "active_units": p.active_units, "samples_spread": p.samples_spread,
                     "far_fraction": p.holes.mismatch.far_fraction,
+                    "uncovered_fraction": p.holes.mismatch.uncovered_fraction,
                     "gaussian_kl": p.holes.mismatch.gaussian_kl,
                     "nn_distance_ratio": prior.nn_distance_ratio,
                     "classifier_confidence": prior.classifier_confidence}

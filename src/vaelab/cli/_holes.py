@@ -14,17 +14,18 @@ from vaelab.holes import HolesComparison
 
 def format_holes(result: HolesComparison) -> str:
     """One row per model and sampler: far share, code KL, NN ratio, classifier confidence/entropy."""
-    rows = [f"{'model':>8} {'sampler':>9} {'far':>6} {'codeKL':>8} {'NNratio':>7} "
+    rows = [f"{'model':>8} {'sampler':>9} {'far':>6} {'uncov':>6} {'codeKL':>8} {'NNratio':>7} "
             f"{'conf':>5} {'entropy':>7}"]
     for m in result.models:
         for s, r in m.samplers.items():
             conf = "" if r.classifier_confidence is None else f"{r.classifier_confidence:.3f}"
             ent = "" if r.classifier_entropy is None else f"{r.classifier_entropy:.3f}"
             rows.append(f"{m.name:>8} {s:>9} {r.far_fraction:>6.3f} "
+                        f"{m.mismatch.uncovered_fraction:>6.3f} "
                         f"{m.mismatch.gaussian_kl:>8.2f} {r.nn_distance_ratio:>7.2f} "
                         f"{conf:>5} {ent:>7}")
     if result.test_confidence is not None:
-        rows.append(f"{'real':>8} {'test':>9} {'':>6} {'':>8} {'':>7} "
+        rows.append(f"{'real':>8} {'test':>9} {'':>6} {'':>6} {'':>8} {'':>7} "
                     f"{result.test_confidence:>5.3f} {result.test_entropy:>7.3f}"
                     f"   (classifier accuracy {result.classifier_accuracy:.3f})")
     return "\n".join(rows)
@@ -56,6 +57,8 @@ def holes(runs, source, data_dir, shape, label_column, latent_dim, hidden, epoch
     model's own codes ("gaussian") and from a GaussianMixture fitted to them
     ("gmm") it reports: "far", the share of the codes farther from every
     training code than 99 % of codes are from their nearest other code;
+    "uncov", the share of training codes farther from every prior draw than
+    99 % of prior draws are from their nearest other draw;
     "codeKL", KL(N(mean, cov of codes) || N(0, I)); "NNratio", the median
     distance of decoded samples to their nearest training example divided by
     the same for reconstructions of test inputs; and a logistic-regression

@@ -29,7 +29,7 @@ def parse_floats(value: str, what: str) -> tuple[float, ...]:
 def format_sweep(sweep: BetaSweep) -> str:
     """One row per β: rate, distortion, −ELBO, active units, holes and collapse numbers."""
     head = (f"{'beta':>6} {'rate':>8} {'distort':>8} {'-ELBO':>8} {'AU':>4} {'far':>6} "
-            f"{'codeKL':>8} {'NNratio':>7} {'conf':>5} {'spread':>6}")
+            f"{'uncov':>6} {'codeKL':>8} {'NNratio':>7} {'conf':>5} {'spread':>6}")
     rows = [head]
     for p in sweep.points:
         prior = p.holes.samplers["prior"]
@@ -37,6 +37,7 @@ def format_sweep(sweep: BetaSweep) -> str:
         rows.append(
             f"{p.beta:>6g} {p.rate:>8.2f} {p.distortion:>8.2f} {p.neg_elbo:>8.2f} "
             f"{p.active_units:>4d} {p.holes.mismatch.far_fraction:>6.3f} "
+            f"{p.holes.mismatch.uncovered_fraction:>6.3f} "
             f"{p.holes.mismatch.gaussian_kl:>8.2f} {prior.nn_distance_ratio:>7.2f} "
             f"{'' if conf is None else f'{conf:.2f}':>5} {p.samples_spread:>6.3f}")
     return "\n".join(rows)

@@ -18,7 +18,8 @@ OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
 def plot_holes_metrics(result: HolesComparison, sampler: str = "prior") -> Figure:
     """Four panels of bars, one bar per model: the holes metrics side by side.
 
-    Panels: share of prior draws far from every code; moment-matched KL of the
+    Panels: share of prior draws far from every code, and of codes far from
+    every prior draw; moment-matched KL of the
     codes to N(0, I) (log scale); NN distance of decoded samples relative to
     reconstructions; the classifier's confidence on decoded samples (the dashed
     line is its confidence on real test data).
@@ -28,7 +29,8 @@ def plot_holes_metrics(result: HolesComparison, sampler: str = "prior") -> Figur
     >>> from vaelab.holes import HolesResult, CodeMismatch, SamplerRealism
     >>> s = SamplerRealism("prior", 10, 1.0, 1.5, 0.9, 0.5, 1.0, 2.0, np.zeros((1, 4)))
     >>> m = HolesResult("AE", "ae", 2, 1.0, 1.0, 1.0, 2.0,
-    ...                 CodeMismatch(10, 10, 99.0, 1.0, 0.9, 5.0, 1.0, 1.0), {"prior": s})
+    ...                 CodeMismatch(10, 10, 99.0, 1.0, 0.9, 0.5, 1.0, 5.0, 1.0, 1.0),
+    ...                 {"prior": s})
     >>> fig = plot_holes_metrics(HolesComparison([m], None, None, None, None, "toy", [4]))
     >>> len(fig.axes)
     4
@@ -36,7 +38,8 @@ def plot_holes_metrics(result: HolesComparison, sampler: str = "prior") -> Figur
     names = [m.name for m in result.models]
     colours = [OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(names))]
     panels = [
-        ("far from every code", "share of prior draws", [m.mismatch.far_fraction for m in result.models],
+        ("prior draws far from codes / codes far from prior", "share",
+         [(m.mismatch.far_fraction, m.mismatch.uncovered_fraction) for m in result.models],
          None, False),
         ("KL(N(mean, cov of codes) ‖ N(0, I))", "nats (log scale)",
          [max(m.mismatch.gaussian_kl, 1e-3) for m in result.models], None, True),
@@ -50,7 +53,17 @@ def plot_holes_metrics(result: HolesComparison, sampler: str = "prior") -> Figur
     fig = Figure(figsize=(11, 3.2))
     for i, (title, ylabel, values, ref, log) in enumerate(panels):
         ax = fig.add_subplot(1, 4, i + 1)
-        ax.bar(names, values, color=colours)
+        if i == 0:  # two bars per model: hatched = codes far from every prior draw
+            pos = np.arange(len(names))
+            ax.bar(pos - 0.2, [v[0] for v in values], 0.4, color=colours,
+                   label="prior draws far from every code")
+            ax.bar(pos + 0.2, [v[1] for v in values], 0.4, color=colours, hatch="//",
+                   edgecolor="white", label="codes far from every prior draw")
+            ax.set_xticks(pos, names)
+            ax.set_ylim(0, 1.3)
+            ax.legend(fontsize=6, loc="upper left")
+        else:
+            ax.bar(names, values, color=colours)
         if ref is not None:
             ax.axhline(ref, color="0.3", linestyle="--", linewidth=1,
                        label="real test data" if i == 3 else "reconstructions")

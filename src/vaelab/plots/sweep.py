@@ -57,8 +57,9 @@ def plot_sweep_metrics(sweep: BetaSweep) -> Figure:
     panels = [
         ("rate and distortion", "nats", [("rate", "rate (KL)"), ("distortion", "distortion")]),
         ("active units", "units with Cov(E_q z) > 0.01", [("active_units", "active units")]),
-        ("prior draws in holes", "share", [("mismatch.far_fraction", "far from every code"),
-                                           ("prior.classifier_confidence", "classifier confidence")]),
+        ("holes", "share", [("mismatch.far_fraction", "prior draws far from codes"),
+                            ("mismatch.uncovered_fraction", "codes far from prior draws"),
+                            ("prior.classifier_confidence", "classifier confidence")]),
         ("collapse to the data mean", "÷ real data", [("samples_spread", "sample spread"),
                                                        ("prior.nn_distance_ratio", "NN distance")]),
     ]
