@@ -6,6 +6,7 @@ it again replaces it in place, and a new section is appended at the end.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shlex
@@ -31,6 +32,12 @@ def write_section(name: str, title: str, body: str, path: Path = BENCHMARKS_MD) 
     """Replace (or append) section ``name`` of ``path`` with ``title`` and ``body``."""
     begin, end = f"<!-- begin {name} -->", f"<!-- end {name} -->"
     block = f"{begin}\n## {title}\n\n{body.strip()}\n{end}"
+    with open(Path(tempfile.gettempdir()) / "vaelab-BENCHMARKS.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # other benchmarks may write their sections now
+        _replace(path, block, begin, end)
+
+
+def _replace(path: Path, block: str, begin: str, end: str) -> None:
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
     if pattern.search(text):
