@@ -60,7 +60,7 @@ def _cases(tmp):
         "non_numeric_csv": (["--data", tmp / "words.csv"], DataError, "hello"),
         "label_length": (["--data", tmp / "labels.npz"], DataError, "label"),
         "bernoulli_range": (["--data", _npy(tmp / "big.npy", np.full((20, 5), 3.0, np.float32)),
-                             "--likelihood", "bernoulli"], ConfigError, "[0, 1]"),
+                             "--likelihood", "bernoulli"], ConfigError, "values in [3, 3]"),
         "missing_files": (["--data", "mnist", "--data-dir", mnist], DataNotFoundError,
                           "mnist_broken"),
     }

@@ -11,6 +11,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from vaelab import distributed
@@ -99,9 +100,10 @@ def eval_view(ds: Dataset, train: TrainConfig, seed: int) -> Dataset:
 def check_likelihood(model: ModelConfig, data: Dataset, train: TrainConfig) -> None:
     """A Bernoulli likelihood needs data in [0, 1]: refuse real-valued data early."""
     if model.likelihood == "bernoulli" and data.kind == "real":
+        lo, hi = float(np.min(data.x)), float(np.max(data.x))
         raise ConfigError(
             f"likelihood='bernoulli' needs values in [0, 1] but {data.name} has values "
-            f"outside it; use likelihood='gaussian' (or rescale the data)"
+            f"in [{lo:g}, {hi:g}]; use likelihood='gaussian' (or rescale the data)"
         )
 
 
