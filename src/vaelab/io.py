@@ -154,8 +154,12 @@ def read_metrics(run_dir: Path) -> list[dict]:
     path = Path(run_dir) / METRICS
     if not path.is_file():
         return []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise RunDirError(f"{path} is not a UTF-8 JSON-lines file ({err.reason})") from None
     records = []
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError:

@@ -179,7 +179,11 @@ def read_arrays(
         raise DataNotFoundError(f"{path}: no such file")
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return {"all": _read_csv(path, label_column)}
+        try:
+            return {"all": _read_csv(path, label_column)}
+        except UnicodeDecodeError as err:
+            raise DataError(f"{path}: not a UTF-8 text CSV file ({err.reason} at byte "
+                            f"{err.start})") from None
     if suffix == ".npy":
         x = _np_load(path, mmap_mode="r" if mmap else None)
         return {"all": _split_label_column(x, label_column, path.name)}
