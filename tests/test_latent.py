@@ -184,3 +184,15 @@ def test_latent_figures(trained, digits, tmp_path):
     assert len(figs["scatter"].axes[0].get_legend().get_texts()) == 10
     for name, fig in figs.items():
         assert save_figure(fig, tmp_path / f"{name}.png").stat().st_size > 1000
+
+
+def test_run_latent_writes_json_and_figures(trained, digits, tmp_path):
+    from vaelab.latent import run_latent
+
+    res = run_latent(trained["vae"], digits.train, digits.test, tmp_path, grid_n=5,
+                     n_samples=8)
+    assert res["active_units"]["latent_dim"] == 4
+    assert len(res["traversals"]) == 4 and len(res["quantile_grid"]["z"]) == 25
+    for name in ("latent.json", "interpolation.png", "traversal.png", "quantile_grid.svg",
+                 "latent_scatter.png", "samples_prior.png", "samples_gmm.png"):
+        assert (tmp_path / name).stat().st_size > 500

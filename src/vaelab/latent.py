@@ -15,12 +15,15 @@ figures are in `vaelab.plots.latent`.
 - `quantile_grid`: a 2-D grid of codes at prior quantiles, norm.ppf of an even grid
   in (0, 1): the whole learned manifold of a 2-D latent in one picture.
 - `latent_scatter`: 2-D codes and labels for a scatter plot.
+
+`run_latent` runs them all on one model and writes ``latent.json`` and figures.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,6 +52,7 @@ __all__ = [
     "lerp",
     "prior_codes",
     "quantile_grid",
+    "run_latent",
     "slerp",
     "traverse",
 ]
@@ -549,3 +553,77 @@ def latent_scatter(
         xy, how = PCA(2, random_state=seed).fit_transform(codes).astype(np.float32), "pca"
     labels = None if data.y is None else np.asarray(data.y)[idx]
     return LatentScatter(xy, labels, how)
+
+
+def run_latent(
+    model: torch.nn.Module,
+    train: Dataset,
+    test: Dataset,
+    out_dir: str | Path,
+    *,
+    n_steps: int = 10,
+    grid_n: int = 15,
+    n_samples: int = 32,
+    gmm_components: int = 10,
+    seed: int = 0,
+) -> dict:
+    """All the latent tools on one model; writes ``latent.json`` and figures to ``out_dir``.
+
+    Measures: active units on ``test``; linear and slerp interpolation between
+    the first two test inputs; a traversal of every latent dimension (up to 10);
+    a quantile grid (latent size 2 only, else dims 0 and 1 with the rest at 0);
+    the codes of ``test`` for a scatter; prior and ex-post GMM samples
+    (the mixture fitted to the codes of ``train``). Figures (image data only,
+    except the scatter): ``interpolation.png``, ``traversal.png``,
+    ``quantile_grid.png/.svg``, ``latent_scatter.png/.svg``,
+    ``samples_prior.png``, ``samples_gmm.png``.
+
+    Returns
+    -------
+    dict
+        The JSON written (arrays as nested lists).
+    """
+    from vaelab.io import atomic_write_json
+    from vaelab.plots.images import image_grid_figure, save_figure
+    from vaelab.plots.latent import (
+        plot_interpolations,
+        plot_latent_scatter,
+        plot_quantile_grid,
+        plot_traversals,
+    )
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    latent_dim = model.config.latent_dim
+    paths = [interpolate(model, test.x[0], test.x[1], n_steps, m) for m in ("linear", "slerp")]
+    travs = [traverse(model, d) for d in range(min(latent_dim, 10))]
+    grid = quantile_grid(model, grid_n) if latent_dim >= 2 else None
+    scatter = latent_scatter(model, test, seed=seed)
+    z_gmm, _ = gmm_codes(encode(model, train), n_samples, gmm_components, seed=seed)
+    samples = {"prior": decode(model, prior_codes(n_samples, latent_dim, seed)),
+               "gmm": decode(model, z_gmm)}
+    result = {
+        "active_units": active_units(model, test).to_dict(),
+        "interpolations": [p.to_dict() for p in paths],
+        "traversals": [t.to_dict() for t in travs],
+        "quantile_grid": None if grid is None else grid.to_dict(),
+        "scatter": scatter.to_dict(),
+        "samples": {k: np.round(v, 3).tolist() for k, v in samples.items()},
+    }
+    atomic_write_json(out / "latent.json", result)
+    save_figure(plot_latent_scatter(scatter), out / "latent_scatter.png")
+    save_figure(plot_latent_scatter(scatter), out / "latent_scatter.svg")
+    shape = tuple(test.sample_shape)
+    if len(shape) in (2, 3):
+        save_figure(plot_interpolations(paths, shape), out / "interpolation.png")
+        save_figure(plot_traversals(travs, shape), out / "traversal.png")
+        if grid is not None:
+            fig = plot_quantile_grid(grid, shape)
+            save_figure(fig, out / "quantile_grid.png")
+            save_figure(fig, out / "quantile_grid.svg")
+        hw = shape[-2:]
+        for k, v in samples.items():
+            fig = image_grid_figure(np.clip(v.reshape(-1, *hw), 0, 1), 8,
+                                    f"Decoded {k} samples")
+            save_figure(fig, out / f"samples_{k}.png")
+    return result
