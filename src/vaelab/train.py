@@ -52,7 +52,7 @@ class TrainConfig:
     on_divergence: str = "stop"  # NaN/inf: "stop" with an error, or "rollback" at lr × 0.1
     max_rollbacks: int = 3  # with "rollback": retries before giving up
     check_every: int = 50  # steps between the (one host sync) non-finite loss checks
-    threads: int | None = None  # CPU threads for training; None: `default_num_threads()`
+    threads: int | None = None  # CPU threads; None: min(torch's setting, default_num_threads())
 
     def __post_init__(self) -> None:
         checks = [
@@ -289,7 +289,8 @@ def fit(
     gen = torch.Generator(device=device).manual_seed(config.seed)
     threads_before = torch.get_num_threads()
     if device.type == "cpu":
-        torch.set_num_threads(config.threads or default_num_threads())
+        # None: never more than the caller's setting, nor than the load leaves free
+        torch.set_num_threads(config.threads or min(threads_before, default_num_threads()))
     model.to(device).train()
     source = train if isinstance(train, BatchSource) else TensorSource(as_flat_tensor(train, device))
     if len(source) < world:
