@@ -25,7 +25,7 @@ def small(digits) -> CompareResult:
     """Every method but UMAP on a digits subsample (t-SNE dominates the cost)."""
     return compare_methods(
         digits.train, digits.test, methods=("pca", "random", "ae", "vae", "tsne"),
-        epochs=15, max_train=600, max_test=300, knn_k=(10,), seed=0,
+        epochs=15, max_train=600, max_test=300, knn_k=(10,), seed=0, n_threads=1,
     )
 
 
@@ -110,6 +110,7 @@ def test_tsne_above_three_components_is_skipped_with_reason(digits):
         ({"n_components": 65}, "n_components=65"),
         ({"knn_k": 0}, "knn_k=0"),
         ({"epochs": 0}, "epochs=0"),
+        ({"n_threads": 0}, "n_threads=0"),
     ],
 )
 def test_bad_options_name_the_value(digits, kwargs, message):

@@ -78,12 +78,14 @@ def format_table(result: CompareResult) -> str:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu",
               show_default=True, help="device of the AE and VAE")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="cap on scikit-learn/UMAP native threads (1 helps on a busy shared machine)")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               default=Path("runs/compare"), show_default=True,
               help="directory for compare.json and the figures (created if missing)")
 @click.option("--no-figures", is_flag=True, help="write compare.json only")
 def compare(source, data_dir, shape, label_column, n_components, methods, epochs, hidden, knn_k,
-            max_train, max_test, n_trust, seed, device, out, no_figures):
+            max_train, max_test, n_trust, seed, device, threads, out, no_figures):
     """Reduce the same data with PCA, an AE, a VAE, t-SNE and UMAP, and measure each.
 
     PCA, the AE and the VAE get the same code size; the AE and VAE share one MLP.
@@ -108,6 +110,7 @@ def compare(source, data_dir, shape, label_column, n_components, methods, epochs
         methods=[m.strip() for m in methods.split(",") if m.strip()], epochs=epochs,
         hidden=parse_ints(hidden, "--hidden"), knn_k=parse_ints(knn_k, "--knn-k") or (10,),
         n_trust=n_trust, max_train=max_train, max_test=max_test, seed=seed, device=device,
+        n_threads=threads,
     )
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare.json").write_text(json.dumps(result.to_dict()) + "\n")
