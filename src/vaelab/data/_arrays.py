@@ -9,6 +9,7 @@ import csv
 import warnings
 import zipfile
 from pathlib import Path
+from tokenize import TokenError
 
 import numpy as np
 
@@ -194,8 +195,22 @@ def read_arrays(
 
 def _np_load(path: Path, **kwargs):
     try:
-        return np.load(path, allow_pickle=False, **kwargs)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        if kwargs.get("mmap_mode") is not None:
+            return np.load(path, allow_pickle=False, **kwargs)
+        # our own handle: numpy leaks its own when a corrupted .npz fails to open
+        f = open(path, "rb")  # noqa: SIM115
+        try:
+            out = np.load(f, allow_pickle=False, **kwargs)
+        except BaseException:
+            f.close()
+            raise
+        if isinstance(out, np.lib.npyio.NpzFile):
+            out.fid = f  # closed with the archive
+        else:
+            f.close()
+        return out
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, SyntaxError, TokenError,
+            MemoryError, TypeError, OverflowError) as err:  # numpy's header parser raises these
         raise DataError(f"{path}: not a readable numpy file without pickle ({err})") from err
 
 
@@ -223,7 +238,8 @@ def _read_npz(path: Path, label_column: int | str | None) -> Parts:
         def get(key: str) -> np.ndarray:
             try:
                 return archive[key]
-            except ValueError as err:
+            except (ValueError, OSError, EOFError, zipfile.BadZipFile, SyntaxError, TokenError,
+                    MemoryError, TypeError, OverflowError, NotImplementedError) as err:
                 raise DataError(f"{path}: array {key!r} is unreadable ({err})") from err
 
         if {"x_train", "x_test"} <= keys:
