@@ -89,3 +89,18 @@ def test_benchmark_sections_replace_only_themselves(tmp_path):
     assert "someone else's text" in text and "other" in text
     assert "second" in text and "first" not in text
     assert text.count("<!-- begin a -->") == 1
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager_training():
+    """TrainConfig(compile=True) trains the same model as eager mode, up to float noise."""
+    x = np.random.default_rng(0).random((128, 8), dtype=np.float32)
+    ds = Dataset(x, None, (8,), "unit")
+    losses = []
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        vae = VAE(ModelConfig(input_shape=(8,), latent_dim=2, hidden=(4,)))
+        hist = fit(vae, ds, TrainConfig(epochs=2, batch_size=64, compile=compiled, threads=1),
+                   progress=False)
+        losses.append(hist.train_loss)
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-4)

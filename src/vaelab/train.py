@@ -53,6 +53,7 @@ class TrainConfig:
     max_rollbacks: int = 3  # with "rollback": retries before giving up
     check_every: int = 50  # steps between the (one host sync) non-finite loss checks
     threads: int | None = None  # CPU threads; None: min(torch's setting, default_num_threads())
+    compile: bool = False  # torch.compile the training forward (slow first steps; off by default)
 
     def __post_init__(self) -> None:
         checks = [
@@ -297,6 +298,8 @@ def fit(
         raise ConfigError(f"{len(source)} samples cannot be shared by {world} processes")
     x_valid = None if valid is None else as_flat_tensor(valid, device)
     net = distributed.wrap(model, device)
+    if config.compile:
+        net = torch.compile(net)
     opt = _adam(model, config, device)
     n_steps = steps_per_epoch(len(source), config.batch_size, world)
     history = History()
