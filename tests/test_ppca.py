@@ -163,4 +163,6 @@ def test_linear_vae_trained_on_digits_reaches_ppca_maximum():
     assert abs(ev.elbo - target) < TOLERANCE_NATS
 
 
-TOLERANCE_NATS = 1.0  # per example, out of |log p(x)| ≈ 60 nats on digits
+# Nats per example. Measured: pPCA max 6.688, the trained linear VAE's exact log p(x)
+# 6.684 and its ELBO 6.630 (gap 0.058); 0.15 leaves room for seed and platform noise.
+TOLERANCE_NATS = 0.15
