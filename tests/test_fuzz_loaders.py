@@ -31,7 +31,8 @@ from vaelab.models import ModelConfig, build_model
 from vaelab.runs import DataSpec
 from vaelab.train import TrainConfig
 
-SETTINGS = settings(max_examples=300, deadline=None, database=None,
+# derandomize: CI runs the same ~3,000 examples every run, so a failure is reproducible
+SETTINGS = settings(max_examples=300, deadline=None, database=None, derandomize=True,
                     suppress_health_check=list(HealthCheck))
 
 
@@ -175,7 +176,7 @@ def checkpoint_bytes(workdir):
 
 
 def test_checkpoint(workdir, checkpoint_bytes):
-    @settings(max_examples=200, deadline=None, database=None,
+    @settings(max_examples=200, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
     @given(mutated(checkpoint_bytes))
     def run(content):
