@@ -208,7 +208,7 @@ def _run_tsne(xtr: np.ndarray, xte: np.ndarray, o: _Options) -> _Fitted:
 def _run_umap(xtr: np.ndarray, xte: np.ndarray, o: _Options) -> _Fitted:
     import umap  # optional extra: vaelab[umap]
 
-    reducer = umap.UMAP(n_components=o.n_components, random_state=o.seed)
+    reducer = umap.UMAP(n_components=o.n_components, random_state=o.seed, n_jobs=1)
     train_codes, fit_s = _timed(lambda: reducer.fit_transform(xtr))
     test_codes, tr_s = _timed(lambda: reducer.transform(xte))
     notes = ["reconstruction: not measured (UMAP learns no decoder; its inverse_transform "
@@ -386,7 +386,7 @@ def compare_methods(
                         hidden=opts.hidden, likelihood=lik).to_dict()
     model.pop("kind")
     return CompareResult(
-        data=train.name, n_components=n_components, n_features=train.n_features,
+        data=train.name.split("/")[0], n_components=n_components, n_features=train.n_features,
         n_train=len(train), n_test=len(test), knn_k=ks, trust_neighbors=trust_neighbors,
         n_trust=len(trust_idx), seed=seed, epochs=epochs, model=model,
         labels=test.y.astype(int).tolist() if test.y is not None else None, methods=results,

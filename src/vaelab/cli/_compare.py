@@ -35,7 +35,7 @@ def format_table(result: CompareResult) -> str:
     """
 
     def fmt(v: float | None, spec: str) -> str:
-        return "-" if v is None else format(v, spec)
+        return "-".rjust(int(spec.split(".")[0])) if v is None else format(v, spec)
 
     knn = [f"kNN@{k}" for k in result.knn_k]
     header = f"{'method':<18} {'recon':>8} " + " ".join(f"{h:>8}" for h in knn) + (
