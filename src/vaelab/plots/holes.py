@@ -92,7 +92,7 @@ def plot_holes_samples(result: HolesComparison, n_cols: int = 8) -> Figure:
             rows.append(np.concatenate([imgs, pad]))
             labels.append(f"{m.name} {s}")
     return image_grid_figure(np.concatenate(rows), n_cols,
-                             f"Decoded codes by model and sampler ({result.data})", labels)
+                             f"Decoded codes ({result.data})", labels)
 
 
 def save_holes_figures(result: HolesComparison, out_dir: str | Path) -> list[Path]:
