@@ -38,7 +38,7 @@ def plot_holes_metrics(result: HolesComparison, sampler: str = "prior") -> Figur
     names = [m.name for m in result.models]
     colours = [OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(names))]
     panels = [
-        ("prior draws far from codes / codes far from prior", "share",
+        ("far from the other set", "share",
          [(m.mismatch.far_fraction, m.mismatch.uncovered_fraction) for m in result.models],
          None, False),
         ("KL(N(mean, cov of codes) ‖ N(0, I))", "nats (log scale)",
