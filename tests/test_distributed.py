@@ -29,12 +29,13 @@ WORKER = textwrap.dedent("""
     from vaelab.models import ModelConfig, build_model
     from vaelab.train import TrainConfig, fit
 
-    out, epochs, resume = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
+    out, epochs, resume, kind = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
     assert distributed.init_from_env("cpu") and distributed.world_size() == 2
     x = np.random.default_rng(0).random((256, 12), dtype=np.float32)
     torch.manual_seed(1)
-    model = build_model(ModelConfig(kind="ae", input_shape=(12,), latent_dim=3, hidden=(16,)))
-    cfg = TrainConfig(epochs=epochs, batch_size=32, device="cpu", seed=2)
+    model = build_model(ModelConfig(kind=kind, input_shape=(12,), latent_dim=3, hidden=(16,)))
+    cfg = TrainConfig(epochs=epochs, batch_size=32, device="cpu", seed=2,
+                      binarize="dynamic" if kind == "vae" else "none")
     fit(model, Dataset(x, None, (12,), "unit"), cfg, progress=False,
         checkpoint_dir=out, resume=resume)
     if distributed.is_main():
@@ -50,14 +51,14 @@ def _port():
         return s.getsockname()[1]
 
 
-def _launch(out, epochs, resume=False):
+def _launch(out, epochs, resume=False, kind="ae"):
     port = _port()
     procs = []
     for rank in range(2):
         env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
                "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}
         procs.append(subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(out), str(epochs), "1" if resume else "0"],
+            [sys.executable, "-c", WORKER, str(out), str(epochs), "1" if resume else "0", kind],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     for p in procs:
         log, _ = p.communicate(timeout=300)
@@ -75,20 +76,25 @@ def _single(epochs):
 
 
 @pytest.mark.slow
-def test_two_processes_match_one_and_resume(tmp_path):
+def test_two_processes_match_one_process(tmp_path):
+    """An autoencoder (no sampling noise): 2 processes × 16 rows = 1 process × 32 rows."""
     one = _single(4)
-    straight = tmp_path / "straight"
-    straight.mkdir()
-    two = _launch(straight, 4)
+    two = _launch(tmp_path, 4)
     diff = max(float((one[k] - two[k]).abs().max()) for k in one)
     assert diff < TOL, diff
 
-    part = tmp_path / "part"
+
+@pytest.mark.slow
+def test_resume_under_ddp_is_bit_identical(tmp_path):
+    """A VAE with dynamic binarization: 4 epochs straight = 2 epochs, stop, resume to 4."""
+    straight, part = tmp_path / "straight", tmp_path / "part"
+    straight.mkdir()
     part.mkdir()
-    _launch(part, 2)  # stop after 2 epochs (checkpoint written by rank 0 alone)
-    resumed = _launch(part, 4, resume=True)
-    for k in two:
-        assert torch.equal(two[k], resumed[k]), k
+    full = _launch(straight, 4, kind="vae")
+    _launch(part, 2, kind="vae")  # the checkpoint is written by rank 0 alone
+    resumed = _launch(part, 4, resume=True, kind="vae")
+    for k in full:
+        assert torch.equal(full[k], resumed[k]), k
 
 
 @pytest.mark.slow

@@ -318,6 +318,8 @@ def fit(
     epoch = state["epoch"] + 1
     while epoch <= config.epochs:
         start = time.perf_counter()
+        if world > 1:  # per-rank noise streams that a resume can rebuild from (seed, rank, epoch)
+            torch.manual_seed(config.seed + 1_000_003 * rank + epoch)
         try:
             totals = _train_epoch(net, model, source, opt, gen, config, epoch, n_steps,
                                   state["lr_scale"], device, autocast_dtype, rank, world,
