@@ -187,8 +187,8 @@ def sweep_beta(
     --------
     >>> from vaelab.data import load_dataset
     >>> d = load_dataset("digits")
-    >>> s = sweep_beta(d.train, d.test, betas=(0.0, 64.0),
-    ...                train_config=TrainConfig(epochs=2, batch_size=128), n_samples=100)
+    >>> s = sweep_beta(d.train, d.test, betas=(0.0, 64.0), max_train=300,
+    ...                train_config=TrainConfig(epochs=3, batch_size=100), n_samples=100)
     >>> s.betas, s.points[-1].active_units
     ([0.0, 64.0], 0)
     """
