@@ -175,3 +175,14 @@ def test_curse_cli_with_real_data_contrasts_pixels_and_codes(tmp_path):
     # 3-D codes keep distances far more contrasted than 64-D pixels
     assert rep["contrast_mean"][1] > 2 * rep["contrast_mean"][0]
     assert (tmp_path / "curse_representations.png").exists()
+
+
+@pytest.mark.slow
+def test_umap_when_installed_is_inductive_and_beats_pca(digits):
+    pytest.importorskip("umap", reason="umap-learn (the optional extra vaelab[umap]) is not installed")
+    r = compare_methods(digits.train, digits.test, methods=("pca", "umap"), max_train=600,
+                        max_test=300, n_threads=1)
+    u = r.methods["umap"]
+    assert u.available and u.protocol == "inductive" and u.transform_seconds is not None
+    assert u.reconstruction_mse is None
+    assert u.knn_accuracy[0] > r.methods["pca"].knn_accuracy[0] + 0.15
