@@ -34,6 +34,7 @@ from sklearn.mixture import GaussianMixture
 
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError
+from vaelab.evaluate import ACTIVE_THRESHOLD
 
 __all__ = [
     "ActiveUnits",
@@ -56,9 +57,6 @@ __all__ = [
     "slerp",
     "traverse",
 ]
-
-ACTIVE_THRESHOLD = 0.01  # Burda et al. (2015)
-
 
 def _as_lists(obj: Any) -> Any:
     """Dataclass fields → JSON-ready values (arrays become nested lists)."""
@@ -205,7 +203,7 @@ def active_units(
     (3, 3)
     """
     codes = encode(model, data).astype(np.float64)
-    var = codes.var(axis=0)
+    var = codes.var(axis=0, ddof=1) if len(codes) > 1 else np.zeros(codes.shape[1])  # as evaluate.py
     return ActiveUnits(int((var > threshold).sum()), codes.shape[1], float(threshold),
                        var.tolist())
 
