@@ -45,7 +45,7 @@ class TrainConfig:
     binarize: str = "none"  # "dynamic": a fresh Bernoulli draw of every batch
     seed: int = 0  # seeds shuffling, binarization and the reparameterization noise
     device: str = "auto"  # "cpu", "cuda" or "auto"
-    precision: str = "fp32"  # "fp32", "bf16" (autocast, fp32 master weights) or "auto"
+    precision: str = "auto"  # "fp32", "bf16" (autocast, fp32 master weights), "auto": bf16 where fast
     eval_batch_size: int = 4096  # batch size for validation passes
     checkpoint_every: int = 1  # epochs between checkpoints (0: only by time)
     checkpoint_minutes: float | None = None  # also checkpoint when this much time has passed

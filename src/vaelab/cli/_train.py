@@ -44,7 +44,7 @@ BINARIZE_CHOICES = ("none", "static", "dynamic")
 @click.option("--binarize", type=click.Choice(BINARIZE_CHOICES), default="none",
               show_default=True, help="static: one seeded draw; dynamic: a fresh draw per batch")
 @click.option("--standardize", is_flag=True, help="zero mean, unit variance per feature")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
+@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True)
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto",
               show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
