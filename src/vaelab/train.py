@@ -404,8 +404,7 @@ def _train_epoch(net, model, source, opt, gen, config, epoch, n_steps, lr_scale,
     check = max(1, config.check_every)
     for step, xb in enumerate(source.batches(perm, bs, rank, world)):
         if config.binarize == "dynamic":
-            # (u < p) draws Bernoulli(p): about 2x cheaper than torch.bernoulli on CPU
-            xb = (torch.rand(xb.shape, generator=gen, device=xb.device) < xb).to(xb.dtype)
+            xb = torch.bernoulli(xb, generator=gen)  # (rand < x was not faster: BENCHMARKS.md)
         with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
                             enabled=autocast_dtype is not None):
             out = net(xb, beta=beta[step] if isinstance(beta, list) else beta)
