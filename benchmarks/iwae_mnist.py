@@ -152,8 +152,9 @@ def main(argv: list[str] | None = None) -> dict:
               flush=True)
         tcfg = copy.replace(tcfg, epochs=epochs) if hasattr(copy, "replace") else \
             TrainConfig(**{**tcfg.to_dict(), "epochs": epochs})
-        if tcfg.kl_warmup_epochs > epochs // 3:
-            tcfg = TrainConfig(**{**tcfg.to_dict(), "kl_warmup_epochs": epochs // 3})
+    if args.kl_warmup is None and tcfg.kl_warmup_epochs > tcfg.epochs // 3:
+        # the recipe's warm-up takes at most a third of a short run
+        tcfg = TrainConfig(**{**tcfg.to_dict(), "kl_warmup_epochs": tcfg.epochs // 3})
     start = time.perf_counter()
     train_run(spec, cfg, tcfg, args.out, overwrite=True, progress=False)
     train_s = time.perf_counter() - start
