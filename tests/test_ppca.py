@@ -141,7 +141,6 @@ def test_refuses_non_linear_models_and_bad_components():
         fit_ppca(np.zeros((10, 4)), 4)
 
 
-@pytest.mark.slow
 def test_linear_vae_trained_on_digits_reaches_ppca_maximum():
     splits = load_dataset("digits", seed=0)
     train = splits.train
