@@ -38,7 +38,7 @@ WORKER = textwrap.dedent("""
     torch.manual_seed(1)
     model = build_model(ModelConfig(kind=kind, input_shape=(12,), latent_dim=3, hidden=(16,)))
     cfg = TrainConfig(epochs=epochs, batch_size=32, device="cpu", seed=2, adam_eps=1e-3,
-                      binarize="dynamic" if kind == "vae" else "none")
+                      precision="fp32", binarize="dynamic" if kind == "vae" else "none")
     fit(model, Dataset(x, None, (12,), "unit"), cfg, progress=False,
         checkpoint_dir=out, resume=resume)
     if distributed.is_main():
@@ -74,7 +74,8 @@ def _single(epochs):
     torch.manual_seed(1)
     model = build_model(ModelConfig(kind="ae", input_shape=(12,), latent_dim=3, hidden=(16,)))
     fit(model, Dataset(x, None, (12,), "unit"),
-        TrainConfig(epochs=epochs, batch_size=32, device="cpu", seed=2, adam_eps=1e-3),
+        TrainConfig(epochs=epochs, batch_size=32, device="cpu", seed=2, adam_eps=1e-3,
+                    precision="fp32"),
         progress=False)
     return model.state_dict()
 

@@ -41,7 +41,7 @@ def _stop_at(epoch):
 ])
 def test_resume_is_bit_identical(tmp_path, extra):
     train, valid = _data(), _data(60, seed=5)
-    cfg = TrainConfig(epochs=4, batch_size=32, device="cpu", seed=3, **extra)
+    cfg = TrainConfig(epochs=4, batch_size=32, device="cpu", seed=3, precision="fp32", **extra)
     straight = _model()
     h1 = fit(straight, train, cfg, valid=valid, progress=False)
 
