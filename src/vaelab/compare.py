@@ -170,7 +170,9 @@ def _run_model(kind: str, xtr: np.ndarray, xte: np.ndarray, o: _Options) -> _Fit
     torch.manual_seed(o.seed)  # same initial weights for the same architecture
     model = build_model(cfg)
     train_ds = Dataset(xtr.astype(np.float32), None, (xtr.shape[1],), o.kind)
-    tcfg = TrainConfig(epochs=o.epochs, batch_size=o.batch_size, seed=o.seed, device=o.device)
+    # fp32 pinned: the numbers must not depend on whether this CPU has fast bf16
+    tcfg = TrainConfig(epochs=o.epochs, batch_size=o.batch_size, seed=o.seed, device=o.device,
+                       precision="fp32")
     _, fit_s = _timed(lambda: fit(model, train_ds, tcfg, progress=False))
     model.cpu().eval()
 
@@ -182,7 +184,7 @@ def _run_model(kind: str, xtr: np.ndarray, xte: np.ndarray, o: _Options) -> _Fit
     test_codes, tr_s = _timed(lambda: encode(xte))
     with torch.inference_mode():
         rec = model.decode_mean(torch.from_numpy(test_codes).float()).double().numpy()
-    notes = [f"MLP hidden={list(o.hidden)}, likelihood={o.likelihood}, {o.epochs} epochs"]
+    notes = [f"MLP hidden={list(o.hidden)}, likelihood={o.likelihood}, {o.epochs} epochs, fp32"]
     if kind == "vae":
         notes.append("codes are posterior means mu(x); reconstruction decodes mu(x)")
     return _Fitted(train_codes, test_codes, rec, fit_s, tr_s, notes=notes)
