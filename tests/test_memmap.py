@@ -99,7 +99,7 @@ SCRIPT = textwrap.dedent("""
     src = NpySource(sys.argv[1])
     model = build_model(ModelConfig(input_shape=(src.n_features,), latent_dim=2, hidden=(4,)))
     before = hwm()
-    fit(model, src, TrainConfig(epochs=1, batch_size=32768, device="cpu", check_every=10**6),
+    fit(model, src, TrainConfig(epochs=1, batch_size=16384, device="cpu", check_every=10**6),
         progress=False)
     print(before, hwm(), len(src))
 """)
@@ -125,8 +125,10 @@ def test_peak_memory_is_bounded_by_the_batch_not_the_file(tmp_path):
     finally:
         path.unlink()
     assert rows == n
-    batch_bytes = 32768 * d * 4  # 32 MiB
+    batch_bytes = 16384 * d * 4  # 16 MiB
     print(f"file {size / 2**30:.2f} GiB, peak RSS {peak / 2**20:.0f} MiB "
           f"({before / 2**20:.0f} MiB before training)")
     assert peak < size / 4  # far below the file size
-    assert peak - before < 16 * batch_bytes  # bounded by a few batches' worth of memory
+    # what training adds is a fixed multiple of the batch (activations, gradients, the read
+    # buffer, pages mapped around the rows read), not a share of the 3 GiB file
+    assert peak - before < 32 * batch_bytes

@@ -22,7 +22,8 @@ import torch
 
 from vaelab.errors import DataError, DataNotFoundError
 
-_READ_CHUNK = 2048  # rows read between releases of the mapped pages
+_READ_CHUNK = 64  # rows read between releases of the mapped pages (a fault can map a
+# whole large folio of the page cache, up to 2 MiB, around each row)
 
 
 def steps_per_epoch(n: int, batch_size: int, world: int = 1) -> int:
