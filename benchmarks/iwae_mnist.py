@@ -83,7 +83,7 @@ def _configs(args: argparse.Namespace) -> tuple[DataSpec, ModelConfig, TrainConf
     cfg = ModelConfig(kind="vae", input_shape=(1, 28, 28), network="mlp",
                       likelihood="bernoulli", **model)
     tcfg = TrainConfig(epochs=max(1, args.epochs or 1), binarize=binarize, seed=args.seed,
-                       device="cpu", **train)
+                       device="cpu", threads=args.threads, **train)
     return spec, cfg, tcfg
 
 
