@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# isort: off
+import vaelab  # noqa: F401  (first: it sets the OpenMP wait policy before torch loads)
+
+# isort: on
 import numpy as np
 import pytest
 import torch
@@ -17,6 +21,14 @@ def shared_data(sub: str) -> Path:
     if not path.exists():
         pytest.skip(f"real data not found at {path} (../shared/data is absent on this machine)")
     return path
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn's 8×8 digits as vaelab splits (train 1438, test 359); do not mutate."""
+    from vaelab.data import load_dataset
+
+    return load_dataset("digits", seed=0)
 
 
 @pytest.fixture

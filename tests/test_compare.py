@@ -11,13 +11,8 @@ from click.testing import CliRunner
 
 from vaelab.cli import main
 from vaelab.compare import CompareResult, code_representations, compare_methods
-from vaelab.data import Dataset, load_dataset
+from vaelab.data import Dataset
 from vaelab.errors import ConfigError
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import torch
 from scipy.stats import norm
 from sklearn.neighbors import NearestNeighbors
 
-from vaelab.data import load_dataset
 from vaelab.errors import ConfigError
 from vaelab.latent import (
     active_units,
@@ -26,20 +25,6 @@ from vaelab.latent import (
 )
 from vaelab.models import ModelConfig, build_model
 from vaelab.train import TrainConfig, fit
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Small models train fastest on one thread, above all on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
 
 
 @pytest.fixture(scope="module")

@@ -6,29 +6,13 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
 from vaelab.cli import main
-from vaelab.data import load_dataset
 from vaelab.errors import ConfigError
 from vaelab.models import ModelConfig
 from vaelab.sweep import BetaSweep, run_sweep, sweep_beta
 from vaelab.train import TrainConfig
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Small models train fastest on one thread, above all on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
 
 
 @pytest.fixture(scope="module")

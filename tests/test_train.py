@@ -6,15 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from vaelab.data import Dataset, load_dataset
+from vaelab.data import Dataset
 from vaelab.errors import ConfigError
 from vaelab.models import ModelConfig, build_model
 from vaelab.train import TrainConfig, _warmup_beta, as_flat_tensor, elbo_terms, fit
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits", seed=0)
 
 
 def _vae(ds: Dataset, **kw) -> torch.nn.Module:
