@@ -119,9 +119,7 @@ def train(kind, source, data_dir, shape, label_column, latent_dim, network, hidd
 
 def _report_run(run_dir: Path, net, seed: int) -> None:
     summary = read_summary(run_dir)
-    click.echo(f"test −ELBO {summary['test_loss']:.3f} nats "
-               f"(reconstruction {summary['test_reconstruction']:.3f}, KL {summary['test_kl']:.3f}) "
-               f"in {summary['train_seconds']:.1f}s")
+    click.echo(f"{_test_scores(summary, net.config.kind)} in {summary['train_seconds']:.1f}s")
     if len(net.config.input_shape) == 3:
         _write_samples(run_dir, 64, seed, run_dir / "figures" / "samples.png")
         _write_reconstructions(run_dir, 16, run_dir / "figures" / "reconstructions.png")
@@ -197,9 +195,15 @@ def info(run, as_json):
         click.echo(f"last epoch {last['epoch']}: train loss {last['train_loss']:.3f}"
                    + (f", valid −ELBO {last['valid_loss']:.3f}" if "valid_loss" in last else ""))
     if summary:
-        click.echo(f"test −ELBO {summary['test_loss']:.3f} nats "
-                   f"(reconstruction {summary['test_reconstruction']:.3f}, "
-                   f"KL {summary['test_kl']:.3f}); trained {summary['train_seconds']:.1f}s")
+        click.echo(f"{_test_scores(summary, m['kind'])}; trained {summary['train_seconds']:.1f}s")
+
+
+def _test_scores(summary: dict, kind: str) -> str:
+    """The summary's test scores in words: a VAE's −ELBO, an autoencoder's reconstruction."""
+    if kind == "ae":
+        return f"test reconstruction −log p(x|f(x)) {summary['test_reconstruction']:.3f} nats"
+    return (f"test −ELBO {summary['test_loss']:.3f} nats (reconstruction "
+            f"{summary['test_reconstruction']:.3f}, KL {summary['test_kl']:.3f})")
 
 
 def _column(value: str | None) -> str | int | None:
