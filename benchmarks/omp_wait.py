@@ -82,8 +82,8 @@ Machine: {header_line}
 
 Training step of a 784-512-512-50 tanh VAE, batch 128, bf16 autocast; each cell a fresh
 process; "busy" adds one process spinning on a core. Medians of {args.repeats} alternating
-repeats, milliseconds per step. vaelab sets `OMP_WAIT_POLICY=PASSIVE` by default when it is
-imported before torch (`src/vaelab/__init__.py`).
+repeats, milliseconds per step. vaelab leaves the policy at torch's default and picks its
+training thread count from the load (`vaelab.train.default_num_threads`).
 
 {table(["machine", "threads", "active (spin) ms", "passive ms", "active / passive"], rows)}
 """

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# isort: off
-import vaelab  # noqa: F401  (first: it sets the OpenMP wait policy before torch loads)
-
-# isort: on
 import numpy as np
 import pytest
 import torch
