@@ -129,7 +129,7 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def default_num_threads() -> int:
-    """CPU threads for training: the physical cores the machine's load leaves free, at least 1.
+    """CPU threads for training: the physical cores, fewer when other processes oversubscribe them.
 
     Small MLP steps synchronise their threads many times per step; when other
     processes keep cores busy, a thread that is descheduled stalls the others
@@ -155,7 +155,26 @@ def default_num_threads() -> int:
         load = os.getloadavg()[0]
     except OSError:
         load = 0.0
-    return max(1, min(cores, math.floor(cores - load + 0.75)))
+    return threads_for_load(cores, load)
+
+
+def threads_for_load(cores: int, load: float) -> int:
+    """All ``cores`` while the load average stays below them, fewer once others oversubscribe.
+
+    The 1-minute load average counts vaelab's own recent work too, so a load
+    below the core count (one earlier job of ours, an idle desktop) keeps every
+    core; beyond it, each extra runnable process takes one thread away.
+
+    Examples
+    --------
+    >>> [threads_for_load(2, load) for load in (0.0, 1.2, 2.5, 16.0)]
+    [2, 2, 1, 1]
+    >>> threads_for_load(16, 20.0)
+    12
+    """
+    if load < cores:
+        return cores
+    return max(1, min(cores, math.floor(2 * cores - load)))
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
