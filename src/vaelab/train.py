@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from vaelab._config import from_dict as config_from_dict
 from vaelab.batches import NpySource, TensorSource
-from vaelab.data import Dataset
+from vaelab.data import Dataset, dynamic_binarize_batch
 from vaelab.errors import ConfigError, TrainingDivergedError
 
 BatchSource = (TensorSource, NpySource)
@@ -423,7 +423,7 @@ def _train_epoch(net, model, source, opt, gen, config, epoch, n_steps, lr_scale,
     check = max(1, config.check_every)
     for step, xb in enumerate(source.batches(perm, bs, rank, world)):
         if config.binarize == "dynamic":
-            xb = torch.bernoulli(xb, generator=gen)  # (rand < x was not faster: BENCHMARKS.md)
+            xb = dynamic_binarize_batch(xb, gen)
         with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
                             enabled=autocast_dtype is not None):
             out = net(xb, beta=beta[step] if isinstance(beta, list) else beta)
