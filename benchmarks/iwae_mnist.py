@@ -66,6 +66,7 @@ def _configs(args: argparse.Namespace) -> tuple[DataSpec, ModelConfig, TrainConf
             model[key] = value
     for key, value in (("batch_size", args.batch_size), ("lr", args.lr),
                        ("lr_schedule", args.schedule), ("kl_warmup_epochs", args.kl_warmup),
+                       ("importance_samples", args.train_k),
                        ("precision", args.precision)):
         if value is not None:
             train[key] = value
@@ -96,10 +97,12 @@ def seconds_per_epoch(cfg: ModelConfig, tcfg: TrainConfig, x: torch.Tensor,
     bs = tcfg.batch_size
     idx = torch.randint(0, len(x), (steps + 10, bs))
 
+    extra = {"n_samples": tcfg.importance_samples} if tcfg.importance_samples > 1 else {}
+
     def step(i: int) -> None:
         xb = torch.bernoulli(x[idx[i]])
         with torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
-            out = model(xb)
+            out = model(xb, **extra)
         opt.zero_grad(set_to_none=True)
         out.loss.backward()
         opt.step()
@@ -131,6 +134,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--schedule", choices=["constant", "cosine", "iwae"], default=None)
     p.add_argument("--kl-warmup", type=int, default=None)
+    p.add_argument("--train-k", type=int, default=None,
+                   help="importance samples of the training objective (1: ELBO, K > 1: IWAE)")
     p.add_argument("--precision", choices=["fp32", "bf16", "auto"], default=None)
     p.add_argument("--iw-samples", type=int, default=5000, help="K of the test NLL")
     p.add_argument("--subsample", type=int, default=None,

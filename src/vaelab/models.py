@@ -174,13 +174,33 @@ class VAE(_Base):
     def code(self, x: torch.Tensor) -> torch.Tensor:
         return self.posterior(x)[0]
 
-    def forward(self, x: torch.Tensor, beta: float | None = None) -> ModelOutput:
+    def forward(self, x: torch.Tensor, beta: float | None = None,
+                n_samples: int = 1) -> ModelOutput:
+        """The negative β-ELBO, or with ``n_samples=K > 1`` the negative IWAE bound L_K.
+
+        L_K(x) = log (1/K) Σ_k p(x|z_k) [p(z_k)/q(z_k|x)]^β with z_k ~ q(z|x)
+        (Burda et al. 2015); β = 1 gives the bound, K = 1 the ELBO. With K > 1
+        ``reconstruction`` is the mean over the K samples and ``z`` the first sample.
+        """
         beta = self.config.beta if beta is None else beta
         mu, log_var = self.posterior(x)  # (B, Z) each
+        if n_samples > 1:
+            wide = torch.promote_types(mu.dtype, torch.float32)  # bf16 under autocast → fp32
+            return self._importance_weighted(x, mu.to(wide), log_var.to(wide), beta, n_samples)
         z = reparameterize(mu, log_var)  # (B, Z)
         rec = -self.likelihood.log_prob(self.decoder(z).float(), x)  # (B,)
         kl = gaussian_kl(mu.float(), log_var.float())  # (B,)
         return ModelOutput((rec + beta * kl).mean(), rec, kl, z)
+
+    def _importance_weighted(self, x, mu, log_var, beta, k) -> ModelOutput:
+        eps = torch.randn((k, *mu.shape), dtype=mu.dtype, device=mu.device)  # (K, B, Z)
+        z = mu + torch.exp(0.5 * log_var) * eps
+        log_px = self.likelihood.log_prob(self.decoder(z).to(mu.dtype), x)  # (K, B)
+        # log p(z) − log q(z|x); with z = μ + σε, (z − μ)²/σ² is ε²
+        log_ratio = -0.5 * (z.pow(2) - eps.pow(2) - log_var).sum(-1)  # (K, B)
+        bound = torch.logsumexp(log_px + beta * log_ratio, dim=0) - math.log(k)  # (B,)
+        kl = gaussian_kl(mu, log_var)  # (B,)
+        return ModelOutput(-bound.mean(), -log_px.mean(0), kl, z[0])
 
 
 MODELS: dict[str, type[_Base]] = {"vae": VAE, "ae": Autoencoder}

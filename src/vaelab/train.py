@@ -41,6 +41,7 @@ class TrainConfig:
     lr_schedule: str = "constant"  # "constant", "cosine", or "iwae" (Burda et al. 2015 stages)
     adam_eps: float = 1e-8  # Adam epsilon (the IWAE protocol uses 1e-4)
     kl_warmup_epochs: int = 0  # ramp beta linearly from 0 over this many epochs
+    importance_samples: int = 1  # K of the objective: 1 the ELBO, K > 1 the IWAE bound L_K
     patience: int | None = None  # early stopping: epochs without validation gain
     binarize: str = "none"  # "dynamic": a fresh Bernoulli draw of every batch
     seed: int = 0  # seeds shuffling, binarization and the reparameterization noise
@@ -61,6 +62,8 @@ class TrainConfig:
             (self.batch_size >= 1, f"batch_size={self.batch_size} must be >= 1"),
             (self.lr > 0, f"lr={self.lr} must be > 0"),
             (self.kl_warmup_epochs >= 0, f"kl_warmup_epochs={self.kl_warmup_epochs} must be >= 0"),
+            (self.importance_samples >= 1,
+             f"importance_samples={self.importance_samples} must be >= 1"),
             (self.patience is None or self.patience >= 1, f"patience={self.patience} must be >= 1"),
             (self.lr_schedule in SCHEDULES,
              f"lr_schedule={self.lr_schedule!r} must be one of {SCHEDULES}"),
@@ -301,6 +304,9 @@ def fit(
         )
     if resume and checkpoint_dir is None:
         raise ConfigError("resume=True needs the checkpoint_dir to resume from")
+    if config.importance_samples > 1 and getattr(model.config, "kind", "vae") != "vae":
+        raise ConfigError(f"importance_samples={config.importance_samples} needs a VAE: an "
+                          "autoencoder has no q(z|x) to draw importance samples from; use 1")
     rank, world = distributed.rank(), distributed.world_size()
     main_process = rank == 0
     device = resolve_device(distributed.local_device(config.device))
@@ -413,8 +419,11 @@ def _train_epoch(net, model, source, opt, gen, config, epoch, n_steps, lr_scale,
     bs = config.batch_size
     beta = _warmup_beta(getattr(model.config, "beta", 1.0), epoch, n_steps,
                         config.kl_warmup_epochs)
+    base_lr = config.lr * lr_scale
+    scheduled = config.lr_schedule != "constant"
     for group in opt.param_groups:
-        group["lr"] = config.lr * lr_scale * lr_factor(config.lr_schedule, epoch, config.epochs)
+        group["lr"] = base_lr * lr_factor(config.lr_schedule, epoch - 1, config.epochs)
+    extra = {"n_samples": config.importance_samples} if config.importance_samples > 1 else {}
     perm = torch.randperm(len(source), generator=gen, device=gen.device)
     stats = torch.zeros(n_steps, 3, dtype=torch.float32, device=device)  # loss·B, rec, kl
     seen = 0
@@ -424,9 +433,14 @@ def _train_epoch(net, model, source, opt, gen, config, epoch, n_steps, lr_scale,
     for step, xb in enumerate(source.batches(perm, bs, rank, world)):
         if config.binarize == "dynamic":
             xb = dynamic_binarize_batch(xb, gen)
+        if scheduled and step:  # the schedule moves every step, not every epoch
+            lr = base_lr * lr_factor(config.lr_schedule, epoch - 1 + step / n_steps,
+                                     config.epochs)
+            for group in opt.param_groups:
+                group["lr"] = lr
         with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
                             enabled=autocast_dtype is not None):
-            out = net(xb, beta=beta[step] if isinstance(beta, list) else beta)
+            out = net(xb, beta=beta[step] if isinstance(beta, list) else beta, **extra)
         opt.zero_grad(set_to_none=True)
         out.loss.backward()
         opt.step()
@@ -502,26 +516,29 @@ def _adam(model: torch.nn.Module, config: TrainConfig, device: torch.device):
                                 foreach=True)
 
 
-def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
-    """Learning-rate multiplier for 1-based ``epoch`` of ``epochs``.
+def lr_factor(schedule: str, done: float, epochs: int) -> float:
+    """Learning-rate multiplier after ``done`` of ``epochs`` epochs (a float: 2.5 is mid-epoch 3).
 
-    "iwae" is Burda et al. (2015)'s schedule squeezed into ``epochs``: eight
-    stages i = 0..7 lasting in proportion to 3^i, at factor 10^(−i/7) (with
-    3280 epochs this is exactly the published 3^i passes per stage).
+    "cosine" decays from 1 towards 0 along half a cosine. "iwae" is Burda et al.
+    (2015)'s schedule squeezed into ``epochs``: eight stages i = 0..7 lasting in
+    proportion to 3^i, at factor 10^(−i/7) (with 3280 epochs these are exactly the
+    published 3^i passes per stage; with fewer, stages can end mid-epoch).
 
     Examples
     --------
-    >>> [round(lr_factor("iwae", e, 3280), 3) for e in (1, 2, 5, 3280)]
+    >>> [round(lr_factor("iwae", e, 3280), 3) for e in (0, 1, 4, 3279)]
     [1.0, 0.72, 0.518, 0.1]
-    >>> lr_factor("cosine", 1, 10) > lr_factor("cosine", 10, 10)
-    True
+    >>> [round(lr_factor("iwae", e, 10), 3) for e in (0.0, 0.01, 0.1, 9.9)]
+    [1.0, 0.72, 0.373, 0.1]
+    >>> lr_factor("cosine", 0, 10), round(lr_factor("cosine", 5, 10), 3)
+    (1.0, 0.5)
     """
     if schedule == "constant":
         return 1.0
     if schedule == "cosine":
-        return 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / max(1, epochs)))
-    ends = np.cumsum([3**i for i in range(8)]) / 3280 * epochs  # end epoch of each stage
-    stage = int(np.searchsorted(ends, epoch - 0.5))
+        return 0.5 * (1.0 + math.cos(math.pi * done / max(1, epochs)))
+    ends = np.cumsum([3**i for i in range(8)]) / 3280 * epochs  # end of each stage, in epochs
+    stage = int(np.searchsorted(ends, done, side="right"))
     return 10 ** (-min(stage, 7) / 7)
 
 

@@ -37,6 +37,9 @@ BINARIZE_CHOICES = ("none", "static", "dynamic")
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate")
 @click.option("--kl-warmup", type=int, default=0, show_default=True,
               help="epochs over which beta ramps up from 0")
+@click.option("--importance-samples", type=int, default=1, show_default=True,
+              help="K of the training objective: 1 trains on the ELBO, K > 1 on the "
+              "IWAE bound L_K (Burda et al. 2015; about K times the decoder's work)")
 @click.option("--patience", type=int, default=None,
               help="early stopping: epochs without validation improvement")
 @click.option("--valid-fraction", type=float, default=0.1, show_default=True,
@@ -63,7 +66,8 @@ BINARIZE_CHOICES = ("none", "static", "dynamic")
               help="continue the interrupted run directory RUN from its last checkpoint "
                    "(all other options come from RUN/config.json)")
 def train(kind, source, data_dir, shape, label_column, latent_dim, network, hidden, activation,
-          likelihood, beta, epochs, batch_size, lr, kl_warmup, patience, valid_fraction,
+          likelihood, beta, epochs, batch_size, lr, kl_warmup, importance_samples,
+          patience, valid_fraction,
           binarize, standardize, precision, device, seed, out, overwrite, quiet,
           checkpoint_every, checkpoint_minutes, on_divergence, resume):
     """Train an autoencoder or a VAE and write a run directory.
@@ -106,6 +110,7 @@ def train(kind, source, data_dir, shape, label_column, latent_dim, network, hidd
     )
     config = TrainConfig(
         epochs=epochs, batch_size=batch_size, lr=lr, kl_warmup_epochs=kl_warmup,
+        importance_samples=importance_samples,
         patience=patience, binarize="dynamic" if binarize == "dynamic" else "none",
         seed=seed, device=device, precision=precision, checkpoint_every=checkpoint_every,
         checkpoint_minutes=checkpoint_minutes, on_divergence=on_divergence,
