@@ -139,6 +139,20 @@ def test_bad_inputs_raise_user_errors(rng):
         evaluate(_vae(), ds, iw_samples=-1)
     with pytest.raises(ConfigError, match="n_samples=0"):
         iw_log_likelihood(_vae(), torch.zeros(2, 12), 0)
+    with pytest.raises(ConfigError, match="iw_precision='fp16'"):
+        evaluate(_vae(), ds, iw_precision="fp16")
+
+
+def test_bf16_importance_sampling_stays_close_to_fp32(rng):
+    model, x = _vae(), _binary(rng, n=200)
+    ds = Dataset(x.numpy(), None, (12,), "binary")
+    ref = evaluate(model, ds, iw_samples=1000, latent_metrics=False)
+    fast = evaluate(model, ds, iw_samples=1000, latent_metrics=False, iw_precision="bf16")
+    assert fast.iw_precision == "bf16" and any("bf16" in n for n in fast.notes)
+    assert "bf16" in fast.table() and "bf16" not in ref.table()
+    # same draws, networks rounded to bf16: the estimates differ by far less than their noise
+    assert abs(fast.log_likelihood - ref.log_likelihood) < 0.05
+    assert fast.log_likelihood != ref.log_likelihood
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,6 @@ import numpy as np
 import torch
 
 from vaelab.errors import ConfigError
-from vaelab.objectives import LOG_2PI
 
 
 @dataclass
@@ -49,22 +48,29 @@ class ImportanceEstimate:
         return {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in d.items()}
 
 
+CACHE_MB = 8.0  # default activation budget of one decode batch: about the CPU's L2 cache
+
+
 def chunk_sizes(
-    n_data: int, n_samples: int, width: int, memory_mb: float = 512.0
+    n_data: int, n_samples: int, width: int, memory_mb: float = CACHE_MB
 ) -> tuple[int, int]:
     """(data chunk, sample chunk) whose activations fit in ``memory_mb``.
 
     ``width`` is the floats one (sample, example) pair keeps alive at once
     (decoder widths + output). Each step decodes sample chunk × data chunk codes
-    as one batch.
+    as one batch. The default budget keeps a batch in cache: on CPU a few hundred
+    rows per matmul run near the peak, while tens of thousands spill to memory and
+    run at half of it (``benchmarks/iw_eval.py --sweep``).
 
     Examples
     --------
     >>> chunk_sizes(10_000, 5000, width=2000, memory_mb=512)
-    (67, 500)
+    (6, 5000)
+    >>> chunk_sizes(10_000, 5000, width=2000)
+    (1, 524)
     """
     budget = max(1, int(memory_mb * 2**20 / (4 * 2 * width)))  # fp32, ×2 for temporaries
-    s = min(n_samples, 500, budget)
+    s = min(n_samples, budget)
     b = max(1, min(n_data, budget // s))
     return b, s
 
@@ -75,7 +81,7 @@ def iw_log_likelihood(
     x: torch.Tensor,
     n_samples: int = 5000,
     *,
-    memory_mb: float = 512.0,
+    memory_mb: float = CACHE_MB,
     data_chunk: int | None = None,
     sample_chunk: int | None = None,
     autocast: torch.dtype | None = None,
@@ -94,7 +100,8 @@ def iw_log_likelihood(
     n_samples : int
         K, the number of importance samples per example (1 gives the ELBO).
     memory_mb : float
-        Activation budget used to choose the chunk sizes when not given.
+        Activation budget of one decode batch, used to choose the chunk sizes
+        when not given; the default fits the CPU cache (see `chunk_sizes`).
     data_chunk, sample_chunk : int, optional
         Examples and samples decoded together in one batch of
         ``sample_chunk × data_chunk`` codes.
@@ -140,38 +147,62 @@ def iw_log_likelihood(
         if autocast is not None:
             mu, log_var = mu.float(), log_var.float()  # (b, Z)
         std = torch.exp(0.5 * log_var)
-        log_q_const = -0.5 * (log_var + LOG_2PI).sum(-1)  # (b,)
-        run_max = torch.full((len(xb),), -math.inf, dtype=torch.float64, device=device)
-        run_sum = torch.zeros(len(xb), dtype=torch.float64, device=device)
-        sum_rec = torch.zeros_like(run_sum)
-        sum_lw = torch.zeros_like(run_sum)
-        sum_lw2 = torch.zeros_like(run_sum)
+        # log p(z) − log q(z|x) = ½ Σ (ε² − z² + log σ²): the σ part is one constant per x
+        log_ratio_const = (0.5 * log_var.sum(-1)).double()  # (b,)
+        # log weights wait in a float64 buffer (≤ 16 MB) and fold into running sums
+        # when it is full: a few large reductions instead of many small ones per chunk
+        hold = max(s, min(n_samples, 2**20 // len(xb)))
+        lw_buf = torch.empty((hold, len(xb)), dtype=torch.float64, device=device)
+        px_buf = torch.empty_like(lw_buf)
+        acc = _Running(len(xb), device)
+        filled = 0
         for j in range(0, n_samples, s):
             k = min(s, n_samples - j)
+            if filled + k > hold:
+                acc.fold(lw_buf[:filled], px_buf[:filled], log_ratio_const)
+                filled = 0
             eps = torch.randn((k, *mu.shape), generator=generator, device=device,
                               dtype=mu.dtype)  # (k, b, Z)
-            z = mu + std * eps
+            z = torch.addcmul(mu, std, eps)
             with torch.autocast(device.type, dtype=autocast or torch.float32,
                                 enabled=autocast is not None):
                 params = model.decode(z)  # (k, b, P·D)
             log_px = model.likelihood.log_prob(params.to(mu.dtype), xb)  # (k, b)
-            log_pz = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)  # (k, b)
-            log_qz = log_q_const - 0.5 * eps.pow(2).sum(-1)  # (k, b)
-            lw = (log_px + log_pz - log_qz).double()  # (k, b)
-            new_max = torch.maximum(run_max, lw.max(0).values)
-            run_sum = run_sum * torch.exp(run_max - new_max) + torch.exp(lw - new_max).sum(0)
-            run_max = new_max
-            sum_rec -= log_px.double().sum(0)
-            sum_lw += lw.sum(0)
-            sum_lw2 += lw.pow(2).sum(0)
-        mean_lw = sum_lw / n_samples
-        out["ll"][i : i + b] = (torch.log(run_sum) + run_max - math.log(n_samples)).cpu()
-        out["rec"][i : i + b] = (sum_rec / n_samples).cpu()
+            px_buf[filled : filled + k] = log_px
+            lw_buf[filled : filled + k] = (eps.square() - z.square()).sum(-1).mul_(0.5).add_(log_px)
+            filled += k
+        acc.fold(lw_buf[:filled], px_buf[:filled], log_ratio_const)
+        mean_lw = acc.sum_lw / n_samples
+        out["ll"][i : i + b] = (torch.log(acc.sum_exp) + acc.max - math.log(n_samples)).cpu()
+        out["rec"][i : i + b] = (-acc.sum_px / n_samples).cpu()
         out["mean"][i : i + b] = mean_lw.cpu()
-        var = (sum_lw2 / n_samples - mean_lw.pow(2)).clamp(min=0)
+        var = (acc.sum_lw2 / n_samples - mean_lw.pow(2)).clamp(min=0)
         out["std"][i : i + b] = var.sqrt().cpu()
     model.train(was_training)
     return ImportanceEstimate(
         out["ll"].numpy(), out["rec"].numpy(), out["mean"].numpy(), out["std"].numpy(),
         n_samples,
     )
+
+
+class _Running:
+    """Per-example running sums over importance samples, in float64.
+
+    ``max`` and ``sum_exp`` form a streaming logsumexp: log Σ_k e^{lw_k} =
+    log(sum_exp) + max, rescaled whenever a larger weight arrives.
+    """
+
+    def __init__(self, b: int, device: torch.device) -> None:
+        self.max = torch.full((b,), -math.inf, dtype=torch.float64, device=device)
+        zeros = torch.zeros(b, dtype=torch.float64, device=device)
+        self.sum_exp, self.sum_px, self.sum_lw, self.sum_lw2 = (zeros.clone() for _ in range(4))
+
+    def fold(self, lw: torch.Tensor, log_px: torch.Tensor, const: torch.Tensor) -> None:
+        """Add the log weights ``lw + const`` and the ``log_px`` of some samples, ``(k, b)``."""
+        lw = lw + const
+        new_max = torch.maximum(self.max, lw.max(0).values)
+        self.sum_exp = self.sum_exp * torch.exp(self.max - new_max) + torch.exp(lw - new_max).sum(0)
+        self.max = new_max
+        self.sum_px += log_px.sum(0)
+        self.sum_lw += lw.sum(0)
+        self.sum_lw2 += lw.square().sum(0)

@@ -19,6 +19,10 @@ from vaelab.cli._options import parse_ints
               help="with --data: read flat rows as images of this shape")
 @click.option("--iw-samples", type=int, default=5000, show_default=True,
               help="K importance samples per example for log p(x) (0: ELBO only)")
+@click.option("--iw-precision", type=click.Choice(["fp32", "bf16"]), default="fp32",
+              show_default=True,
+              help="precision of the networks inside importance sampling: fp32 is the "
+                   "reference, bf16 about twice as fast on CPUs with AVX-512 BF16 or AMX")
 @click.option("--subsample", type=int, default=None,
               help="evaluate on a seeded random subset of N test examples")
 @click.option("--no-latent", is_flag=True, help="skip kNN accuracy and trustworthiness")
@@ -27,7 +31,7 @@ from vaelab.cli._options import parse_ints
 @click.option("--seed", type=int, default=0, show_default=True,
               help="seeds subsets and the Monte-Carlo draws")
 @click.option("--json", "as_json", is_flag=True, help="print evaluation.json instead of a table")
-def evaluate(run, source, data_dir, shape, iw_samples, subsample, no_latent, knn_k, seed,
+def evaluate(run, source, data_dir, shape, iw_samples, iw_precision, subsample, no_latent, knn_k, seed,
              as_json):
     """Evaluate RUN on test data; write RUN/evaluation.json and print a table.
 
@@ -52,7 +56,8 @@ def evaluate(run, source, data_dir, shape, iw_samples, subsample, no_latent, knn
         spec = DataSpec.from_dict({**base, "source": source, "data_dir": data_dir,
                                    "shape": parse_ints(shape, "--shape")})
     ev = evaluate_run(run, spec, iw_samples=iw_samples, subsample=subsample,
-                      latent_metrics=not no_latent, knn_k=knn_k, seed=seed)
+                      latent_metrics=not no_latent, knn_k=knn_k, seed=seed,
+                      iw_precision=iw_precision)
     if as_json:
         click.echo(json.dumps(ev.to_dict(), indent=2))
     else:
