@@ -9,7 +9,6 @@ model.safetensors.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import numbers
 from pathlib import Path
@@ -26,11 +25,11 @@ from vaelab.io import read_metrics, save_model
 from vaelab.models import ModelConfig, build_model
 from vaelab.objectives import gaussian_kl
 from vaelab.runs import check_likelihood, load_run
+from vaelab.threads import threads_for_step, torch_threads
 from vaelab.train import TrainConfig, fit, resolve_device
 
 LIKELIHOOD_PARAMS = ("auto", "bernoulli", "gaussian", "gaussian-learned")
 _EVAL_BATCH = 4096
-_SMALL_STEP_FLOPS = 1e8
 _ELBO_SAMPLES = 32  # codes per row for the Monte-Carlo reconstruction term of the ELBO
 
 
@@ -54,26 +53,6 @@ def _as_tensor(x: np.ndarray, device: torch.device, dtype=np.float32) -> torch.T
     if not x.flags.writeable:
         x = x.copy()
     return torch.from_numpy(x).to(device)
-
-
-@contextlib.contextmanager
-def _torch_threads(model: torch.nn.Module, batch_size: int):
-    """One intra-op thread for networks too small to gain from more.
-
-    A step of a small MLP takes well under a millisecond, and splitting it over
-    threads costs more in synchronisation than it saves (measured 50x slower
-    with 2 threads on a busy 2-core machine). Restores the setting on exit.
-    """
-    flops = 6 * batch_size * sum(p.numel() for p in model.parameters())  # fwd + bwd per step
-    before = torch.get_num_threads()
-    small = flops < _SMALL_STEP_FLOPS and next(model.parameters()).device.type == "cpu"
-    if small:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if small:
-            torch.set_num_threads(before)
 
 
 class _AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -153,8 +132,7 @@ class _AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)  # the initial weights
             model = build_model(cfg)
-            with _torch_threads(model, train_cfg.batch_size):
-                history = fit(model, data, train_cfg, valid=valid, progress=bool(self.verbose))
+            history = fit(model, data, train_cfg, valid=valid, progress=bool(self.verbose))
         self.model_ = model.eval()
         self.history_ = history.to_dict()
         self.likelihood_ = likelihood
@@ -191,7 +169,8 @@ class _AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         """``fn(model, x)`` over row chunks of X, concatenated into a numpy array."""
         model, dtype = self._inference_model()
         x = _as_tensor(X, self._device(), dtype)
-        with _torch_threads(model, min(len(x), chunk) // 3):  # forward only: a third of a step
+        # forward only: about a third of a training step's work
+        with torch_threads(threads_for_step(model, min(len(x), chunk) // 3)):
             outs = [fn(model, x[i : i + chunk]).cpu() for i in range(0, len(x), chunk)]
         return torch.cat(outs).numpy()
 

@@ -22,6 +22,7 @@ from vaelab._config import from_dict as config_from_dict
 from vaelab.batches import NpySource, TensorSource
 from vaelab.data import Dataset, dynamic_binarize_batch
 from vaelab.errors import ConfigError, TrainingDivergedError
+from vaelab.threads import default_num_threads, threads_for_load, threads_for_step  # noqa: F401
 
 BatchSource = (TensorSource, NpySource)
 
@@ -53,7 +54,7 @@ class TrainConfig:
     on_divergence: str = "stop"  # NaN/inf: "stop" with an error, or "rollback" at lr × 0.1
     max_rollbacks: int = 3  # with "rollback": retries before giving up
     check_every: int = 50  # steps between the (one host sync) non-finite loss checks
-    threads: int | None = None  # CPU threads; None: min(torch's setting, default_num_threads())
+    threads: int | None = None  # CPU threads; None: vaelab.threads.threads_for_step (≤ torch's)
     compile: bool = False  # torch.compile the training forward (slow first steps; off by default)
 
     def __post_init__(self) -> None:
@@ -129,55 +130,6 @@ def cpu_has_fast_bf16() -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def default_num_threads() -> int:
-    """CPU threads for training: the physical cores, fewer when other processes oversubscribe them.
-
-    Small MLP steps synchronise their threads many times per step; when other
-    processes keep cores busy, a thread that is descheduled stalls the others
-    (on a 2-core machine at load 16 a 2-thread epoch ran 20-40x slower than a
-    1-thread one; see BENCHMARKS.md). On an idle machine this is every
-    physical core (as torch's own default).
-
-    Examples
-    --------
-    >>> default_num_threads() >= 1
-    True
-    """
-    import os
-
-    cores = os.cpu_count() or 1
-    try:
-        with open("/proc/cpuinfo") as f:
-            ids = {line.split(":", 1)[1].strip() for line in f if line.startswith("core id")}
-        cores = max(1, min(cores, len(ids) or cores))
-    except OSError:
-        pass
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        load = 0.0
-    return threads_for_load(cores, load)
-
-
-def threads_for_load(cores: int, load: float) -> int:
-    """All ``cores`` while the load average stays below them, fewer once others oversubscribe.
-
-    The 1-minute load average counts vaelab's own recent work too, so a load
-    below the core count (one earlier job of ours, an idle desktop) keeps every
-    core; beyond it, each extra runnable process takes one thread away.
-
-    Examples
-    --------
-    >>> [threads_for_load(2, load) for load in (0.0, 1.2, 2.5, 16.0)]
-    [2, 2, 1, 1]
-    >>> threads_for_load(16, 20.0)
-    12
-    """
-    if load < cores:
-        return cores
-    return max(1, min(cores, math.floor(2 * cores - load)))
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
@@ -315,8 +267,9 @@ def fit(
     gen = torch.Generator(device=device).manual_seed(config.seed)
     threads_before = torch.get_num_threads()
     if device.type == "cpu":
-        # None: never more than the caller's setting, nor than the load leaves free
-        torch.set_num_threads(config.threads or min(threads_before, default_num_threads()))
+        # None: never more than the caller's setting; one for small steps, fewer under load
+        torch.set_num_threads(config.threads or min(threads_before,
+                                                    threads_for_step(model, config.batch_size)))
     model.to(device).train()
     source = train if isinstance(train, BatchSource) else TensorSource(as_flat_tensor(train, device))
     if len(source) < world:

@@ -35,13 +35,13 @@ def main() -> None:
 
 
 # Commands register themselves on `main` when imported.
-from vaelab.cli import (
+from vaelab.cli import (  # noqa: E402
     _compare,  # noqa: E402,F401
     _curse,  # noqa: E402,F401
+    _evaluate,  # noqa: E402,F401
     _explain,  # noqa: E402,F401
     _holes,  # noqa: E402,F401
     _sweep,  # noqa: E402,F401
-    _evaluate,  # noqa: E402,F401
     _train,  # noqa: E402,F401
 )
 

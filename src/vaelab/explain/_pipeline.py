@@ -24,6 +24,7 @@ from vaelab.data import Dataset
 from vaelab.errors import ConfigError
 from vaelab.models import ModelConfig, build_model, linear_vae_config
 from vaelab.runs import DataSpec, load_data
+from vaelab.threads import default_num_threads, torch_threads
 from vaelab.train import TrainConfig, as_flat_tensor, elbo_terms, fit
 
 PRESETS = ("quick", "default", "full")
@@ -179,12 +180,10 @@ def run_explain(cfg: ExplainConfig, on_stage: Progress | None = None,
     dict
         JSON-serialisable numbers, plus ``"arrays"`` (numpy arrays for the page).
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small networks: one thread is faster, and kinder to a shared CPU
-    try:
+    # vaelab's thread policy: every core unless others oversubscribe them; each training
+    # inside narrows it further (one thread for small networks, see vaelab.threads)
+    with torch_threads(default_num_threads()):
         return _run(cfg, on_stage or (lambda stage, msg: None), progress)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(cfg: ExplainConfig, say: Progress, progress: bool) -> dict:
