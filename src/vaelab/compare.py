@@ -40,6 +40,7 @@ import torch
 
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError, DataError
+from vaelab.likelihoods import default_likelihood
 
 __all__ = [
     "METHODS",
@@ -368,7 +369,7 @@ def compare_methods(
         raise DataError(f"test set has {len(test)} samples; need at least 2")
     xtr = train.x.reshape(len(train), -1).astype(np.float64)  # (N, D)
     xte = test.x.reshape(len(test), -1).astype(np.float64)  # (M, D)
-    lik = likelihood or ("bernoulli" if train.kind in ("binary", "unit") else "gaussian")
+    lik = likelihood or default_likelihood(train.kind)
     opts = _Options(n_components, epochs, seed, tuple(int(h) for h in hidden), lik, batch_size,
                     device, train.kind)
     trust_idx = np.sort(rng.choice(len(test), min(n_trust, len(test)), replace=False))

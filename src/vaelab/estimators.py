@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from vaelab.data import Dataset, train_valid_split
 from vaelab.errors import ConfigError, RunDirError
 from vaelab.io import read_metrics, save_model
+from vaelab.likelihoods import default_likelihood
 from vaelab.models import ModelConfig, build_model
 from vaelab.objectives import gaussian_kl
 from vaelab.runs import check_likelihood, load_run
@@ -120,7 +121,7 @@ class _AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         kind = _value_kind(x)
         likelihood = self.likelihood
         if likelihood == "auto":
-            likelihood = "bernoulli" if kind != "real" else "gaussian-learned"
+            likelihood = default_likelihood(kind, real="gaussian-learned")
         cfg = self._model_config(x.shape[1], likelihood)
         train_cfg = self._train_config(seed)
         data = Dataset(x if x.flags.writeable else x.copy(), None, (x.shape[1],), kind, "X")

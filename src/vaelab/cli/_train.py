@@ -10,7 +10,7 @@ import click
 
 from vaelab.cli import main
 from vaelab.cli._options import data_options, parse_ints
-from vaelab.likelihoods import LIKELIHOODS
+from vaelab.likelihoods import LIKELIHOODS, default_likelihood
 from vaelab.models import ModelConfig
 from vaelab.networks import ACTIVATIONS, NETWORKS
 from vaelab.runs import DataSpec, load_run, read_summary, run_data, train_run
@@ -102,7 +102,7 @@ def train(kind, source, data_dir, shape, label_column, latent_dim, network, hidd
     from vaelab.runs import load_data
 
     splits = load_data(spec)
-    likelihood = likelihood or _default_likelihood(splits.train.kind)
+    likelihood = likelihood or default_likelihood(splits.train.kind)
     model = ModelConfig(
         kind=kind, latent_dim=latent_dim, network=network,
         hidden=parse_ints(hidden, "--hidden"), activation=activation,
@@ -215,10 +215,6 @@ def _column(value: str | None) -> str | int | None:
     if value is None:
         return None
     return int(value) if value.lstrip("-").isdigit() else value
-
-
-def _default_likelihood(kind: str) -> str:
-    return "gaussian" if kind == "real" else "bernoulli"
 
 
 def _write_samples(run_dir: Path, n: int, seed: int, out: Path | None) -> Path:

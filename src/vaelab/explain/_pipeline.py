@@ -22,6 +22,7 @@ from sklearn.decomposition import PCA
 from vaelab import curse
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError
+from vaelab.likelihoods import default_likelihood
 from vaelab.models import ModelConfig, build_model, linear_vae_config
 from vaelab.runs import DataSpec, load_data
 from vaelab.threads import default_num_threads, torch_threads
@@ -78,7 +79,7 @@ def _subset(ds: Dataset, n: int | None, seed: int) -> Dataset:
 
 
 def _likelihood(ds: Dataset) -> str:
-    return "bernoulli" if ds.kind in ("binary", "unit") else "gaussian-learned"
+    return default_likelihood(ds.kind, real="gaussian-learned")
 
 
 def _epochs(steps: int, n: int, batch: int) -> int:
