@@ -220,11 +220,11 @@ def _column(value: str | None) -> str | int | None:
 def _write_samples(run_dir: Path, n: int, seed: int, out: Path | None) -> Path:
     import numpy as np
 
-    from vaelab.generate import prior_samples
+    from vaelab.latent import decode, prior_codes
     from vaelab.plots.images import as_images, image_grid_figure, save_figure
 
     model, _ = load_run(run_dir)
-    x = prior_samples(model, n, seed)
+    x = decode(model, prior_codes(n, model.config.latent_dim, seed))
     shape = model.config.input_shape
     if len(shape) != 3:
         out = out or run_dir / "samples.npy"
@@ -239,7 +239,7 @@ def _write_reconstructions(run_dir: Path, n: int, out: Path | None) -> Path:
     import numpy as np
 
     from vaelab.errors import ConfigError
-    from vaelab.generate import reconstructions
+    from vaelab.latent import decode, encode
     from vaelab.plots.images import as_images, image_grid_figure, save_figure
     from vaelab.runs import eval_view
 
@@ -249,7 +249,8 @@ def _write_reconstructions(run_dir: Path, n: int, out: Path | None) -> Path:
         raise ConfigError(f"reconstruct draws images, but this run's samples have shape {shape}")
     splits, train, seed = run_data(config)
     test = eval_view(splits.test, train, seed + 4)
-    x, rec = reconstructions(model, test, n)
+    x = test.x[:n].reshape(min(n, len(test)), -1)
+    rec = decode(model, encode(model, x))
     cols = min(n, 8)
     rows = []
     for i in range(0, len(x), cols):
