@@ -86,3 +86,24 @@ def test_resume_needs_a_checkpoint(tmp_path):
         fit(_model(), _data(), cfg, progress=False, checkpoint_dir=tmp_path, resume=True)
     with pytest.raises(ConfigError, match="checkpoint_dir"):
         fit(_model(), _data(), cfg, progress=False, resume=True)
+
+
+def test_model_file_holds_the_latest_epoch_while_a_run_trains(tmp_path, monkeypatch):
+    from vaelab import runs
+
+    real = runs.append_metrics
+
+    def interrupt_in_epoch_2(run_dir, record):
+        real(run_dir, record)
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(runs, "append_metrics", interrupt_in_epoch_2)
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        runs.train_run(runs.DataSpec(), ModelConfig(latent_dim=2, hidden=(8,)),
+                       TrainConfig(epochs=5, threads=1, precision="fp32"), run, progress=False)
+    model, _ = runs.load_run(run)
+    saved = load_checkpoint(run)["tensors"]  # written at the end of epoch 1
+    assert saved and all(torch.equal(t, saved[f"model.{name}"])
+                         for name, t in model.state_dict().items())

@@ -189,11 +189,13 @@ def resume_run(run_dir: Path, *, progress: bool = True) -> tuple[torch.nn.Module
 def _fit_and_finish(net, splits, data, train, run_dir, sections, progress, resume):
     valid = None if splits.valid is None else eval_view(splits.valid, train, data.seed + 3)
     start = time.perf_counter()
-    history = fit(
-        net, splits.train, train, valid=valid, progress=progress,
-        on_epoch=lambda epoch, record: append_metrics(run_dir, record),
-        checkpoint_dir=run_dir, resume=resume,
-    )
+
+    def after_epoch(epoch: int, record: dict) -> None:
+        append_metrics(run_dir, record)
+        save_model(run_dir, net, **sections)  # the latest weights, loadable while training runs
+
+    history = fit(net, splits.train, train, valid=valid, progress=progress,
+                  on_epoch=after_epoch, checkpoint_dir=run_dir, resume=resume)
     seconds = time.perf_counter() - start
     if not distributed.is_main():
         return net, history
