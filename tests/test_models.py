@@ -117,3 +117,18 @@ def test_beta_weights_the_kl_term():
     torch.manual_seed(3)
     b = vae(x, beta=2.0)
     torch.testing.assert_close(b.loss - a.loss, 2.0 * a.kl.mean())
+
+
+def test_latent_facing_layers_stay_full_precision_under_bf16_autocast():
+    from vaelab.networks import LatentLinear
+
+    vae = VAE(ModelConfig(input_shape=(16,), latent_dim=3, hidden=(8, 8)))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mu, log_var = vae.posterior(torch.rand(4, 16))
+        first = vae.decoder[0](torch.randn(4, 3))
+        hidden = vae.encoder[0](torch.rand(4, 16))
+    assert mu.dtype == log_var.dtype == first.dtype == torch.float32
+    assert hidden.dtype == torch.bfloat16  # the inner layers do run in bf16
+    assert isinstance(vae.encoder[-1], LatentLinear) and isinstance(vae.decoder[0], LatentLinear)
+    # same parameter names as plain Linear layers: older run directories still load
+    assert "encoder.4.weight" in vae.state_dict() and "decoder.0.weight" in vae.state_dict()

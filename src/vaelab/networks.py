@@ -33,10 +33,34 @@ def activation(name: str) -> nn.Module:
     return ACTIVATIONS[name]()
 
 
-def mlp(in_dim: int, out_dim: int, hidden: Sequence[int], act: str = "relu") -> nn.Sequential:
+class LatentLinear(nn.Linear):
+    """A linear layer that stays in full precision under autocast.
+
+    Used where a network meets the latent code: the encoder's output (μ, log σ²)
+    and the decoder's first layer. In bf16 (8 significant bits) a code of size 2
+    moves in steps of 0.016, about half the posterior width σ of an active unit
+    of a trained MNIST VAE, so rounding there adds noise the ELBO pays for. The
+    layers inside the networks, where nearly all the work is, stay in bf16.
+
+    Examples
+    --------
+    >>> layer = LatentLinear(4, 2)
+    >>> with torch.autocast("cpu", dtype=torch.bfloat16):
+    ...     layer(torch.zeros(3, 4, dtype=torch.bfloat16)).dtype
+    torch.float32
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return super().forward(x.to(self.weight.dtype))
+
+
+def mlp(in_dim: int, out_dim: int, hidden: Sequence[int], act: str = "relu",
+        latent_in: bool = False, latent_out: bool = False) -> nn.Sequential:
     """A multilayer perceptron ``in_dim → hidden... → out_dim``, linear output.
 
-    With ``hidden=()`` this is a single linear map.
+    With ``hidden=()`` this is a single linear map. ``latent_in`` / ``latent_out``
+    make the first / last layer a `LatentLinear` (full precision under autocast).
 
     Examples
     --------
@@ -44,12 +68,14 @@ def mlp(in_dim: int, out_dim: int, hidden: Sequence[int], act: str = "relu") -> 
     >>> net(torch.zeros(2, 784)).shape
     torch.Size([2, 40])
     """
+    widths = [in_dim, *hidden, out_dim]
     layers: list[nn.Module] = []
-    width = in_dim
-    for h in hidden:
-        layers += [nn.Linear(width, h), activation(act)]
-        width = h
-    layers.append(nn.Linear(width, out_dim))
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+        last = i == len(widths) - 2
+        full = (latent_in and i == 0) or (latent_out and last)
+        layers.append((LatentLinear if full else nn.Linear)(a, b))
+        if not last:
+            layers.append(activation(act))
     return nn.Sequential(*layers)
 
 
@@ -77,7 +103,7 @@ class ConvEncoder(nn.Module):
             nn.Conv2d(channels, 2 * channels, 4, 2, 1), activation(act),
             nn.Flatten(),
         )
-        self.head = nn.Linear(2 * channels * (h // 4) * (w // 4), out_dim)
+        self.head = LatentLinear(2 * channels * (h // 4) * (w // 4), out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.reshape(-1, *self.shape)  # (B, C, H, W)
@@ -99,7 +125,7 @@ class ConvDecoder(nn.Module):
         c, h, w = _check_conv_shape(shape)
         self.start = (2 * channels, h // 4, w // 4)
         self.net = nn.Sequential(
-            nn.Linear(in_dim, math.prod(self.start)), activation(act),
+            LatentLinear(in_dim, math.prod(self.start)), activation(act),
             nn.Unflatten(-1, self.start),
             nn.ConvTranspose2d(2 * channels, channels, 4, 2, 1), activation(act),
             nn.ConvTranspose2d(channels, n_params * c, 4, 2, 1),
@@ -118,9 +144,9 @@ def build_encoder(
     """The encoder for a network kind: 'mlp', 'conv' or 'linear'."""
     d = math.prod(shape)
     if network == "mlp":
-        return mlp(d, out_dim, hidden, act)
+        return mlp(d, out_dim, hidden, act, latent_out=True)
     if network == "linear":
-        return nn.Linear(d, out_dim)
+        return LatentLinear(d, out_dim)
     if network == "conv":
         return ConvEncoder(shape, out_dim, channels, act)
     raise ConfigError(f"network={network!r} is unknown; expected one of {NETWORKS}")
@@ -133,9 +159,9 @@ def build_decoder(
     """The decoder mirroring `build_encoder`; outputs ``n_params`` values per feature."""
     d = math.prod(shape)
     if network == "mlp":
-        return mlp(in_dim, n_params * d, tuple(reversed(hidden)), act)
+        return mlp(in_dim, n_params * d, tuple(reversed(hidden)), act, latent_in=True)
     if network == "linear":
-        return nn.Linear(in_dim, n_params * d)
+        return LatentLinear(in_dim, n_params * d)
     if network == "conv":
         return ConvDecoder(shape, in_dim, n_params, channels, act)
     raise ConfigError(f"network={network!r} is unknown; expected one of {NETWORKS}")
