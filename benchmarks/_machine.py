@@ -118,10 +118,9 @@ if __name__ == "__main__":
 def set_threads(threads: int | None) -> int:
     """Set torch's intra-op threads (None: vaelab's default rule); returns the count."""
     if threads is None:
-        from vaelab import train
+        from vaelab.threads import default_num_threads
 
-        rule = getattr(train, "default_num_threads", None)
-        threads = rule() if rule is not None else physical_cores()
+        threads = default_num_threads()
     torch.set_num_threads(threads)
     return threads
 

@@ -14,7 +14,8 @@ from vaelab.data import Dataset
 from vaelab.errors import ConfigError
 from vaelab.likelihoods import Bernoulli
 from vaelab.models import VAE, ModelConfig
-from vaelab.train import TrainConfig, default_num_threads, fit
+from vaelab.threads import default_num_threads
+from vaelab.train import TrainConfig, fit
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -22,7 +22,7 @@ from vaelab._config import from_dict as config_from_dict
 from vaelab.batches import NpySource, TensorSource
 from vaelab.data import Dataset, dynamic_binarize_batch
 from vaelab.errors import ConfigError, TrainingDivergedError
-from vaelab.threads import default_num_threads, threads_for_load, threads_for_step  # noqa: F401
+from vaelab.threads import threads_for_step
 
 BatchSource = (TensorSource, NpySource)
 
