@@ -58,9 +58,9 @@ def chunk_sizes(
 
     ``width`` is the floats one (sample, example) pair keeps alive at once
     (decoder widths + output). Each step decodes sample chunk × data chunk codes
-    as one batch. The default budget keeps a batch in cache: on CPU a few hundred
-    rows per matmul run near the peak, while tens of thousands spill to memory and
-    run at half of it (``benchmarks/iw_eval.py --sweep``).
+    as one batch. The default budget keeps a batch of a few hundred rows, small
+    enough to stay in the CPU cache (``benchmarks/iw_eval.py --memory-mb M``
+    times other budgets).
 
     Examples
     --------
