@@ -55,7 +55,9 @@ class TrainConfig:
     max_rollbacks: int = 3  # with "rollback": retries before giving up
     check_every: int = 50  # steps between the (one host sync) non-finite loss checks
     threads: int | None = None  # CPU threads; None: vaelab.threads.threads_for_step (≤ torch's)
-    compile: bool = False  # torch.compile the training forward (slow first steps; off by default)
+    # torch.compile the training forward. Off by default: on CPU it did not pay (same epoch
+    # time at the 784-400-20 protocol, benchmarks/epoch_time.py --compile) and costs 3-15 s first
+    compile: bool = False
 
     def __post_init__(self) -> None:
         checks = [
