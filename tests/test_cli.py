@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from vaelab.checkpoint import load_checkpoint
 from vaelab.cli import main
 from vaelab.io import load_model
 
@@ -64,6 +65,11 @@ def test_autoencoder_and_tabular_data(tmp_path):
     (["train", "--data", "nosuchdata"], "nosuchdata"),
     (["train", "--data", "digits", "--hidden", "40,x"], "--hidden"),
     (["train", "--data", "digits", "--epochs", "0"], "epochs=0"),
+    (["train", "--data", "digits", "--adam-eps", "0"], "adam_eps=0"),
+    (["train", "--data", "digits", "--lr-schedule", "linear"], "--lr-schedule"),
+    (["train", "--data", "digits", "--epochs", "ten"], "--epochs"),  # click's own usage errors
+    (["trian", "--data", "digits"], "No such command 'trian'"),
+    (["info"], "Missing argument 'RUN'"),
     (["train", "--data", "digits", "--network", "conv", "--shape", "3,3"], "shape"),
     (["info", "no/such/run"], "does not exist"),
     (["sample", "no/such/run"], "does not exist"),
@@ -78,6 +84,24 @@ def test_user_errors_print_one_line_and_exit_2(tmp_path, args, message):
     assert "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not out.exists()  # nothing half-written
+
+
+def test_the_learning_rate_schedule_reaches_training(tmp_path):
+    """--lr-schedule cosine decays the rate to near zero by the last step; constant keeps it."""
+    lrs = {}
+    for schedule in ("constant", "cosine"):
+        run = tmp_path / schedule
+        result = CliRunner().invoke(main, ["train", "--data", "digits", "--epochs", "2",
+                                           "--lr", "0.004", "--lr-schedule", schedule,
+                                           "--adam-eps", "1e-4", "--out", str(run), "--quiet"])
+        assert result.exit_code == 0, result.output
+        train = json.loads((run / "config.json").read_text())["train"]
+        assert (train["lr_schedule"], train["adam_eps"]) == (schedule, 1e-4)
+        group = load_checkpoint(run)["meta"]["param_groups"][0]
+        assert group["eps"] == 1e-4
+        lrs[schedule] = group["lr"]
+    assert lrs["constant"] == pytest.approx(0.004)
+    assert 0 < lrs["cosine"] < 0.0004  # the last step of a cosine over the run
 
 
 def test_existing_run_is_not_overwritten_without_asking(trained_run):

@@ -64,6 +64,7 @@ class TrainConfig:
             (self.epochs >= 1, f"epochs={self.epochs} must be >= 1"),
             (self.batch_size >= 1, f"batch_size={self.batch_size} must be >= 1"),
             (self.lr > 0, f"lr={self.lr} must be > 0"),
+            (self.adam_eps > 0, f"adam_eps={self.adam_eps} must be > 0"),
             (self.kl_warmup_epochs >= 0, f"kl_warmup_epochs={self.kl_warmup_epochs} must be >= 0"),
             (self.importance_samples >= 1,
              f"importance_samples={self.importance_samples} must be >= 1"),

@@ -13,8 +13,32 @@ import click
 from vaelab.errors import VaelabError
 
 
+class _OneLineUsageError(click.ClickException):
+    """A bad option, argument or command name, shown as one line (click shows four)."""
+
+    exit_code = 2
+
+    def __init__(self, err: click.UsageError) -> None:
+        hint = f" (see '{err.ctx.command_path} --help')" if err.ctx is not None else ""
+        super().__init__(err.format_message() + hint)
+
+    def show(self, file=None) -> None:  # noqa: ANN001
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def _one_line(err: click.UsageError) -> click.ClickException:
+    # `vaelab` alone prints the help (click's NoArgsIsHelpError): keep that as it is
+    return err if isinstance(err, click.exceptions.NoArgsIsHelpError) else _OneLineUsageError(err)
+
+
 class _Group(click.Group):
     """A click group that turns user errors into one line and exit code 2."""
+
+    def make_context(self, *args, **kwargs) -> click.Context:  # noqa: ANN002, ANN003
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as err:  # a bad option of `vaelab` itself
+            raise _one_line(err) from None
 
     def invoke(self, ctx: click.Context):  # noqa: ANN201
         try:
@@ -22,6 +46,8 @@ class _Group(click.Group):
         except VaelabError as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(2)
+        except click.UsageError as err:  # an unknown command, a bad option of a command
+            raise _one_line(err) from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -14,7 +14,7 @@ from vaelab.likelihoods import LIKELIHOODS, default_likelihood
 from vaelab.models import ModelConfig
 from vaelab.networks import ACTIVATIONS, NETWORKS
 from vaelab.runs import DataSpec, load_run, read_summary, run_data, train_run
-from vaelab.train import PRECISIONS, TrainConfig
+from vaelab.train import PRECISIONS, SCHEDULES, TrainConfig
 
 BINARIZE_CHOICES = ("none", "static", "dynamic")
 
@@ -35,6 +35,12 @@ BINARIZE_CHOICES = ("none", "static", "dynamic")
 @click.option("--epochs", type=int, default=30, show_default=True)
 @click.option("--batch-size", type=int, default=128, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate")
+@click.option("--lr-schedule", type=click.Choice(SCHEDULES), default="constant",
+              show_default=True,
+              help="learning-rate decay, moved every step: cosine to zero over the run, or "
+              "iwae: the IWAE paper's stages lr·10^(-i/7), i = 0..7, lasting as 3^i")
+@click.option("--adam-eps", type=float, default=1e-8, show_default=True,
+              help="Adam's epsilon (the IWAE protocol uses 1e-4)")
 @click.option("--kl-warmup", type=int, default=0, show_default=True,
               help="epochs over which beta ramps up from 0")
 @click.option("--importance-samples", type=int, default=1, show_default=True,
@@ -66,7 +72,8 @@ BINARIZE_CHOICES = ("none", "static", "dynamic")
               help="continue the interrupted run directory RUN from its last checkpoint "
                    "(all other options come from RUN/config.json)")
 def train(kind, source, data_dir, shape, label_column, latent_dim, network, hidden, activation,
-          likelihood, beta, epochs, batch_size, lr, kl_warmup, importance_samples,
+          likelihood, beta, epochs, batch_size, lr, lr_schedule, adam_eps, kl_warmup,
+          importance_samples,
           patience, valid_fraction,
           binarize, standardize, precision, device, seed, out, overwrite, quiet,
           checkpoint_every, checkpoint_minutes, on_divergence, resume):
@@ -109,7 +116,8 @@ def train(kind, source, data_dir, shape, label_column, latent_dim, network, hidd
         likelihood=likelihood, beta=beta,
     )
     config = TrainConfig(
-        epochs=epochs, batch_size=batch_size, lr=lr, kl_warmup_epochs=kl_warmup,
+        epochs=epochs, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule,
+        adam_eps=adam_eps, kl_warmup_epochs=kl_warmup,
         importance_samples=importance_samples,
         patience=patience, binarize="dynamic" if binarize == "dynamic" else "none",
         seed=seed, device=device, precision=precision, checkpoint_every=checkpoint_every,
