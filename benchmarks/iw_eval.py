@@ -8,9 +8,9 @@ exactly linear in images × K), and the table says so.
 
 The decode batch is `vaelab.importance.chunk_sizes`'s cache-sized default unless
 ``--memory-mb`` sets another budget (``--memory-mb 512`` is the earlier default of
-tens of thousands of rows per batch). The floor row is the decoder matmul work at
-100% of the peak measured in the same run: no implementation on torch's kernels
-beats it. The Bernoulli log-density adds one softplus per logit (K × images × 784 of
+tens of thousands of rows per batch). The matmul floor rows are the decoder matmul
+work at 100% of the peak measured in the same run: no implementation on torch's
+kernels beats them. The Bernoulli log-density adds one softplus per logit (K × images × 784 of
 them, 3.9·10¹⁰ at K = 5000 over 10k images) that no implementation avoids either:
 the "softplus" floor times torch's fp32 softplus alone on a preallocated decode
 batch, and the last row adds it to the bf16 matmul floor.
