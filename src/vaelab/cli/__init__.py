@@ -67,6 +67,7 @@ from vaelab.cli import (  # noqa: E402
     _evaluate,  # noqa: E402,F401
     _explain,  # noqa: E402,F401
     _holes,  # noqa: E402,F401
+    _inspect,  # noqa: E402,F401
     _sweep,  # noqa: E402,F401
     _train,  # noqa: E402,F401
 )

@@ -8,8 +8,7 @@ from pathlib import Path
 import click
 
 from vaelab.cli import main
-from vaelab.cli._options import data_options, parse_ints
-from vaelab.cli._train import _column
+from vaelab.cli._options import data_options, parse_column, parse_ints
 from vaelab.compare import DEFAULT_METHODS, METHODS, CompareResult, compare_methods
 
 
@@ -103,7 +102,7 @@ def compare(source, data_dir, shape, label_column, n_components, methods, epochs
     from vaelab.runs import DataSpec, load_data
 
     spec = DataSpec(source=source, data_dir=data_dir, shape=parse_ints(shape, "--shape"),
-                    label_column=_column(label_column), valid_fraction=0.0, seed=seed)
+                    label_column=parse_column(label_column), valid_fraction=0.0, seed=seed)
     splits = load_data(spec)
     result = compare_methods(
         splits.train, splits.test, n_components=n_components,

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from vaelab.cli import main
-from vaelab.cli._options import data_options, parse_ints
+from vaelab.cli._options import data_options, parse_column, parse_ints
 from vaelab.errors import ConfigError
 from vaelab.holes import HolesComparison
 
@@ -88,7 +88,7 @@ def _train_pair(source, data_dir, shape, label_column, latent_dim, hidden, epoch
     from vaelab.train import TrainConfig, fit
 
     spec = DataSpec(source=source, data_dir=data_dir, shape=parse_ints(shape, "--shape"),
-                    label_column=label_column, valid_fraction=0.0, seed=seed)
+                    label_column=parse_column(label_column), valid_fraction=0.0, seed=seed)
     splits = load_data(spec)
     likelihood = "gaussian" if splits.train.kind == "real" else "bernoulli"
     models = {}

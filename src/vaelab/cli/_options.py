@@ -22,6 +22,13 @@ def parse_ints(value: str | None, what: str) -> tuple[int, ...] | None:
     return out
 
 
+def parse_column(value: str | None) -> str | int | None:
+    """A CSV label column: '3' → 3 (an index), 'label' → 'label' (a name), None → None."""
+    if value is None:
+        return None
+    return int(value) if value.lstrip("-").isdigit() else value
+
+
 def data_options(f):
     """--data, --data-dir, --shape, --label-column: where data comes from."""
     for opt in reversed([

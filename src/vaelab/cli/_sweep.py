@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from vaelab.cli import main
-from vaelab.cli._options import data_options, parse_ints
+from vaelab.cli._options import data_options, parse_column, parse_ints
 from vaelab.errors import ConfigError
 from vaelab.sweep import DEFAULT_BETAS, BetaSweep
 
@@ -83,7 +83,7 @@ def sweep_beta_cmd(source, data_dir, shape, label_column, betas, latent_dim, hid
     from vaelab.train import TrainConfig
 
     spec = DataSpec(source=source, data_dir=data_dir, shape=parse_ints(shape, "--shape"),
-                    label_column=label_column, valid_fraction=0.0, seed=seed)
+                    label_column=parse_column(label_column), valid_fraction=0.0, seed=seed)
     splits = load_data(spec)
     likelihood = "gaussian" if splits.train.kind == "real" else "bernoulli"
     model = ModelConfig(kind="vae", latent_dim=latent_dim, hidden=parse_ints(hidden, "--hidden"),

@@ -1,19 +1,19 @@
-"""`vaelab train`, `sample`, `reconstruct`, `info`."""
+"""`vaelab train`: train an autoencoder or a VAE into a run directory."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import click
 
 from vaelab.cli import main
-from vaelab.cli._options import data_options, parse_ints
+from vaelab.cli._inspect import report_run
+from vaelab.cli._options import data_options, parse_column, parse_ints
 from vaelab.likelihoods import LIKELIHOODS, default_likelihood
 from vaelab.models import ModelConfig
 from vaelab.networks import ACTIVATIONS, NETWORKS
-from vaelab.runs import DataSpec, load_run, read_summary, run_data, train_run
+from vaelab.runs import DataSpec, train_run
 from vaelab.train import PRECISIONS, SCHEDULES, TrainConfig
 
 BINARIZE_CHOICES = ("none", "static", "dynamic")
@@ -98,11 +98,11 @@ def train(kind, source, data_dir, shape, label_column, latent_dim, network, hidd
         run_dir = Path(resume)
         net, _ = resume_run(run_dir, progress=not quiet)
         if distributed.is_main():
-            _report_run(run_dir, net, seed)
+            report_run(run_dir, net, seed)
         return
     spec = DataSpec(
         source=source, data_dir=data_dir, shape=parse_ints(shape, "--shape"),
-        label_column=_column(label_column), valid_fraction=valid_fraction,
+        label_column=parse_column(label_column), valid_fraction=valid_fraction,
         binarize="static" if binarize == "static" else "none", standardize=standardize,
         seed=seed,
     )
@@ -127,144 +127,4 @@ def train(kind, source, data_dir, shape, label_column, latent_dim, network, hidd
     net, _ = train_run(spec, model, config, run_dir, overwrite=overwrite, progress=not quiet,
                        splits=splits)
     if distributed.is_main():
-        _report_run(run_dir, net, seed)
-
-
-def _report_run(run_dir: Path, net, seed: int) -> None:
-    summary = read_summary(run_dir)
-    click.echo(f"{_test_scores(summary, net.config.kind)} in {summary['train_seconds']:.1f}s")
-    if len(net.config.input_shape) == 3:
-        _write_samples(run_dir, 64, seed, run_dir / "figures" / "samples.png")
-        _write_reconstructions(run_dir, 16, run_dir / "figures" / "reconstructions.png")
-    click.echo(f"run directory: {run_dir}")
-
-
-@main.command()
-@click.argument("run", type=click.Path(file_okay=False))
-@click.option("-n", "n", type=int, default=64, show_default=True, help="number of samples")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="output file [default: RUN/figures/samples.png]; .npy for non-image data")
-def sample(run, n, seed, out):
-    """Decode N(0, I) codes of a trained RUN into a PNG grid (or .npy for tables).
-
-    For a VAE these are samples from its prior. An autoencoder has no prior:
-    its decoded N(0, I) codes show the holes in its code space.
-
-    Example: vaelab sample runs/vae-digits-20261124-101500 -n 64
-    """
-    path = _write_samples(Path(run), n, seed, Path(out) if out else None)
-    click.echo(f"wrote {path}")
-
-
-@main.command()
-@click.argument("run", type=click.Path(file_okay=False))
-@click.option("-n", "n", type=int, default=16, show_default=True, help="number of test inputs")
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="output PNG [default: RUN/figures/reconstructions.png]")
-def reconstruct(run, n, out):
-    """Show test inputs of a trained RUN beside their reconstructions, as a PNG.
-
-    Rows alternate: test inputs, then the decoder mean at their codes.
-
-    Example: vaelab reconstruct runs/vae-digits-20261124-101500 -n 16
-    """
-    path = _write_reconstructions(Path(run), n, Path(out) if out else None)
-    click.echo(f"wrote {path}")
-
-
-@main.command()
-@click.argument("run", type=click.Path(file_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="print machine-readable JSON")
-def info(run, as_json):
-    """Print a RUN's config and its final metrics.
-
-    Shows the model, data and training settings from config.json, the last
-    epoch of metrics.jsonl and the test scores of summary.json.
-
-    Example: vaelab info runs/vae-digits-20261124-101500
-    """
-    from vaelab.io import read_config, read_metrics
-
-    config = read_config(Path(run))
-    metrics = read_metrics(Path(run))
-    summary = read_summary(Path(run))
-    if as_json:
-        click.echo(json.dumps({"config": config, "summary": summary,
-                               "last_epoch": metrics[-1] if metrics else None}, indent=2))
-        return
-    m = config["model"]
-    click.echo(f"{run}: {m['kind'].upper()} {m['network']} hidden={m['hidden']} "
-               f"latent_dim={m['latent_dim']} likelihood={m['likelihood']} beta={m['beta']}")
-    if "data" in config:
-        d = config["data"]
-        click.echo(f"data: {d['source']} (binarize={d['binarize']}, seed={d['seed']})")
-    if "train" in config:
-        t = config["train"]
-        click.echo(f"train: epochs={t['epochs']} batch_size={t['batch_size']} lr={t['lr']} "
-                   f"precision={t['precision']}")
-    if metrics:
-        last = metrics[-1]
-        click.echo(f"last epoch {last['epoch']}: train loss {last['train_loss']:.3f}"
-                   + (f", valid −ELBO {last['valid_loss']:.3f}" if "valid_loss" in last else ""))
-    if summary:
-        click.echo(f"{_test_scores(summary, m['kind'])}; trained {summary['train_seconds']:.1f}s")
-
-
-def _test_scores(summary: dict, kind: str) -> str:
-    """The summary's test scores in words: a VAE's −ELBO, an autoencoder's reconstruction."""
-    if kind == "ae":
-        return f"test reconstruction −log p(x|f(x)) {summary['test_reconstruction']:.3f} nats"
-    return (f"test −ELBO {summary['test_loss']:.3f} nats (reconstruction "
-            f"{summary['test_reconstruction']:.3f}, KL {summary['test_kl']:.3f})")
-
-
-def _column(value: str | None) -> str | int | None:
-    if value is None:
-        return None
-    return int(value) if value.lstrip("-").isdigit() else value
-
-
-def _write_samples(run_dir: Path, n: int, seed: int, out: Path | None) -> Path:
-    import numpy as np
-
-    from vaelab.latent import decode, prior_codes
-    from vaelab.plots.images import as_images, image_grid_figure, save_figure
-
-    model, _ = load_run(run_dir)
-    x = decode(model, prior_codes(n, model.config.latent_dim, seed))
-    shape = model.config.input_shape
-    if len(shape) != 3:
-        out = out or run_dir / "samples.npy"
-        np.save(out, x.reshape(n, *shape))
-        return out
-    fig = image_grid_figure(as_images(x, shape), n_cols=min(n, 8),
-                            title=f"{n} decoded N(0, I) codes ({model.config.kind.upper()})")
-    return save_figure(fig, out or run_dir / "figures" / "samples.png")
-
-
-def _write_reconstructions(run_dir: Path, n: int, out: Path | None) -> Path:
-    import numpy as np
-
-    from vaelab.errors import ConfigError
-    from vaelab.latent import decode, encode
-    from vaelab.plots.images import as_images, image_grid_figure, save_figure
-    from vaelab.runs import eval_view
-
-    model, config = load_run(run_dir)
-    shape = model.config.input_shape
-    if len(shape) != 3:
-        raise ConfigError(f"reconstruct draws images, but this run's samples have shape {shape}")
-    splits, train, seed = run_data(config)
-    test = eval_view(splits.test, train, seed + 4)
-    x = test.x[:n].reshape(min(n, len(test)), -1)
-    rec = decode(model, encode(model, x))
-    cols = min(n, 8)
-    rows = []
-    for i in range(0, len(x), cols):
-        rows += [x[i : i + cols], rec[i : i + cols]]
-    grid = as_images(np.concatenate(rows), shape)
-    labels = ["input", "recon."] * (len(rows) // 2)
-    fig = image_grid_figure(grid, n_cols=cols, title="test inputs and their reconstructions",
-                            row_labels=labels)
-    return save_figure(fig, out or run_dir / "figures" / "reconstructions.png")
+        report_run(run_dir, net, seed)

@@ -6,6 +6,7 @@ from vaelab.data._dataset import VALUE_KINDS, Dataset, DataSplits
 from vaelab.data._download import REMOTE_DATASETS, RemoteDataset, cache_dir, download, locate
 from vaelab.data._idx import parse_idx, read_idx, read_idx_split
 from vaelab.data._load import LOADERS, describe_source, load_dataset
+from vaelab.data._spec import DataSpec, load_data
 from vaelab.data._transforms import (
     binarize_static,
     dynamic_binarize_batch,
@@ -20,6 +21,7 @@ __all__ = [
     "KNOWN_DATASETS",
     "REMOTE_DATASETS",
     "VALUE_KINDS",
+    "DataSpec",
     "DataSplits",
     "Dataset",
     "RemoteDataset",
@@ -30,6 +32,7 @@ __all__ = [
     "download",
     "dynamic_binarize_batch",
     "load_array",
+    "load_data",
     "load_dataset",
     "locate",
     "parse_amat",
