@@ -168,8 +168,7 @@ def _run_model(kind: str, xtr: np.ndarray, xte: np.ndarray, o: _Options) -> _Fit
 
     cfg = ModelConfig(kind=kind, input_shape=(xtr.shape[1],), latent_dim=o.n_components,
                       network="mlp", hidden=o.hidden, likelihood=o.likelihood)
-    torch.manual_seed(o.seed)  # same initial weights for the same architecture
-    model = build_model(cfg)
+    model = build_model(cfg, seed=o.seed)  # same initial weights for the same architecture
     train_ds = Dataset(xtr.astype(np.float32), None, (xtr.shape[1],), o.kind)
     # fp32 pinned: the numbers must not depend on whether this CPU has fast bf16
     tcfg = TrainConfig(epochs=o.epochs, batch_size=o.batch_size, seed=o.seed, device=o.device,

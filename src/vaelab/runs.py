@@ -6,7 +6,7 @@ fit → run directory (config.json, model.safetensors, metrics.jsonl, summary.js
 
 from __future__ import annotations
 
-import shutil
+import os
 import time
 from pathlib import Path
 
@@ -22,10 +22,11 @@ from vaelab.io import (
     atomic_write_json,
     load_model,
     read_config,
-    read_json,
     save_model,
+    write_config,
 )
 from vaelab.models import ModelConfig, build_model
+from vaelab.rundir import RunLock, check_out_path, create_run_dir, remove_temp_files
 from vaelab.train import History, TrainConfig, as_flat_tensor, elbo_terms, fit
 
 SUMMARY = "summary.json"
@@ -50,18 +51,59 @@ def check_likelihood(model: ModelConfig, data: Dataset, train: TrainConfig) -> N
         )
 
 
-def prepare_run_dir(run_dir: Path, overwrite: bool) -> Path:
-    """Create an empty run directory; refuse to mix with an existing run."""
-    run_dir = Path(run_dir)
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not overwrite:
-            raise RunDirError(
-                f"run directory {run_dir} already exists and is not empty; "
-                "choose another --out or pass --overwrite"
-            )
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
+# Options that a resume may change: they steer the rest of training, not what was trained.
+RESUMABLE = ("epochs", "lr", "on_divergence", "checkpoint_every", "checkpoint_minutes")
+
+
+def absolute_spec(spec: DataSpec) -> DataSpec:
+    """``spec`` with its paths made absolute, so the run works from any directory.
+
+    A source that names a file or directory (rather than a dataset such as
+    "mnist") and ``data_dir`` are resolved against the current directory.
+    """
+    from vaelab.data import KNOWN_DATASETS
+
+    d = spec.to_dict()
+    if d["source"] not in KNOWN_DATASETS:
+        d["source"] = str(Path(d["source"]).expanduser().absolute())
+    if d["data_dir"] is not None:
+        d["data_dir"] = str(Path(d["data_dir"]).expanduser().absolute())
+    return DataSpec.from_dict(d)
+
+
+def check_trainable(model: ModelConfig, splits: DataSplits, train: TrainConfig) -> None:
+    """Refuse, before anything is written, a run that would fail after it started."""
+    from vaelab.train import resolve_device
+
+    resolve_device(train.device)  # e.g. cuda without a GPU
+    check_likelihood(model, splits.train, train)
+    n = len(splits.train)
+    if n < 2:
+        raise ConfigError(f"the training split has {n} sample(s) after holding out validation "
+                          "data; training needs at least 2 (lower --valid-fraction)")
+    if train.importance_samples > 1 and model.kind != "vae":
+        raise ConfigError(f"importance_samples={train.importance_samples} needs a VAE: an "
+                          "autoencoder has no q(z|x) to draw importance samples from; use 1")
+    if train.checkpoint_every == 0 and train.checkpoint_minutes is None:
+        raise ConfigError("checkpoint_every=0 without checkpoint_minutes never writes a "
+                          "checkpoint, so the run could never be resumed; give "
+                          "--checkpoint-minutes M or --checkpoint-every N >= 1")
+    # activations of one step: K samples x batch x (decoder widths + output), fwd and bwd
+    widths = sum(model.hidden) + model.latent_dim + model.n_features
+    need = 4 * 3 * train.importance_samples * min(train.batch_size, n) * widths
+    have = _physical_memory()
+    if have and need > have:
+        raise ConfigError(
+            f"importance_samples={train.importance_samples} with batch_size={train.batch_size} "
+            f"needs about {need / 2**30:.0f} GiB per step, more than this machine's "
+            f"{have / 2**30:.0f} GiB; lower --importance-samples or --batch-size")
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def train_run(
@@ -76,38 +118,62 @@ def train_run(
 ) -> tuple[torch.nn.Module, History]:
     """Load data, build the model, train it, and write a complete run directory.
 
-    The model's ``input_shape`` is taken from the data. Everything is validated
-    before the directory is created, so a user error leaves nothing behind.
-    Pass ``splits`` when the caller has already loaded ``load_data(data)``.
+    The model's ``input_shape`` is taken from the data, and its initial weights
+    from ``train.seed``. Everything is validated before the directory is created,
+    so a user error leaves nothing behind. The directory appears with its
+    config.json and model.safetensors already in it (`vaelab.rundir`), and is
+    locked against a second writer while training runs. With ``overwrite``, an
+    existing run's files are replaced; files vaelab did not write are kept, and a
+    directory that is not a run is refused. Pass ``splits`` when the caller has
+    already loaded ``load_data(data)``.
 
     Returns
     -------
     model, history
     """
+    data = absolute_spec(data)
+    out = check_out_path(run_dir)
     splits = splits or load_data(data)
     model = ModelConfig(**{**model.to_dict(), "input_shape": splits.train.sample_shape})
-    check_likelihood(model, splits.train, train)
-    net = build_model(model)
+    check_trainable(model, splits, train)
+    net = build_model(model, seed=train.seed)
     sections = {"train": train.to_dict(), "data": data.to_dict()}
+    lock = None
     if distributed.is_main():  # under torchrun, rank 0 alone writes
-        run_dir = prepare_run_dir(run_dir, overwrite)
-        save_model(run_dir, net, **sections)  # an untrained but loadable run from the start
-    distributed.barrier()
-    return _fit_and_finish(net, splits, data, train, Path(run_dir), sections, progress, False)
+        lock = _writing(out, lambda: create_run_dir(
+            out, overwrite, lambda d: save_model(d, net, **sections)))
+    try:
+        distributed.barrier()
+        return _writing(out, lambda: _fit_and_finish(net, splits, data, train, Path(run_dir),
+                                                     sections, progress, False))
+    finally:
+        if lock is not None:
+            lock.release()
 
 
-def resume_run(run_dir: Path, *, progress: bool = True) -> tuple[torch.nn.Module, History]:
+def resume_run(
+    run_dir: Path, *, progress: bool = True, changes: dict | None = None
+) -> tuple[torch.nn.Module, History]:
     """Continue an interrupted `train_run` from the last checkpoint in ``run_dir``.
 
     Model, optimizer, schedule, epoch, early-stopping state and every RNG state
     come from ``checkpoint.safetensors``; metrics.jsonl lines written after that
-    checkpoint are dropped, since those epochs are trained again.
+    checkpoint are dropped, since those epochs are trained again. A run killed
+    before its first checkpoint starts again from epoch 0 with its saved config
+    (the same seed gives the same run). Leftover temp files of interrupted writes
+    are removed.
+
+    Parameters
+    ----------
+    changes : dict, optional
+        New values for the training options in `RESUMABLE` (e.g. ``{"lr": 1e-4}``);
+        they are written to config.json and recorded in metrics.jsonl.
 
     Returns
     -------
     model, history
     """
-    from vaelab.checkpoint import load_checkpoint, truncate_metrics
+    from vaelab.checkpoint import has_checkpoint, load_checkpoint
 
     run_dir = Path(run_dir)
     config = read_config(run_dir)
@@ -119,14 +185,62 @@ def resume_run(run_dir: Path, *, progress: bool = True) -> tuple[torch.nn.Module
         model = ModelConfig.from_dict(config["model"])
     except ConfigError as err:
         raise RunDirError(f"{run_dir / 'config.json'}: invalid model config ({err})") from None
-    epoch = load_checkpoint(run_dir)["meta"]["state"]["epoch"]  # fails early without one
-    splits = load_data(data)
-    net = build_model(model)
-    if distributed.is_main():
-        truncate_metrics(run_dir, epoch)
-    distributed.barrier()
-    sections = {k: v for k, v in config.items() if k not in ("format", "vaelab_version", "model")}
-    return _fit_and_finish(net, splits, data, train, run_dir, sections, progress, True)
+    changed = _changes(train, changes or {})
+    train = TrainConfig(**{**train.to_dict(), **{k: new for k, (_, new) in changed.items()}})
+    lock = _writing(run_dir, RunLock(run_dir).acquire) if distributed.is_main() else None
+    try:
+        started = has_checkpoint(run_dir)
+        epoch = load_checkpoint(run_dir)["meta"]["state"]["epoch"] if started else 0
+        if started and train.epochs < epoch:
+            raise ConfigError(f"epochs={train.epochs} is below the {epoch} epochs this run has "
+                              "already trained; give --epochs of at least that")
+        splits = load_data(data)
+        check_trainable(model, splits, train)
+        net = build_model(model, seed=train.seed)
+        sections = {k: v for k, v in config.items() if k not in ("format", "vaelab_version", "model")}
+        sections["train"] = train.to_dict()
+        if lock is not None:
+            _writing(run_dir, lambda: _prepare_resume(run_dir, net, sections, epoch, changed))
+        distributed.barrier()
+        return _writing(run_dir, lambda: _fit_and_finish(net, splits, data, train, run_dir,
+                                                         sections, progress, started))
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _changes(train: TrainConfig, changes: dict) -> dict:
+    """``{option: (old, new)}`` for the options that differ; others are refused by name."""
+    fixed = sorted(set(changes) - set(RESUMABLE))
+    if fixed:
+        raise ConfigError(f"{', '.join(fixed)} cannot change when resuming (the run was "
+                          f"trained with them); options a resume can change: {', '.join(RESUMABLE)}")
+    old = train.to_dict()
+    return {k: (old[k], v) for k, v in changes.items() if old[k] != v}
+
+
+def _prepare_resume(run_dir: Path, net, sections: dict, epoch: int, changed: dict) -> None:
+    from vaelab.checkpoint import truncate_metrics
+
+    remove_temp_files(run_dir)
+    truncate_metrics(run_dir, epoch)
+    if epoch == 0:  # never checkpointed: begin again from the saved config
+        save_model(run_dir, net, **sections)
+    elif changed:
+        write_config(run_dir, net.config, **sections)
+    if changed:
+        append_metrics(run_dir, {"event": "resume", "after_epoch": epoch,
+                                 "changed": {k: {"from": a, "to": b} for k, (a, b) in changed.items()}})
+
+
+def _writing(path: Path, write):
+    """Run ``write()``, turning a failed disk write into a `RunDirError` that names ``path``."""
+    try:
+        return write()
+    except OSError as err:
+        what = f" ({err.filename})" if err.filename else ""
+        raise RunDirError(f"cannot write the run directory {path}{what}: {err.strerror or err}; "
+                          "the last complete checkpoint, if any, is kept") from None
 
 
 def _fit_and_finish(net, splits, data, train, run_dir, sections, progress, resume):
@@ -174,6 +288,7 @@ def run_data(config: dict) -> tuple[DataSplits, TrainConfig, int]:
 
 
 def read_summary(run_dir: Path) -> dict | None:
-    """summary.json of a finished run, or None."""
-    path = Path(run_dir) / SUMMARY
-    return read_json(path) if path.exists() else None
+    """summary.json of a finished run, checked key by key, or None (`vaelab.io.read_summary`)."""
+    from vaelab.io import read_summary as read_checked
+
+    return read_checked(run_dir)

@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError
@@ -214,8 +213,7 @@ def sweep_beta(
 
     points = []
     for beta in betas:
-        torch.manual_seed(train_config.seed)
-        net = build_model(ModelConfig(**{**base.to_dict(), "beta": beta}))
+        net = build_model(ModelConfig(**{**base.to_dict(), "beta": beta}), seed=train_config.seed)
         start = time.perf_counter()
         fit(net, train, train_config, progress=False)
         seconds = time.perf_counter() - start

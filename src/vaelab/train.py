@@ -30,6 +30,7 @@ PRECISIONS = ("fp32", "bf16", "auto")
 SCHEDULES = ("constant", "cosine", "iwae")
 BINARIZE = ("none", "dynamic")
 DIVERGENCE = ("stop", "rollback")
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding and torch both take seeds in [0, 2**32 - 1]
 
 
 @dataclass
@@ -63,8 +64,9 @@ class TrainConfig:
         checks = [
             (self.epochs >= 1, f"epochs={self.epochs} must be >= 1"),
             (self.batch_size >= 1, f"batch_size={self.batch_size} must be >= 1"),
-            (self.lr > 0, f"lr={self.lr} must be > 0"),
-            (self.adam_eps > 0, f"adam_eps={self.adam_eps} must be > 0"),
+            (0 < self.lr < math.inf, f"lr={self.lr} must be a finite number > 0"),
+            (0 < self.adam_eps < math.inf, f"adam_eps={self.adam_eps} must be a finite number > 0"),
+            (0 <= self.seed <= MAX_SEED, f"seed={self.seed} must be between 0 and {MAX_SEED}"),
             (self.kl_warmup_epochs >= 0, f"kl_warmup_epochs={self.kl_warmup_epochs} must be >= 0"),
             (self.importance_samples >= 1,
              f"importance_samples={self.importance_samples} must be >= 1"),
@@ -73,7 +75,7 @@ class TrainConfig:
              f"lr_schedule={self.lr_schedule!r} must be one of {SCHEDULES}"),
             (self.binarize in BINARIZE, f"binarize={self.binarize!r} must be one of {BINARIZE}"),
             (self.checkpoint_every >= 0, f"checkpoint_every={self.checkpoint_every} must be >= 0"),
-            (self.checkpoint_minutes is None or self.checkpoint_minutes > 0,
+            (self.checkpoint_minutes is None or 0 < self.checkpoint_minutes < math.inf,
              f"checkpoint_minutes={self.checkpoint_minutes} must be > 0"),
             (self.on_divergence in DIVERGENCE,
              f"on_divergence={self.on_divergence!r} must be one of {DIVERGENCE}"),
@@ -246,6 +248,14 @@ def fit(
     >>> len(hist.train_loss)
     2
     """
+    threads_before = torch.get_num_threads()
+    try:  # the thread setting is restored on every exit, divergence included
+        return _fit(model, train, config, valid, on_epoch, progress, checkpoint_dir, resume)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _fit(model, train, config, valid, on_epoch, progress, checkpoint_dir, resume) -> History:
     from vaelab import distributed
     from vaelab.batches import TensorSource, steps_per_epoch
     from vaelab.checkpoint import capture, load_checkpoint, restore, save_checkpoint
@@ -268,10 +278,9 @@ def fit(
     autocast_dtype = resolve_precision(config.precision, device)
     torch.manual_seed(config.seed + rank)
     gen = torch.Generator(device=device).manual_seed(config.seed)
-    threads_before = torch.get_num_threads()
     if device.type == "cpu":
         # None: never more than the caller's setting; one for small steps, fewer under load
-        torch.set_num_threads(config.threads or min(threads_before,
+        torch.set_num_threads(config.threads or min(torch.get_num_threads(),
                                                     threads_for_step(model, config.batch_size)))
     model.to(device).train()
     source = train if isinstance(train, BatchSource) else TensorSource(as_flat_tensor(train, device))
@@ -359,7 +368,6 @@ def fit(
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
-    torch.set_num_threads(threads_before)
     return history
 
 

@@ -46,6 +46,10 @@ class _Group(click.Group):
         except VaelabError as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(2)
+        except OSError as err:  # the file system refused: disk full, read-only, no such device
+            where = f"{err.filename}: " if err.filename else ""
+            click.echo(f"error: {where}{err.strerror or err}", err=True)
+            sys.exit(2)
         except click.UsageError as err:  # an unknown command, a bad option of a command
             raise _one_line(err) from None
 

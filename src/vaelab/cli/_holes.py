@@ -95,7 +95,7 @@ def _train_pair(source, data_dir, shape, label_column, latent_dim, hidden, epoch
     for kind in ("ae", "vae"):
         cfg = ModelConfig(kind=kind, input_shape=splits.train.sample_shape, latent_dim=latent_dim,
                           hidden=parse_ints(hidden, "--hidden"), likelihood=likelihood)
-        net = build_model(cfg)
+        net = build_model(cfg, seed=seed)
         hist = fit(net, splits.train, TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed),
                    progress=False)
         click.echo(f"trained {kind}: train loss {hist.train_loss[-1]:.2f} nats "

@@ -9,6 +9,7 @@ import click
 
 from vaelab.cli import main
 from vaelab.cli._inspect import report_run
+from vaelab.errors import ConfigError
 from vaelab.cli._options import data_options, parse_column, parse_ints
 from vaelab.likelihoods import LIKELIHOODS, default_likelihood
 from vaelab.models import ModelConfig
@@ -69,8 +70,10 @@ BINARIZE_CHOICES = ("none", "static", "dynamic")
               show_default=True,
               help="on NaN/inf: stop with an error, or roll back and continue at lr x 0.1")
 @click.option("--resume", type=click.Path(file_okay=False), default=None, metavar="RUN",
-              help="continue the interrupted run directory RUN from its last checkpoint "
-                   "(all other options come from RUN/config.json)")
+              help="continue the interrupted run directory RUN from its last checkpoint; "
+                   "settings come from RUN/config.json, except --epochs, --lr, "
+                   "--on-divergence, --checkpoint-every and --checkpoint-minutes, which "
+                   "may be given to change them")
 def train(kind, source, data_dir, shape, label_column, latent_dim, network, hidden, activation,
           likelihood, beta, epochs, batch_size, lr, lr_schedule, adam_eps, kl_warmup,
           importance_samples,
@@ -91,14 +94,18 @@ def train(kind, source, data_dir, shape, label_column, latent_dim, network, hidd
     """
     from vaelab import distributed
 
-    distributed.init_from_env(device)
     if resume is not None:
         from vaelab.runs import resume_run
 
+        changes = _resume_changes(click.get_current_context())
+        distributed.init_from_env(device)
         run_dir = Path(resume)
-        net, _ = resume_run(run_dir, progress=not quiet)
-        if distributed.is_main():
-            report_run(run_dir, net, seed)
+        try:
+            net, _ = resume_run(run_dir, progress=not quiet, changes=changes)
+            if distributed.is_main():
+                report_run(run_dir, net, seed)
+        finally:
+            distributed.shutdown()
         return
     spec = DataSpec(
         source=source, data_dir=data_dir, shape=parse_ints(shape, "--shape"),
@@ -124,7 +131,30 @@ def train(kind, source, data_dir, shape, label_column, latent_dim, network, hidd
         checkpoint_minutes=checkpoint_minutes, on_divergence=on_divergence,
     )
     run_dir = Path(out or f"runs/{kind}-{Path(source).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
-    net, _ = train_run(spec, model, config, run_dir, overwrite=overwrite, progress=not quiet,
-                       splits=splits)
-    if distributed.is_main():
-        report_run(run_dir, net, seed)
+    distributed.init_from_env(device)
+    try:
+        net, _ = train_run(spec, model, config, run_dir, overwrite=overwrite,
+                           progress=not quiet, splits=splits)
+        if distributed.is_main():
+            report_run(run_dir, net, seed)
+    finally:
+        distributed.shutdown()
+
+
+# `vaelab train --resume RUN` options that change the rest of training, by TrainConfig field
+_RESUME_OPTIONS = {"epochs": "epochs", "lr": "lr", "on_divergence": "on_divergence",
+                   "checkpoint_every": "checkpoint_every",
+                   "checkpoint_minutes": "checkpoint_minutes"}
+
+
+def _resume_changes(ctx: click.Context) -> dict:
+    """The options given with --resume: the ones a resume may change, others refused."""
+    given = [p for p in ctx.command.params
+             if ctx.get_parameter_source(p.name) == click.core.ParameterSource.COMMANDLINE
+             and p.name not in ("resume", "quiet")]
+    fixed = [p.opts[0] for p in given if p.name not in _RESUME_OPTIONS]
+    if fixed:
+        allowed = ", ".join("--" + k.replace("_", "-") for k in _RESUME_OPTIONS)
+        raise ConfigError(f"{', '.join(fixed)} cannot change when resuming: the run keeps the "
+                          f"settings in its config.json; a resume can change {allowed}")
+    return {_RESUME_OPTIONS[p.name]: ctx.params[p.name] for p in given}

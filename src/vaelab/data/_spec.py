@@ -32,6 +32,8 @@ class DataSpec:
             self.shape = tuple(int(s) for s in self.shape)
         if self.binarize not in DATA_BINARIZE:
             raise ConfigError(f"binarize={self.binarize!r} must be one of {DATA_BINARIZE}")
+        if not 0 <= self.seed <= 2**32 - 1:
+            raise ConfigError(f"seed={self.seed} must be between 0 and {2**32 - 1}")
         if not 0.0 <= self.valid_fraction < 1.0:
             raise ConfigError(f"valid_fraction={self.valid_fraction} must be in [0, 1)")
 
