@@ -10,6 +10,7 @@ model.safetensors.
 from __future__ import annotations
 
 import copy
+import math
 import numbers
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from vaelab.data import Dataset, train_valid_split
-from vaelab.errors import ConfigError, RunDirError
+from vaelab.errors import ConfigError, DataError, RunDirError
 from vaelab.io import read_metrics, save_model
 from vaelab.likelihoods import default_likelihood
 from vaelab.models import ModelConfig, build_model
@@ -30,6 +31,7 @@ from vaelab.threads import threads_for_step, torch_threads
 from vaelab.train import TrainConfig, fit, resolve_device
 
 LIKELIHOOD_PARAMS = ("auto", "bernoulli", "gaussian", "gaussian-learned")
+DEVICES = ("cpu", "cuda", "cuda:N", "auto")
 _EVAL_BATCH = 4096
 _ELBO_SAMPLES = 32  # codes per row for the Monte-Carlo reconstruction term of the ELBO
 
@@ -39,6 +41,15 @@ def _check_int(name: str, value, low: int, allow_none: bool = False) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise ConfigError(f"{name}={value!r} must be an integer >= {low}")
+
+
+def _check_device(device) -> None:
+    ok = isinstance(device, str) and (
+        device in ("cpu", "cuda", "auto")
+        or (device.startswith("cuda:") and device[5:].isdigit())
+    )
+    if not ok:
+        raise ConfigError(f"device={device!r} must be one of {', '.join(map(repr, DEVICES))}")
 
 
 def _value_kind(x: np.ndarray) -> str:
@@ -68,6 +79,7 @@ class _AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         _check_int("max_epochs", self.max_epochs, 1)
         _check_int("batch_size", self.batch_size, 1)
         _check_int("n_iter_no_change", self.n_iter_no_change, 1)
+        _check_device(self.device)
         if self.likelihood not in LIKELIHOOD_PARAMS:
             raise ConfigError(f"likelihood={self.likelihood!r} must be one of {LIKELIHOOD_PARAMS}")
         if not (isinstance(self.learning_rate, numbers.Real) and self.learning_rate > 0):
@@ -130,9 +142,9 @@ class _AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         if self.early_stopping:
             data, valid = train_valid_split(data, self.validation_fraction, seed)
         device = resolve_device(self.device)
+        model = build_model(cfg, seed=seed)  # the initial weights, from the seed alone
+        # fit seeds torch's global generator for its noise: keep the caller's state as it was
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(seed)  # the initial weights
-            model = build_model(cfg)
             history = fit(model, data, train_cfg, valid=valid, progress=bool(self.verbose))
         self.model_ = model.eval()
         self.history_ = history.to_dict()
@@ -153,6 +165,35 @@ class _AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
 
     def _device(self) -> torch.device:
         return next(self.model_.parameters()).device
+
+    def _check_score_input(self, X: np.ndarray) -> None:
+        """A Bernoulli likelihood scores values in [0, 1] only: refuse others by name."""
+        if self.model_.config.likelihood != "bernoulli" or X.size == 0:
+            return
+        lo, hi = float(X.min()), float(X.max())
+        if lo < 0 or hi > 1:
+            raise DataError(
+                f"X has values in [{lo:g}, {hi:g}], but this model's likelihood is "
+                f"'bernoulli', which gives a probability only to values in [0, 1]"
+            )
+
+    def _overflow_cause(self, x: np.ndarray) -> str:
+        """Why the score of row ``x`` is not finite, in words."""
+        dtype = "float64" if self._device().type == "cpu" else "float32"  # see _inference_model
+        return f"its log-likelihood overflows {dtype}"
+
+    def _check_scores(self, scores: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """Refuse NaN or inf scores, naming the first such row and the cause."""
+        bad = ~np.isfinite(scores)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"score_samples is {scores[i]} for {int(bad.sum())} of {len(scores)} rows; "
+                f"row {i} has values up to |x| = {float(np.abs(X[i]).max()):.3g}, so far from "
+                f"the training data that {self._overflow_cause(X[i])}; scale X as the "
+                f"training data was scaled"
+            )
+        return scores
 
     def _inference_model(self) -> tuple[torch.nn.Module, type]:
         """The model for transform-like methods, and the numpy dtype it computes in.
@@ -245,13 +286,21 @@ class _AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         -------
         scores : ndarray of shape (n_samples,), float64
             Higher means better explained by the model.
+
+        Raises
+        ------
+        DataError
+            For values outside [0, 1] under a Bernoulli likelihood, or inputs so far
+            from the data that the log-likelihood overflows (NaN or inf is never
+            returned).
         """
         X = self._validate(X)
+        self._check_score_input(X)
 
         def log_px(m, x):
             return m.likelihood.log_prob(m.decode(m.code(x)), x)  # (B,)
 
-        return self._batched(log_px, X).astype(np.float64)
+        return self._check_scores(self._batched(log_px, X).astype(np.float64), X)
 
     def score(self, X, y=None) -> float:
         """Mean of `score_samples` over X.
@@ -277,6 +326,7 @@ class _AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         # Seeded training is bit-reproducible on CPU; CUDA kernels may not be.
         try:
+            _check_device(self.device)
             tags.non_deterministic = resolve_device(self.device).type != "cpu"
         except (ConfigError, AttributeError):
             tags.non_deterministic = False
@@ -457,8 +507,8 @@ class Autoencoder(_AutoencoderEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, shuffling and noise. An int gives the same
         model on every fit (on CPU).
-    device : {"cpu", "cuda", "auto"}, default="cpu"
-        Where to train and run the network.
+    device : {"cpu", "cuda", "cuda:N", "auto"}, default="cpu"
+        Where to train and run the network; anything else is a `ConfigError` in fit.
     verbose : bool, default=False
         Show a progress bar and per-epoch losses.
 
@@ -553,8 +603,8 @@ class VAE(_AutoencoderEstimator):
         Seeds the initial weights, shuffling, the reparameterization noise and
         the Monte-Carlo noise of `score_samples`. An int gives the same model on
         every fit (on CPU).
-    device : {"cpu", "cuda", "auto"}, default="cpu"
-        Where to train and run the network.
+    device : {"cpu", "cuda", "cuda:N", "auto"}, default="cpu"
+        Where to train and run the network; anything else is a `ConfigError` in fit.
     verbose : bool, default=False
         Show a progress bar and per-epoch losses.
 
@@ -618,6 +668,16 @@ class VAE(_AutoencoderEstimator):
         if not (isinstance(self.beta, numbers.Real) and self.beta >= 0):
             raise ConfigError(f"beta={self.beta!r} must be a number >= 0")
 
+    def _overflow_cause(self, x: np.ndarray) -> str:
+        model, dtype = self._inference_model()
+        with torch.inference_mode():
+            _, log_var = model.posterior(_as_tensor(x[None], self._device(), dtype))  # (1, Z)
+        top = float(log_var.max())
+        if top > math.log(np.finfo(dtype).max):
+            return (f"the encoder gives it a posterior log-variance of {top:.3g}, and the "
+                    f"variance exp({top:.3g}) overflows")
+        return super()._overflow_cause(x)
+
     def score_samples(self, X):
         """Per-sample ELBO, or the importance-weighted log p(x) bound, in nats.
 
@@ -637,18 +697,27 @@ class VAE(_AutoencoderEstimator):
         -------
         scores : ndarray of shape (n_samples,), float64
             Higher means more typical under the model.
+
+        Raises
+        ------
+        DataError
+            For values outside [0, 1] under a Bernoulli likelihood, or inputs so far
+            from the data that the bound overflows (NaN or inf is never returned).
         """
         X = self._validate(X)
         _check_int("n_importance_samples", self.n_importance_samples, 1)
+        self._check_score_input(X)
         model, device = self.model_, self._device()
         gen = torch.Generator().manual_seed(self._seed + 1)
         if self.n_importance_samples > 1:
             from vaelab.importance import iw_log_likelihood
 
+            iw_model, dtype = self._inference_model()  # float64 on CPU, as the ELBO below
             iw_gen = torch.Generator(device=device).manual_seed(self._seed + 1)
-            est = iw_log_likelihood(model, _as_tensor(X, device), int(self.n_importance_samples),
-                                    generator=iw_gen)
-            return np.asarray(est.log_likelihood, dtype=np.float64)
+            with torch.inference_mode():
+                est = iw_log_likelihood(iw_model, _as_tensor(X, device, dtype),
+                                        int(self.n_importance_samples), generator=iw_gen)
+            return self._check_scores(np.asarray(est.log_likelihood, dtype=np.float64), X)
         eps = torch.randn(_ELBO_SAMPLES, 1, model.config.latent_dim, generator=gen).to(device)
 
         def elbo(m, x):
@@ -657,7 +726,7 @@ class VAE(_AutoencoderEstimator):
             log_px = m.likelihood.log_prob(m.decode(z), x).mean(0)  # (B,)
             return log_px.double() - gaussian_kl(mu, log_var).double()
 
-        return self._batched(elbo, X, chunk=_EVAL_BATCH // _ELBO_SAMPLES)
+        return self._check_scores(self._batched(elbo, X, chunk=_EVAL_BATCH // _ELBO_SAMPLES), X)
 
 
 ESTIMATORS: dict[str, type[_AutoencoderEstimator]] = {"VAE": VAE, "Autoencoder": Autoencoder}

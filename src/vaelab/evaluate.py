@@ -18,6 +18,7 @@ An autoencoder has no density, so it gets reconstruction and latent metrics only
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -183,7 +184,8 @@ def evaluate(
     latent_metrics : bool
         Compute kNN accuracy and trustworthiness (needs labels).
     knn_k, max_knn_train : int
-        Neighbours of the kNN classifier, and the most training codes it uses.
+        Neighbours of the kNN classifier (at most the training codes it uses), and the
+        most training codes it uses.
     trustworthiness_k, max_trustworthiness : int
         Neighbours of trustworthiness, and the most test examples it uses (it is
         quadratic in their number).
@@ -220,6 +222,10 @@ def evaluate(
         raise ConfigError(f"iw_samples={iw_samples} must be >= 0")
     if iw_precision not in IW_PRECISIONS:
         raise ConfigError(f"iw_precision={iw_precision!r} must be one of {IW_PRECISIONS}")
+    if subsample is not None and subsample < 1:
+        raise ConfigError(f"subsample={subsample} must be >= 1")
+    if latent_metrics:
+        _check_knn_k(knn_k, max_knn_train, data, train_data)
     data = _subset(data, subsample, seed)
     device = next(model.parameters()).device
     model.eval()
@@ -292,6 +298,21 @@ def evaluate(
     return ev
 
 
+def _check_knn_k(knn_k: int, max_knn_train: int, data: Dataset,
+                 train_data: Dataset | None) -> None:
+    """Refuse a kNN classifier that cannot have ``knn_k`` neighbours (before the slow parts)."""
+    if isinstance(knn_k, bool) or not isinstance(knn_k, numbers.Integral) or knn_k < 1:
+        raise ConfigError(f"knn_k={knn_k!r} must be an integer >= 1")
+    if data.y is None or train_data is None or train_data.y is None:
+        return  # no kNN accuracy: the note says so
+    n_train = min(len(train_data), max_knn_train)
+    if knn_k > n_train:
+        raise ConfigError(
+            f"knn_k={knn_k} must be at most the {n_train} training codes the kNN classifier "
+            f"searches for neighbours ({train_data.name})"
+        )
+
+
 def _latent_quality(ev, model, data, codes, train_data, knn_k, max_knn_train, trust_k,
                     max_trust, seed) -> None:
     from sklearn.manifold import trustworthiness
@@ -307,10 +328,9 @@ def _latent_quality(ev, model, data, codes, train_data, knn_k, max_knn_train, tr
         train = _subset(train_data, max_knn_train, seed + 2)
         device = next(model.parameters()).device
         z_train = _codes(model, as_flat_tensor(train, device)).cpu().numpy()
-        k = min(knn_k, len(train))
-        clf = KNeighborsClassifier(n_neighbors=k).fit(z_train, train.y)
+        clf = KNeighborsClassifier(n_neighbors=int(knn_k)).fit(z_train, train.y)
         ev.knn_accuracy = float(clf.score(z_test, data.y))
-        ev.knn_k, ev.knn_n_train = k, len(train)
+        ev.knn_k, ev.knn_n_train = int(knn_k), len(train)
     m = min(len(data), max_trust)
     k = min(trust_k, (m - 1) // 2)
     if k >= 1:

@@ -17,17 +17,18 @@ from vaelab.cli._options import parse_ints
               help="local directory of the --data dataset")
 @click.option("--shape", default=None, metavar="H,W|C,H,W",
               help="with --data: read flat rows as images of this shape")
-@click.option("--iw-samples", type=int, default=5000, show_default=True,
+@click.option("--iw-samples", type=click.IntRange(min=0), default=5000, show_default=True,
               help="K importance samples per example for log p(x) (0: ELBO only)")
 @click.option("--iw-precision", type=click.Choice(["fp32", "bf16"]), default="fp32",
               show_default=True,
               help="precision of the networks inside importance sampling: fp32 is the "
                    "reference, bf16 about twice as fast on CPUs with AVX-512 BF16 or AMX")
-@click.option("--subsample", type=int, default=None,
+@click.option("--subsample", type=click.IntRange(min=1), default=None,
               help="evaluate on a seeded random subset of N test examples")
 @click.option("--no-latent", is_flag=True, help="skip kNN accuracy and trustworthiness")
-@click.option("--knn-k", type=int, default=10, show_default=True,
-              help="neighbours of the kNN classifier on latent means")
+@click.option("--knn-k", type=click.IntRange(min=1), default=10, show_default=True,
+              help="neighbours of the kNN classifier on latent means (at most the number "
+                   "of training codes it searches)")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="seeds subsets and the Monte-Carlo draws")
 @click.option("--json", "as_json", is_flag=True, help="print evaluation.json instead of a table")

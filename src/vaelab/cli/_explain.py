@@ -20,7 +20,8 @@ from vaelab.cli._options import parse_ints
               help="read flat rows as images of this shape")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               default=Path("explain-out"), show_default=True,
-              help="directory for explain.html (or .md) and explain.json")
+              help="directory for explain.html (or .md, with figures/) and explain.json; "
+                   "written when the run succeeds, other files in it are left alone")
 @click.option("--quick", "preset", flag_value="quick",
               help="tiny training budget: a smoke test, numbers are rough")
 @click.option("--full", "preset", flag_value="full",
@@ -40,7 +41,7 @@ def explain(source: str, data_dir: str | None, shape: str | None, out: Path,
     """
     from vaelab.explain import ExplainConfig, build_explain
 
-    cfg = ExplainConfig(source=source, data_dir=data_dir, shape=parse_ints(shape, "shape"),
+    cfg = ExplainConfig(source=source, data_dir=data_dir, shape=parse_ints(shape, "--shape"),
                         preset=preset or "default", seed=seed)
     t0 = time.perf_counter()
 

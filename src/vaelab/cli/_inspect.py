@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from vaelab.cli import main
-from vaelab.runs import load_run, read_summary, run_data
+from vaelab.io import read_summary
+from vaelab.runs import load_run, run_data
 
 
 def report_run(run_dir: Path, net, seed: int) -> None:
@@ -23,10 +24,12 @@ def report_run(run_dir: Path, net, seed: int) -> None:
 
 @main.command()
 @click.argument("run", type=click.Path(file_okay=False))
-@click.option("-n", "n", type=int, default=64, show_default=True, help="number of samples")
+@click.option("-n", "n", type=click.IntRange(min=1), default=64, show_default=True,
+              help="number of samples")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="output file [default: RUN/figures/samples.png]; .npy for non-image data")
+              help="output file: .png for image data, .npy for tables "
+                   "[default: RUN/figures/samples.png or RUN/samples.npy]")
 def sample(run, n, seed, out):
     """Decode N(0, I) codes of a trained RUN into a PNG grid (or .npy for tables).
 
@@ -35,15 +38,23 @@ def sample(run, n, seed, out):
 
     Example: vaelab sample runs/vae-digits-20261124-101500 -n 64
     """
+    if out is not None:  # the file type follows the run's data: refuse a mismatch up front
+        from vaelab.errors import ConfigError
+
+        want = ".png" if len(load_run(Path(run))[0].config.input_shape) == 3 else ".npy"
+        if Path(out).suffix.lower() != want:
+            raise ConfigError(f"--out={out}: this run's samples are written as a {want} file, "
+                              f"so --out must end in {want}")
     path = _write_samples(Path(run), n, seed, Path(out) if out else None)
     click.echo(f"wrote {path}")
 
 
 @main.command()
 @click.argument("run", type=click.Path(file_okay=False))
-@click.option("-n", "n", type=int, default=16, show_default=True, help="number of test inputs")
+@click.option("-n", "n", type=click.IntRange(min=1), default=16, show_default=True,
+              help="number of test inputs")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="output PNG [default: RUN/figures/reconstructions.png]")
+              help="output .png file [default: RUN/figures/reconstructions.png]")
 def reconstruct(run, n, out):
     """Show test inputs of a trained RUN beside their reconstructions, as a PNG.
 
@@ -51,6 +62,11 @@ def reconstruct(run, n, out):
 
     Example: vaelab reconstruct runs/vae-digits-20261124-101500 -n 16
     """
+    if out is not None and Path(out).suffix.lower() != ".png":
+        from vaelab.errors import ConfigError
+
+        raise ConfigError(f"--out={out}: reconstructions are drawn as a PNG image, so --out "
+                          f"must end in .png")
     path = _write_reconstructions(Path(run), n, Path(out) if out else None)
     click.echo(f"wrote {path}")
 
@@ -62,14 +78,15 @@ def info(run, as_json):
     """Print a RUN's config and its final metrics.
 
     Shows the model, data and training settings from config.json, the last
-    epoch of metrics.jsonl and the test scores of summary.json.
+    epoch of metrics.jsonl and the test scores of summary.json. Every file is
+    checked as fully as the other commands check it: a damaged run is an error.
 
     Example: vaelab info runs/vae-digits-20261124-101500
     """
     from vaelab.io import read_config, read_metrics
 
-    config = read_config(Path(run))
-    metrics = read_metrics(Path(run))
+    config = read_config(Path(run))  # completed with the defaults of each section
+    metrics = [r for r in read_metrics(Path(run)) if "epoch" in r]  # events (resumes) aside
     summary = read_summary(Path(run))
     if as_json:
         click.echo(json.dumps({"config": config, "summary": summary,

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from vaelab.data._dataset import Dataset
+from vaelab.data._files import check_path
 from vaelab.data._transforms import scale_to_unit
 from vaelab.errors import DataError, DataNotFoundError
 
@@ -19,6 +20,7 @@ ARRAY_SUFFIXES = (".npy", ".npz", ".csv")
 X_KEYS = ("x", "X", "data", "images")
 Y_KEYS = ("y", "labels", "targets")
 _CHUNK = 1 << 22  # values per chunk when scanning (possibly memory-mapped) data
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # about 3.4e38: vaelab computes in float32
 
 Parts = dict[str, tuple[np.ndarray, "np.ndarray | None"]]
 
@@ -78,8 +80,9 @@ def array_dataset(
     Raises
     ------
     DataError
-        For empty data, a single sample, non-numeric values, NaN or inf, a shape that
-        does not fit, or labels that are not integers or not one per sample.
+        For empty data, a single sample, non-numeric values, NaN or inf, values beyond
+        float32's range (about ±3.4e38), a shape that does not fit, or labels that are
+        not integers or not one per sample.
 
     Examples
     --------
@@ -116,6 +119,13 @@ def array_dataset(
         sample_shape = x.shape[1:]
     x = x.reshape(n, *sample_shape)
     lo, hi, binary = _scan(x.reshape(n, -1), name)
+    largest = hi if abs(hi) >= abs(lo) else lo
+    if abs(largest) > FLOAT32_MAX:
+        raise DataError(
+            f"{name}: values reach {largest:.4g}, beyond float32's range of "
+            f"±{FLOAT32_MAX:.4g} that vaelab computes in; rescale the data before "
+            f"loading it"
+        )
     if x.dtype.kind in "biu" and not binary and lo >= 0 and hi <= 255:
         x = scale_to_unit(x)
         lo, hi = lo / 255, hi / 255
@@ -173,7 +183,7 @@ def read_arrays(
     >>> x.tolist(), y.tolist()
     ([[0.5], [0.25]], [1.0, 0.0])
     """
-    path = Path(path)
+    path = check_path(path, "data")
     if not path.is_file():
         raise DataNotFoundError(f"{path}: no such file")
     suffix = path.suffix.lower()
@@ -183,6 +193,8 @@ def read_arrays(
         except UnicodeDecodeError as err:
             raise DataError(f"{path}: not a UTF-8 text CSV file ({err.reason} at byte "
                             f"{err.start})") from None
+        except OSError as err:
+            raise DataError(f"{path}: cannot be read ({err.strerror or err})") from None
     if suffix == ".npy":
         x = _np_load(path, mmap_mode="r" if mmap else None)
         return {"all": _split_label_column(x, label_column, path.name)}

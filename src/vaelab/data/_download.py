@@ -24,6 +24,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vaelab.data._files import check_path
 from vaelab.errors import DataError, DataNotFoundError
 
 _log = logging.getLogger(__name__)
@@ -138,7 +139,8 @@ def locate(name: str, data_dir: str | Path | None = None, mirror: str | None = N
     DataNotFoundError
         When ``data_dir`` does not exist or a download fails.
     DataError
-        When a downloaded file has the wrong checksum.
+        When a downloaded file has the wrong checksum, or ``data_dir`` (or
+        ``VAELAB_DATA``) passes through a symlink loop.
 
     Examples
     --------
@@ -151,13 +153,13 @@ def locate(name: str, data_dir: str | Path | None = None, mirror: str | None = N
     """
     spec = REMOTE_DATASETS[name]
     if data_dir is not None:
-        root = Path(data_dir).expanduser()
+        root = check_path(data_dir, "data_dir")
         if not root.is_dir():
             raise DataNotFoundError(f"data_dir {root} is not a directory")
         return _in_root(root, spec) or root
     env = os.environ.get("VAELAB_DATA")
     if env:
-        found = _in_root(Path(env).expanduser(), spec)
+        found = _in_root(check_path(env, "VAELAB_DATA"), spec)
         if found is not None:
             return found
     target = cache_dir(name)

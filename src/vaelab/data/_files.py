@@ -6,8 +6,10 @@ A checksum is written ``"<algorithm>:<hex digest>"`` (``"md5:f68b..."``,
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
+import os
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +17,88 @@ from pathlib import Path
 from vaelab.errors import DataError, DataNotFoundError
 
 GZIP_MAGIC = b"\x1f\x8b"
+
+
+def check_path(path: str | Path, what: str = "path") -> Path:
+    """``path`` (user-expanded) after refusing one that cannot even be looked up.
+
+    A missing path is fine here (callers say what they expected); a symlink loop
+    anywhere along it, or a lookup the system refuses (no permission), is a
+    `DataError` naming ``what``. Without this, the first ``resolve()`` or ``open``
+    raises a bare ``RuntimeError`` or ``OSError`` (ELOOP).
+
+    Parameters
+    ----------
+    path : str or Path
+        The path to check.
+    what : str
+        How the user named it (``"data"``, ``"data_dir"``), for the message.
+
+    Returns
+    -------
+    Path
+        ``path`` with ``~`` expanded.
+
+    Raises
+    ------
+    DataError
+        For a symlink loop or a path the system will not look up.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> loop = Path(tempfile.mkdtemp()) / "loop"
+    >>> loop.symlink_to(loop)
+    >>> check_path(loop / "x.npy", "data")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    vaelab.errors.DataError: data=.../loop/x.npy: the path runs into a symlink loop ...
+    """
+    path = Path(path).expanduser()
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise DataError(
+                f"{what}={path}: the path runs into a symlink loop (a link that leads back "
+                f"to itself), so it names no file or directory"
+            ) from None
+        raise DataError(f"{what}={path}: cannot be looked up ({err.strerror})") from None
+    return path
+
+
+def resolve_path(path: str | Path, what: str = "path") -> Path:
+    """`check_path`, then the absolute path with symlinks resolved.
+
+    Parameters
+    ----------
+    path : str or Path
+        The path to resolve.
+    what : str
+        How the user named it, for the message.
+
+    Returns
+    -------
+    Path
+        The absolute, resolved path.
+
+    Raises
+    ------
+    DataError
+        For a symlink loop or a path the system will not look up.
+
+    Examples
+    --------
+    >>> resolve_path("/tmp/../tmp").as_posix()
+    '/tmp'
+    """
+    path = check_path(path, what)
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as err:  # RuntimeError: Python < 3.13 on a loop
+        raise DataError(f"{what}={path}: cannot be resolved ({err})") from None
 
 
 def hexdigest(data: bytes, algorithm: str) -> str:
@@ -136,6 +220,9 @@ def read_data_file(path: Path, checksums: Mapping[str, str] | None = None) -> by
         raw = path.read_bytes()
     except FileNotFoundError as err:
         raise DataNotFoundError(f"{path}: no such file") from err
+    except OSError as err:  # a symlink loop, a directory, no permission
+        check_path(path, "file")
+        raise DataError(f"{path}: cannot be read ({err.strerror or err})") from None
     checksums = checksums or {}
     if path.name in checksums:
         check_digest(raw, checksums[path.name], str(path))
@@ -176,4 +263,6 @@ def find_file(directory: Path, stem: str) -> Path:
     for name in (stem + ".gz", stem):
         if (directory / name).is_file():
             return directory / name
+        if (directory / name).is_symlink():  # a link that does not lead to a file
+            check_path(directory / name, "file")
     raise DataNotFoundError(f"{stem} (or {stem}.gz) not found in {directory}")

@@ -11,7 +11,7 @@ from vaelab.data._amat import read_amat
 from vaelab.data._arrays import ARRAY_SUFFIXES, array_dataset, read_arrays
 from vaelab.data._dataset import Dataset, DataSplits
 from vaelab.data._download import REMOTE_DATASETS, locate
-from vaelab.data._files import find_file
+from vaelab.data._files import find_file, resolve_path
 from vaelab.data._idx import read_idx_split
 from vaelab.data._transforms import scale_to_unit, split_indices
 from vaelab.errors import DataError, DataNotFoundError
@@ -50,10 +50,10 @@ def describe_source(
     """
     source = str(source)
     if source not in LOADERS:
-        source = str(Path(source).expanduser().resolve())
+        source = str(resolve_path(source, "data"))
     return {
         "source": source,
-        "data_dir": None if data_dir is None else str(Path(data_dir).expanduser().resolve()),
+        "data_dir": None if data_dir is None else str(resolve_path(data_dir, "data_dir")),
         "shape": None if shape is None else [int(s) for s in shape],
         "label_column": label_column,
         "test_fraction": float(test_fraction),
@@ -128,6 +128,8 @@ def _path_splits(path: Path, desc: dict) -> DataSplits:
             f"binarized_mnist_train.amat[.gz] found in this directory"
         )
     parts = read_arrays(path, label_column=desc["label_column"])
+    if "train" in parts:
+        _check_shapes(path.name, {s: parts[s][0].shape[1:] for s in ("train", "test")})
     shape = desc["shape"]
     if "all" in parts:
         x, y = parts["all"]
@@ -139,6 +141,23 @@ def _path_splits(path: Path, desc: dict) -> DataSplits:
             for split, (x, y) in ((s, parts[s]) for s in ("train", "test"))
         )
     )
+
+
+def _check_shapes(what: str, shapes: dict[str, tuple[int, ...]]) -> None:
+    """DataError unless every split's samples have one shape (a model takes one input size)."""
+    if len(set(shapes.values())) > 1:
+        listed = ", ".join(f"{split} {tuple(shape)}" for split, shape in shapes.items())
+        raise DataError(
+            f"{what}: the splits hold samples of different shapes ({listed}); a model "
+            f"trained on one cannot be tested on another: every split needs the same "
+            f"sample shape"
+        )
+
+
+def _check_splits(splits: DataSplits, what: str) -> DataSplits:
+    parts = {"train": splits.train, "test": splits.test, "valid": splits.valid}
+    _check_shapes(what, {k: ds.sample_shape for k, ds in parts.items() if ds is not None})
+    return splits
 
 
 LOADERS: dict[str, Callable[[dict, str | None], DataSplits]] = {
@@ -190,7 +209,8 @@ def load_dataset(
     Raises
     ------
     DataError
-        For an unknown name, invalid data or a checksum mismatch.
+        For an unknown name, invalid data, a checksum mismatch, splits whose samples
+        differ in shape, or a path through a symlink loop.
     DataNotFoundError
         For a missing file or folder.
 
@@ -210,7 +230,7 @@ def load_dataset(
             raise DataError(
                 f"shape and label_column apply to array files, not to dataset {source!r}"
             )
-        return loader(desc, mirror)
+        return _check_splits(loader(desc, mirror), str(source))
     path = Path(desc["source"])
     if not path.exists():
         if Path(str(source)).suffix.lower() in ARRAY_SUFFIXES or "/" in str(source):
@@ -219,4 +239,4 @@ def load_dataset(
             f"unknown dataset {str(source)!r}: expected one of {sorted(LOADERS)} or a path "
             f"to a {'/'.join(ARRAY_SUFFIXES)} file or a folder of IDX/.amat files"
         )
-    return _path_splits(path, desc)
+    return _check_splits(_path_splits(path, desc), str(source))

@@ -13,12 +13,14 @@ import numpy as np
 
 from vaelab.errors import ConfigError
 from vaelab.explain._html import render_html
-from vaelab.explain._markdown import render_markdown
+from vaelab.explain._markdown import markdown_files, render_markdown
 from vaelab.explain._pipeline import ExplainConfig, Progress, export_decoder, run_explain
 from vaelab.explain._text import Section, build_sections
-from vaelab.io import atomic_write_json
+from vaelab.explain._write import check_out_dir, write_files
 
 FORMATS = ("html", "md")
+OUTPUTS = {"html": ("explain.json", "explain.html"),  # what build_explain writes in out_dir
+           "md": ("explain.json", "explain.md", "figures/")}  # figures/*.png too
 
 
 def _jsonable(obj):
@@ -41,7 +43,10 @@ def build_explain(cfg: ExplainConfig, out_dir: str | Path, fmt: str = "html",
     ----------
     cfg : ExplainConfig
     out_dir : str or Path
-        Created if missing.
+        Created if missing. Checked before the run; written only after it succeeds,
+        each file atomically. Only explain.json, explain.html or explain.md and
+        figures/*.png are written there; other files are left alone. On failure,
+        what this call created is removed again.
     fmt : {"html", "md"}
     on_stage : callable, optional
         Progress callback ``(stage, message)``.
@@ -52,19 +57,26 @@ def build_explain(cfg: ExplainConfig, out_dir: str | Path, fmt: str = "html",
     -------
     Path
         ``explain.html`` or ``explain.md``.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown format or an ``out_dir`` that cannot be written (checked first).
+    DataError
+        For data the explainer cannot teach with (constant, one feature, on a line).
     """
     if fmt not in FORMATS:
         raise ConfigError(f"format={fmt!r} must be one of {FORMATS}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    report = run_explain(cfg, on_stage, progress)
+    out = check_out_dir(out_dir, OUTPUTS[fmt])
+    report = run_explain(cfg, on_stage, progress)  # loads the data first; writes nothing
     numbers = {k: v for k, v in report.items() if k != "arrays"}
-    atomic_write_json(out / "explain.json", _jsonable(numbers))
+    files = {"explain.json": (json.dumps(_jsonable(numbers), indent=2) + "\n").encode()}
     if fmt == "md":
-        return render_markdown(report, out)
-    path = out / "explain.html"
-    path.write_text(render_html(report), encoding="utf-8")
-    return path
+        files.update(markdown_files(report))
+    else:
+        files["explain.html"] = render_html(report).encode("utf-8")
+    write_files(out, files)
+    return out / f"explain.{fmt}"
 
 
 def load_numbers(out_dir: str | Path) -> dict:

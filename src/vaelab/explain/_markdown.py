@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 
 from vaelab.explain._text import build_sections
-from vaelab.plots.images import image_grid_figure, save_figure
+from vaelab.explain._write import write_files
+from vaelab.plots.images import image_grid_figure
 
 
 def _images(report: dict, key: str) -> np.ndarray:
@@ -17,28 +19,32 @@ def _images(report: dict, key: str) -> np.ndarray:
     return np.clip((x - lo) / ((hi - lo) or 1.0), 0.0, 1.0)
 
 
-def render_markdown(report: dict, out_dir: str | Path) -> Path:
-    """Write ``explain.md`` and its PNG figures into ``out_dir``.
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    return buf.getvalue()
+
+
+def markdown_files(report: dict) -> dict[str, bytes]:
+    """The markdown report and its PNG figures, in memory: relative path to content.
 
     Parameters
     ----------
     report : dict
         From `vaelab.explain.run_explain`.
-    out_dir : str or Path
 
     Returns
     -------
-    Path
-        The markdown file.
+    dict of str to bytes
+        ``"explain.md"`` and ``"figures/<name>.png"`` files.
     """
     from vaelab.curse import DistanceConcentration
     from vaelab.plots.curse import plot_contrast
 
-    out = Path(out_dir)
-    fig_dir = out / "figures"
+    files: dict[str, bytes] = {}
     figs: dict[str, list[tuple[str, str]]] = {}
     conc = DistanceConcentration.from_dict(report["curse"]["concentration"])
-    save_figure(plot_contrast({"uniform": conc}), fig_dir / "curse_contrast.png")
+    files["figures/curse_contrast.png"] = _png(plot_contrast({"uniform": conc}))
     figs["curse"] = [("figures/curse_contrast.png", "relative contrast against dimension")]
     grids = {"holes": [("holes_AE_prior", "Autoencoder: random prior codes decoded"),
                        ("holes_VAE_prior", "VAE: random prior codes decoded")],
@@ -48,14 +54,14 @@ def render_markdown(report: dict, out_dir: str | Path) -> Path:
         for key, title in items:
             if key in report["arrays"]:
                 cols = report.get("generation", {}).get("grid_size", 8) if "grid" in key else 8
-                save_figure(image_grid_figure(_images(report, key), cols, title),
-                            fig_dir / f"{key}.png")
+                files[f"figures/{key}.png"] = _png(
+                    image_grid_figure(_images(report, key), cols, title))
                 figs.setdefault(sec, []).append((f"figures/{key}.png", title))
     sw = report["arrays"]["sweep_samples"]
     for i, row in enumerate(report["sweep"]["rows"]):
         rep_i = {"data": report["data"], "arrays": {"s": sw[i]}}
-        save_figure(image_grid_figure(_images(rep_i, "s"), 8, f"β = {row['beta']}: prior samples"),
-                    fig_dir / f"sweep_{i}.png")
+        files[f"figures/sweep_{i}.png"] = _png(
+            image_grid_figure(_images(rep_i, "s"), 8, f"β = {row['beta']}: prior samples"))
         figs.setdefault("balance", []).append((f"figures/sweep_{i}.png", f"β = {row['beta']}"))
     lines = ["# Why variational autoencoders? Measured on your data", "",
              f"Data: {report['data']['name']}, {report['data']['n_train']} training and "
@@ -73,6 +79,27 @@ def render_markdown(report: dict, out_dir: str | Path) -> Path:
             lines += ["**Measured in this run.** " + " ".join(s.measure), ""]
         lines += [f"**Measurement unavailable.** {m}." for m in s.missing]
         lines += [f"$$ {f} $$\n" for f in s.formulas]
-    path = out / "explain.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
+    files["explain.md"] = "\n".join(lines).encode("utf-8")
+    return files
+
+
+def render_markdown(report: dict, out_dir: str | Path) -> Path:
+    """Write ``explain.md`` and its PNG figures into ``out_dir``.
+
+    Each file is written atomically; on failure the files and folders this call
+    created are removed again, and nothing else in ``out_dir`` is touched.
+
+    Parameters
+    ----------
+    report : dict
+        From `vaelab.explain.run_explain`.
+    out_dir : str or Path
+
+    Returns
+    -------
+    Path
+        The markdown file.
+    """
+    out = Path(out_dir)
+    write_files(out, markdown_files(report))
+    return out / "explain.md"

@@ -21,7 +21,7 @@ from sklearn.decomposition import PCA
 
 from vaelab import curse
 from vaelab.data import Dataset
-from vaelab.errors import ConfigError
+from vaelab.errors import ConfigError, DataError
 from vaelab.likelihoods import default_likelihood
 from vaelab.models import ModelConfig, build_model, linear_vae_config
 from vaelab.runs import DataSpec, load_data
@@ -38,6 +38,7 @@ _STEPS = {
 }
 BETAS = (0.1, 0.3, 1.0, 3.0, 10.0)
 CURSE_DIMS = (1, 2, 3, 5, 8, 10, 20, 30, 50, 100, 200, 300, 500, 1000)
+RANK_TOL = 1e-6  # a principal variance below this share of the largest counts as zero
 
 
 @dataclass
@@ -215,6 +216,16 @@ def _run(cfg: ExplainConfig, say: Progress, progress: bool) -> dict:
         if len(train) < 20 or len(test) < 10:
             raise ConfigError(f"explain needs >= 20 training and 10 test samples, got "
                               f"{len(train)} and {len(test)}")
+        if train.n_features < 2:
+            raise DataError(
+                f"explain needs samples of at least 2 features, but {train.name} has "
+                f"{train.n_features}: there is nothing to reduce (the page compares 2-D "
+                f"codes and a linear VAE with fewer latents than features)")
+        if not np.ptp(train.x.reshape(len(train), -1), axis=0).any():
+            raise DataError(
+                f"explain needs data that varies, but all {len(train)} training samples of "
+                f"{train.name} are identical: there is nothing to reduce or explain")
+        train, test = _drop_single_class(train, test, rep, say)
         ctx.update(train=train, test=test,
                    xtr=as_flat_tensor(train, torch.device("cpu")),
                    xte=as_flat_tensor(test, torch.device("cpu")))
@@ -237,6 +248,14 @@ def _run(cfg: ExplainConfig, say: Progress, progress: bool) -> dict:
         xtr, xte = ctx["xtr"].numpy(), ctx["xte"].numpy()
         k_max = int(min(d, len(xtr) - 1, 100))
         p = PCA(n_components=k_max, random_state=cfg.seed).fit(xtr)
+        ev = p.explained_variance_
+        ctx["rank"] = rank = int((ev > RANK_TOL * ev[0]).sum())  # at most k_max
+        if rank < 2:
+            raise DataError(
+                f"explain needs data that varies in at least 2 directions, but the "
+                f"{len(xtr)} training samples of {ctx['train'].name} lie on a line (one "
+                f"principal component holds all their variance): a 2-D code and "
+                f"probabilistic PCA have nothing to find")
         cum = np.cumsum(p.explained_variance_ratio_)
         ks = sorted({k for k in (1, 2, 5, 10, 20, 50, 100) if k <= k_max})
         mse = {}
@@ -351,7 +370,8 @@ def _run(cfg: ExplainConfig, say: Progress, progress: bool) -> dict:
     stage("VAE with a larger latent: ELBO and log p(x)", objective)
 
     def linear() -> None:
-        q = int(min(rep["objective"]["latent_dim"], d - 1))
+        # pPCA's noise variance is the mean variance beyond q components: it must be > 0
+        q = int(min(rep["objective"]["latent_dim"], d - 1, ctx["rank"] - 1))
         xtr, xte = ctx["xtr"].numpy(), ctx["xte"].numpy()
         p = PCA(n_components=q).fit(xtr)
         exact_test = float(p.score(xte))
@@ -458,6 +478,23 @@ def _run(cfg: ExplainConfig, say: Progress, progress: bool) -> dict:
     rep["timings"]["total"] = round(time.perf_counter() - t_all, 2)
     rep["arrays"] = arrays
     return rep
+
+
+def _drop_single_class(train: Dataset, test: Dataset, rep: dict,
+                       say: Progress) -> tuple[Dataset, Dataset]:
+    """Labels of one class separate nothing: drop them, and say so in the report."""
+    if train.y is None:
+        return train, test
+    classes = np.unique(train.y)
+    if len(classes) >= 2:
+        return train, test
+    reason = (f"all {len(train)} training samples have the label {int(classes[0])}: kNN "
+              "accuracy and the classifier of the holes measurement need at least 2 classes, "
+              "so the labels were not used")
+    rep["unavailable"]["labels"] = reason
+    say("data", reason)
+    return (Dataset(train.x, None, train.sample_shape, train.kind, train.name, train.meta),
+            Dataset(test.x, None, test.sample_shape, test.kind, test.name, test.meta))
 
 
 def _active_units(model, x: torch.Tensor, rep: dict) -> dict | None:

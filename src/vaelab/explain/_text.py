@@ -348,6 +348,8 @@ def result_section(r: dict) -> Section:
                          + "; ".join(parts) + ".")
     else:
         s.missing.append(r["unavailable"].get("compare", "the comparison was not run"))
+    if "labels" in r.get("unavailable", {}):  # one class: kNN accuracy was not measured
+        s.missing.append(r["unavailable"]["labels"])
     t = r.get("typicality")
     if t:
         s.measure.append(
