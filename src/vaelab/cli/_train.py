@@ -118,8 +118,8 @@ def train(kind, source, data_dir, shape, label_column, latent_dim, network, hidd
     splits = load_data(spec)
     likelihood = likelihood or default_likelihood(splits.train.kind)
     model = ModelConfig(
-        kind=kind, latent_dim=latent_dim, network=network,
-        hidden=parse_ints(hidden, "--hidden"), activation=activation,
+        kind=kind, input_shape=splits.train.sample_shape, latent_dim=latent_dim,
+        network=network, hidden=parse_ints(hidden, "--hidden"), activation=activation,
         likelihood=likelihood, beta=beta,
     )
     config = TrainConfig(
