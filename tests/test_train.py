@@ -93,3 +93,18 @@ def test_data_that_does_not_match_the_model_is_refused(digits):
 def test_train_config_rejects_bad_values_by_name(field, value):
     with pytest.raises(ConfigError, match=field):
         TrainConfig(**{field: value})
+
+
+def test_fit_restores_threads_and_the_callers_random_state_even_when_it_diverges():
+    from vaelab.errors import TrainingDivergedError
+
+    x = np.random.default_rng(0).random((64, 4), dtype=np.float32) * 1e30
+    net = build_model(ModelConfig(input_shape=(4,), latent_dim=1, hidden=(4,),
+                                  likelihood="gaussian"))
+    torch.set_num_threads(2)
+    torch.manual_seed(5)
+    before = torch.get_rng_state()
+    with pytest.raises(TrainingDivergedError):
+        fit(net, Dataset(x, None, (4,), "real"), TrainConfig(epochs=1, threads=1), progress=False)
+    assert torch.get_num_threads() == 2
+    assert torch.equal(torch.get_rng_state(), before)

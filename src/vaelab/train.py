@@ -249,10 +249,13 @@ def fit(
     2
     """
     threads_before = torch.get_num_threads()
-    try:  # the thread setting is restored on every exit, divergence included
-        return _fit(model, train, config, valid, on_epoch, progress, checkpoint_dir, resume)
-    finally:
-        torch.set_num_threads(threads_before)
+    # fit seeds torch's CPU generator for its noise; the caller's random state and thread
+    # setting are restored on every exit, divergence included
+    with torch.random.fork_rng(devices=[]):
+        try:
+            return _fit(model, train, config, valid, on_epoch, progress, checkpoint_dir, resume)
+        finally:
+            torch.set_num_threads(threads_before)
 
 
 def _fit(model, train, config, valid, on_epoch, progress, checkpoint_dir, resume) -> History:
