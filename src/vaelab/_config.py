@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import types
 import typing
 from dataclasses import fields
@@ -10,6 +12,98 @@ from typing import Any, TypeVar
 from vaelab.errors import ConfigError
 
 T = TypeVar("T")
+MAX_DEPTH = 64  # nesting of JSON objects and lists; vaelab's own files use fewer than 8
+
+
+def parse_json(text: str | bytes, *, allow_nonfinite: bool = False,
+               max_depth: int = MAX_DEPTH) -> Any:
+    """Parse JSON text, refusing what vaelab never writes, with a `ConfigError` that says why.
+
+    Refused: invalid JSON, nesting deeper than ``max_depth`` (Python's parser
+    would raise RecursionError at about 1,000 levels), integers of more than
+    4,300 digits and, unless ``allow_nonfinite``, NaN and infinite numbers
+    (the non-standard ``NaN``, ``Infinity``, and numbers such as ``1e999``
+    that overflow), named by their key. Results such as a test loss may
+    legitimately be inf; settings never are.
+
+    Parameters
+    ----------
+    text : str or bytes
+        The JSON document (bytes must be UTF-8).
+    allow_nonfinite : bool, default=False
+        Accept NaN and ±inf numbers.
+    max_depth : int, default=64
+        The deepest nesting of objects and lists accepted.
+
+    Returns
+    -------
+    Any
+        The parsed value.
+
+    Examples
+    --------
+    >>> parse_json('{"model": {"sigma": 0.5}}')
+    {'model': {'sigma': 0.5}}
+    >>> parse_json('{"model": {"sigma": NaN}}')
+    Traceback (most recent call last):
+    vaelab.errors.ConfigError: model.sigma=nan is not a finite number
+    >>> parse_json("[" * 100 + "]" * 100)
+    Traceback (most recent call last):
+    vaelab.errors.ConfigError: nested more than 64 levels deep
+    """
+    try:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        value = json.loads(text)  # NaN, Infinity and 1e999 become float nan and inf
+    except RecursionError:
+        raise ConfigError(f"nested more than {max_depth} levels deep") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except ValueError as err:  # JSONDecodeError, or an integer of over 4,300 digits
+        raise ConfigError(f"not valid JSON ({str(err)[:120]})") from None
+    if _depth(value, max_depth) > max_depth:
+        raise ConfigError(f"nested more than {max_depth} levels deep")
+    if not allow_nonfinite:
+        bad = nonfinite(value)
+        if bad is not None:
+            raise ConfigError(f"{bad[0] or 'the value'}={bad[1]} is not a finite number")
+    return value
+
+
+def nonfinite(obj: Any, where: str = "") -> tuple[str, float] | None:
+    """The first ``(dotted.path, value)`` of a NaN or infinite float inside ``obj``, or None.
+
+    Examples
+    --------
+    >>> nonfinite({"train": {"lr": 1e-3}, "h": [1.0, float("inf")]})
+    ('h[1]', inf)
+    """
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return where, obj
+    if isinstance(obj, dict):
+        items = [(f"{where}.{k}" if where else str(k), v) for k, v in obj.items()]
+    elif isinstance(obj, list | tuple):
+        items = [(f"{where}[{i}]", v) for i, v in enumerate(obj)]
+    else:
+        return None
+    for path, value in items:
+        found = nonfinite(value, path)
+        if found is not None:
+            return found
+    return None
+
+
+def _depth(value: Any, limit: int) -> int:
+    """Nesting depth of lists and dicts in ``value``, counted without recursion up to ``limit + 1``."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict | list):
+            deepest = max(deepest, d)
+            if d > limit:
+                return d
+            stack.extend((c, d + 1) for c in (v.values() if isinstance(v, dict) else v))
+    return deepest
 
 
 def from_dict(cls: type[T], d: Any, section: str) -> T:
@@ -94,7 +188,13 @@ def check_type(value: Any, tp: Any, path: str) -> Any:
             return value
     elif tp is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
+            try:
+                value = float(value)
+            except OverflowError:  # an integer beyond 1.8e308
+                raise ConfigError(f"{path}: {str(value)[:12]}... is too large for a float") from None
+            if not math.isfinite(value):
+                raise ConfigError(f"{path}: expected a finite float, got {value}")
+            return value
     elif tp is str:
         if isinstance(value, str):
             return value

@@ -13,8 +13,11 @@ from vaelab.runs import load_run, run_data
 
 
 def report_run(run_dir: Path, net, seed: int) -> None:
+    """Print a finished run's test scores and write its figures (images only)."""
     summary = read_summary(run_dir)
-    click.echo(f"{_test_scores(summary, net.config.kind)} in {summary['train_seconds']:.1f}s")
+    if summary is not None:
+        click.echo(f"{_test_scores(summary, net.config.kind)} in "
+                   f"{summary['train_seconds']:.1f}s")
     if len(net.config.input_shape) == 3:
         _write_samples(run_dir, 64, seed, run_dir / "figures" / "samples.png")
         _write_reconstructions(run_dir, 16, run_dir / "figures" / "reconstructions.png")
