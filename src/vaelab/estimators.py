@@ -461,7 +461,7 @@ def _from_cli_run(path: Path, model, config: dict):
         est = VAE(beta=m.beta, **params)
     else:
         est = Autoencoder(**params)
-    records = read_metrics(path)
+    records = [r for r in read_metrics(path) if "epoch" in r]  # not the resume events
     curves: dict[str, list] = {}
     for record in records:
         for key, value in record.items():
