@@ -157,12 +157,20 @@ def as_flat_tensor(ds: Dataset, device: torch.device) -> torch.Tensor:
 
 @torch.inference_mode()
 def elbo_terms(
-    model: torch.nn.Module, x: torch.Tensor, batch_size: int = 4096
+    model: torch.nn.Module, x: torch.Tensor, batch_size: int = 4096, seed: int = 0
 ) -> dict[str, float]:
     """Mean reconstruction, KL and negative ELBO (β = 1) over ``x``, in fp32.
 
-    One reparameterized sample per example, as in the pytorch/examples "test loss".
+    One reparameterized sample per example, as in the pytorch/examples "test loss",
+    drawn from ``seed`` (torch's global random state is left as it was), so the
+    same model and data give the same numbers in any process.
     """
+    with torch.random.fork_rng(devices=[x.device.index or 0] if x.device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        return _elbo_terms(model, x, batch_size)
+
+
+def _elbo_terms(model: torch.nn.Module, x: torch.Tensor, batch_size: int) -> dict[str, float]:
     was_training = model.training
     model.eval()
     rec = torch.zeros((), dtype=torch.float64, device=x.device)
