@@ -48,7 +48,7 @@ def physical_cores() -> int:
 
 def machine() -> dict:
     """CPU model, cores, threads, torch version, bf16 support and the date, as a dict."""
-    from vaelab.train import cpu_has_fast_bf16
+    from vaelab.training.runtime import cpu_has_fast_bf16
 
     return {
         "cpu": cpu_model(),
@@ -118,7 +118,7 @@ if __name__ == "__main__":
 def set_threads(threads: int | None) -> int:
     """Set torch's intra-op threads (None: vaelab's default rule); returns the count."""
     if threads is None:
-        from vaelab.threads import default_num_threads
+        from vaelab.training.threads import default_num_threads
 
         threads = default_num_threads()
     torch.set_num_threads(threads)

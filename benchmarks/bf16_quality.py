@@ -22,10 +22,12 @@ import numpy as np
 import torch
 from _report import command_line, table, write_section
 
+from vaelab.core.importance import iw_log_likelihood
+from vaelab.core.inference import as_flat_tensor, elbo_terms
+from vaelab.core.models import VAE, ModelConfig
 from vaelab.data import binarize_static
-from vaelab.importance import iw_log_likelihood
-from vaelab.models import VAE, ModelConfig
-from vaelab.train import TrainConfig, as_flat_tensor, elbo_terms, fit
+from vaelab.training.config import TrainConfig
+from vaelab.training.loop import fit
 
 PROTOCOLS = {
     "examples": (dict(latent_dim=20, hidden=(400,)), dict(lr=1e-3)),
@@ -85,7 +87,7 @@ def main() -> None:
          f"Protocol: vaelab's MNIST recipe (784-512-512-50 tanh, Bernoulli, dynamically "
          f"binarized MNIST, batch 128, Adam 1e-3 ε 1e-4, cosine decay, KL warm-up 3 epochs, "
          f"{args.epochs} epochs; test images binarized once)") +
-        ", trained by `vaelab.train.fit` with "
+        ", trained by `vaelab.training.loop.fit` with "
         f"`precision` fp32 and bf16. All evaluation in fp32. IW NLL: −L_K with "
         f"K = {args.iw_samples} on the first {args.iw_images} test images (± one standard error "
         "over images; both models see the same images).",

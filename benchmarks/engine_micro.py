@@ -3,7 +3,7 @@
 Each row is a median over alternating repeats in one process, CPU and wall time:
 
 - threads: training steps of the 784-400-20 VAE at 1 thread and at all physical
-  cores (the choice `vaelab.threads.default_num_threads` makes from the load);
+  cores (the choice `vaelab.training.threads.default_num_threads` makes from the load);
 - batch gathering for one 60k × 784 epoch at batch 128: fancy indexing,
   `index_select` into a preallocated buffer, contiguous slices of a permuted copy;
 - dynamic binarization: `torch.bernoulli` against comparing with uniform draws;
@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from _report import command_line, table, write_section
 
-from vaelab.models import VAE, ModelConfig
+from vaelab.core.models import VAE, ModelConfig
 
 
 def _steps(x: torch.Tensor, steps: int, threads: int, bf16: bool) -> None:

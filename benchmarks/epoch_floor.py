@@ -68,7 +68,7 @@ def epoch_floor(dtype: torch.dtype, batch: int = BATCH, n: int = N) -> float:
 
 def adam_floor(steps: int = -(-N // BATCH)) -> float:
     """Seconds for one epoch's optimizer updates alone: fused Adam on the 784-400-20 VAE."""
-    from vaelab.models import VAE, ModelConfig
+    from vaelab.core.models import VAE, ModelConfig
 
     params = list(VAE(ModelConfig(input_shape=(D,), latent_dim=Z, hidden=(H,))).parameters())
     for p in params:

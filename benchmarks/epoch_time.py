@@ -22,8 +22,9 @@ import _machine
 import reference_vae
 from _report import command_line, table, write_section
 
-from vaelab.models import VAE, ModelConfig
-from vaelab.train import TrainConfig, fit
+from vaelab.core.models import VAE, ModelConfig
+from vaelab.training.config import TrainConfig
+from vaelab.training.loop import fit
 
 
 def main() -> None:

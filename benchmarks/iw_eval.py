@@ -1,12 +1,12 @@
 """(c) Importance-sampled evaluation: K = 5000 over the MNIST test images.
 
-Times `vaelab.importance.iw_log_likelihood` on a 784-400-20 VAE (trained for one
+Times `vaelab.core.importance.iw_log_likelihood` on a 784-400-20 VAE (trained for one
 epoch first, so the weights are realistic) and reports the achieved GFLOP/s of
 its matmul work against the matmul peak measured in the same run. With
 ``--images`` below 10000 the 10k time is extrapolated linearly (the work is
 exactly linear in images × K), and the table says so.
 
-The decode batch is `vaelab.importance.chunk_sizes`'s cache-sized default unless
+The decode batch is `vaelab.core.importance.chunk_sizes`'s cache-sized default unless
 ``--memory-mb`` sets another budget (``--memory-mb 512`` is the earlier default of
 tens of thousands of rows per batch). The matmul floor rows are the decoder matmul
 work at 100% of the peak measured in the same run: no implementation on torch's
@@ -26,9 +26,11 @@ import _machine
 import torch
 from _report import command_line, table, write_section
 
-from vaelab.importance import CACHE_MB, chunk_sizes, iw_log_likelihood
-from vaelab.models import VAE, ModelConfig
-from vaelab.train import TrainConfig, as_flat_tensor, fit
+from vaelab.core.importance import CACHE_MB, chunk_sizes, iw_log_likelihood
+from vaelab.core.inference import as_flat_tensor
+from vaelab.core.models import VAE, ModelConfig
+from vaelab.training.config import TrainConfig
+from vaelab.training.loop import fit
 
 
 def flop_per_pair(d: int = 784, h: int = 400, z: int = 20) -> float:

@@ -35,9 +35,11 @@ from pathlib import Path
 
 import torch
 
-from vaelab.models import ModelConfig, build_model
-from vaelab.runs import DataSpec, load_data, train_run
-from vaelab.train import TrainConfig, as_flat_tensor, resolve_device, resolve_precision
+from vaelab.core.inference import as_flat_tensor
+from vaelab.core.models import ModelConfig, build_model
+from vaelab.runs.run import DataSpec, load_data, train_run
+from vaelab.training.config import TrainConfig
+from vaelab.training.runtime import resolve_device, resolve_precision
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -71,7 +73,7 @@ def _configs(args: argparse.Namespace) -> tuple[DataSpec, ModelConfig, TrainConf
         if value is not None:
             train[key] = value
     if args.data == "mnist":
-        # all 60k for training; test binarized once (seed + 4, see vaelab.runs.eval_view)
+        # all 60k for training; test binarized once (seed + 4, see vaelab.runs.run.eval_view)
         spec = DataSpec(source="mnist", data_dir=str(args.data_dir or SHARED / "mnist"),
                         valid_fraction=0.0, seed=args.seed)
         binarize = "dynamic"

@@ -23,7 +23,7 @@ from _report import command_line, table, write_section
 
 STEP = textwrap.dedent("""
     import sys, time, torch
-    from vaelab.models import VAE, ModelConfig
+    from vaelab.core.models import VAE, ModelConfig
     torch.set_num_threads(int(sys.argv[1]))
     torch.manual_seed(0)
     m = VAE(ModelConfig(input_shape=(784,), latent_dim=50, hidden=(512, 512), activation="tanh"))
@@ -83,7 +83,7 @@ Machine: {header_line}
 Training step of a 784-512-512-50 tanh VAE, batch 128, bf16 autocast; each cell a fresh
 process; "busy" adds one process spinning on a core. Medians of {args.repeats} alternating
 repeats, milliseconds per step. vaelab leaves the policy at torch's default and picks its
-training thread count from the load (`vaelab.threads.default_num_threads`).
+training thread count from the load (`vaelab.training.threads.default_num_threads`).
 
 {table(["machine", "threads", "active (spin) ms", "passive ms", "active / passive"], rows)}
 """

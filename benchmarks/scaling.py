@@ -35,9 +35,10 @@ def one_point(n: int, width: int, features: int, epochs: int, threads: int | Non
     import numpy as np
     import torch
 
+    from vaelab.core.models import VAE, ModelConfig
     from vaelab.data import Dataset
-    from vaelab.models import VAE, ModelConfig
-    from vaelab.train import TrainConfig, fit
+    from vaelab.training.config import TrainConfig
+    from vaelab.training.loop import fit
 
     x = np.random.default_rng(0).random((n, features), dtype=np.float32)
     ds = Dataset(x, None, (features,), "unit")

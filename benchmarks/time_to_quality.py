@@ -23,8 +23,10 @@ import reference_vae
 import torch
 from _report import command_line, table, write_section
 
-from vaelab.models import VAE, ModelConfig
-from vaelab.train import TrainConfig, as_flat_tensor, elbo_terms, fit
+from vaelab.core.inference import as_flat_tensor, elbo_terms
+from vaelab.core.models import VAE, ModelConfig
+from vaelab.training.config import TrainConfig
+from vaelab.training.loop import fit
 
 
 def main() -> None:

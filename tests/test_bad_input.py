@@ -12,10 +12,10 @@ from click.testing import CliRunner
 
 from vaelab._config import check_type
 from vaelab.cli import main
+from vaelab.core.models import ModelConfig
 from vaelab.errors import ConfigError, DataError, DataNotFoundError, RunDirError
-from vaelab.models import ModelConfig
-from vaelab.runs import DataSpec, train_run
-from vaelab.train import TrainConfig
+from vaelab.runs.run import DataSpec, train_run
+from vaelab.training.config import TrainConfig
 
 TINY = ["--epochs", "1", "--hidden", "4", "--latent-dim", "2", "--device", "cpu", "--quiet"]
 
@@ -186,7 +186,7 @@ def test_damaged_run_directory(trained_run, tmp_path, damage, command):
     after = set(run.rglob("*")) if run.exists() else set()
     assert after == before  # no partial output
     if command == "sample":  # the API: a RunDirError with the same fragment
-        from vaelab.runs import load_run
+        from vaelab.runs.run import load_run
 
         with pytest.raises(RunDirError, match=fragment):
             load_run(run)

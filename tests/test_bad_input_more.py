@@ -18,12 +18,12 @@ from click.testing import CliRunner
 
 import vaelab
 from vaelab.cli import main
+from vaelab.core.models import ModelConfig, build_model, linear_vae_config, n_parameters
 from vaelab.data import load_array, load_dataset
 from vaelab.errors import ConfigError, DataError
 from vaelab.evaluate import evaluate
-from vaelab.explain import ExplainConfig, build_explain
-from vaelab.models import ModelConfig, build_model, linear_vae_config, n_parameters
-from vaelab.runs import load_run
+from vaelab.report.explain import ExplainConfig, build_explain
+from vaelab.runs.run import load_run
 
 TINY = ["--epochs", "1", "--hidden", "4", "--latent-dim", "2", "--device", "cpu", "--quiet"]
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from vaelab.checkpoint import load_checkpoint
 from vaelab.cli import main
-from vaelab.io import load_model
+from vaelab.runs.files import load_model
+from vaelab.training.checkpoint import load_checkpoint
 
 
 @pytest.fixture(scope="module")

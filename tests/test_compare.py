@@ -1,4 +1,4 @@
-"""vaelab.compare: PCA / AE / VAE / t-SNE / UMAP side by side, its figures and CLIs."""
+"""vaelab.experiments.compare: PCA / AE / VAE / t-SNE / UMAP side by side, its figures and CLIs."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from vaelab.cli import main
-from vaelab.compare import CompareResult, code_representations, compare_methods
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError
+from vaelab.experiments.compare import CompareResult, code_representations, compare_methods
 
 
 @pytest.fixture(scope="module")

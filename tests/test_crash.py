@@ -12,9 +12,9 @@ import time
 import numpy as np
 import pytest
 
-from vaelab.checkpoint import has_checkpoint, load_checkpoint
-from vaelab.io import load_model, read_metrics
-from vaelab.runs import read_summary
+from vaelab.runs.files import load_model, read_metrics
+from vaelab.runs.run import read_summary
+from vaelab.training.checkpoint import has_checkpoint, load_checkpoint
 
 EPOCHS = 60  # more than the kills below can use up (at most 7 × 6 epochs)
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from vaelab.curse import (
+from vaelab.errors import ConfigError, DataError
+from vaelab.experiments.curse import (
     CurseResult,
     distance_concentration,
     gaussian_annulus,
@@ -19,7 +20,6 @@ from vaelab.curse import (
     representation_contrast,
     run_curse,
 )
-from vaelab.errors import ConfigError, DataError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -17,10 +17,10 @@ from safetensors.torch import save as st_save
 
 import vaelab
 from vaelab import _tensorfile
-from vaelab.checkpoint import CHECKPOINT, PREVIOUS, load_checkpoint
 from vaelab.cli import main
 from vaelab.errors import RunDirError
-from vaelab.io import CONFIG, METRICS, SUMMARY, WEIGHTS, load_model, read_metrics, save_tensors
+from vaelab.runs.files import CONFIG, METRICS, SUMMARY, WEIGHTS, load_model, read_metrics, save_tensors
+from vaelab.training.checkpoint import CHECKPOINT, PREVIOUS, load_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from vaelab.core.models import ModelConfig, build_model
 from vaelab.data import Dataset
-from vaelab.io import load_model, read_metrics
-from vaelab.models import ModelConfig, build_model
-from vaelab.train import TrainConfig, fit
+from vaelab.runs.files import load_model, read_metrics
+from vaelab.training.config import TrainConfig
+from vaelab.training.loop import fit
 
 # The float summation order differs (gradients averaged across 2 processes). Adam divides by
 # sqrt(v) + eps, so with a tiny eps a parameter whose gradient is ~0 takes a full lr-sized step
@@ -27,10 +28,11 @@ WORKER = textwrap.dedent("""
     import sys
     import numpy as np, torch
     from safetensors.torch import save_file
-    from vaelab import distributed
+    from vaelab.training import distributed
     from vaelab.data import Dataset
-    from vaelab.models import ModelConfig, build_model
-    from vaelab.train import TrainConfig, fit
+    from vaelab.core.models import ModelConfig, build_model
+    from vaelab.training.config import TrainConfig
+    from vaelab.training.loop import fit
 
     out, epochs, resume, kind = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
     assert distributed.init_from_env("cpu") and distributed.world_size() == 2

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from vaelab.checkpoint import load_checkpoint
+from vaelab.core.models import ModelConfig, build_model
 from vaelab.data import Dataset
 from vaelab.errors import TrainingDivergedError
-from vaelab.models import ModelConfig, build_model
-from vaelab.train import TrainConfig, fit
+from vaelab.training.checkpoint import load_checkpoint
+from vaelab.training.config import TrainConfig
+from vaelab.training.loop import fit
 
 
 def _huge_data(n=256, d=8):

@@ -201,7 +201,7 @@ def test_importance_sampled_score_tightens_the_elbo(fitted_vae, digits):
 
 def test_elbo_score_matches_its_definition(fitted_vae, digits):
     """Mean over many seeds of the one-sample ELBO ≈ −(reconstruction + KL) from the fit loop."""
-    from vaelab.train import elbo_terms
+    from vaelab.core.inference import elbo_terms
 
     X, _ = digits
     x = torch.as_tensor(X[:300], dtype=torch.float32)
@@ -255,9 +255,9 @@ def test_save_load_keeps_feature_names(tmp_path):
 
 
 def test_load_a_cli_run(tmp_path):
-    from vaelab.models import ModelConfig
-    from vaelab.runs import DataSpec, train_run
-    from vaelab.train import TrainConfig
+    from vaelab.core.models import ModelConfig
+    from vaelab.runs.run import DataSpec, train_run
+    from vaelab.training.config import TrainConfig
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny MLP: threads only add synchronisation

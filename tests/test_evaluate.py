@@ -11,13 +11,13 @@ import torch
 from click.testing import CliRunner
 
 from vaelab.cli import main
+from vaelab.core.importance import chunk_sizes, iw_log_likelihood
+from vaelab.core.models import VAE, Autoencoder, ModelConfig
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError, DataError
 from vaelab.evaluate import EVALUATION, evaluate, evaluate_run
-from vaelab.importance import chunk_sizes, iw_log_likelihood
-from vaelab.models import VAE, Autoencoder, ModelConfig
-from vaelab.runs import DataSpec, train_run
-from vaelab.train import TrainConfig
+from vaelab.runs.run import DataSpec, train_run
+from vaelab.training.config import TrainConfig
 
 
 def _vae(d=12, z=3) -> VAE:

@@ -10,10 +10,10 @@ import torch
 from click.testing import CliRunner
 
 from vaelab.cli import main
-from vaelab.explain import build_sections, export_decoder
-from vaelab.explain._html import katex_css
-from vaelab.explain._text import balance_section, holes_section
-from vaelab.models import ModelConfig, build_model
+from vaelab.core.models import ModelConfig, build_model
+from vaelab.report.explain import build_sections, export_decoder
+from vaelab.report.explain._html import katex_css
+from vaelab.report.explain._text import balance_section, holes_section
 
 
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian-learned"])
@@ -56,8 +56,8 @@ def test_holes_text_states_the_effect_only_when_measured():
 
 
 def test_missing_measurement_is_a_placeholder_without_numbers():
-    sec = holes_section({"unavailable": {"holes": "vaelab.holes is not in this build"}})
-    assert sec.measure == [] and sec.missing == ["vaelab.holes is not in this build"]
+    sec = holes_section({"unavailable": {"holes": "vaelab.experiments.holes is not in this build"}})
+    assert sec.measure == [] and sec.missing == ["vaelab.experiments.holes is not in this build"]
 
 
 def _sweep(high_rate, high_active, spread):

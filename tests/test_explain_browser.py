@@ -21,7 +21,7 @@ def built(tmp_path_factory):
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
         pytest.skip("chromium is not installed (apt-get install -y chromium)")
     pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
-    from vaelab.explain import ExplainConfig, render_html, run_explain
+    from vaelab.report.explain import ExplainConfig, render_html, run_explain
 
     report = run_explain(ExplainConfig(preset="quick", max_test=200))
     path = tmp_path_factory.mktemp("explain") / "explain.html"

@@ -21,15 +21,15 @@ from hypothesis import strategies as st
 from safetensors.torch import save as st_save
 
 from vaelab._config import from_dict
-from vaelab.checkpoint import capture, load_checkpoint, save_checkpoint
+from vaelab.core.models import ModelConfig, build_model
 from vaelab.data import parse_amat, parse_idx
 from vaelab.data._arrays import load_array
 from vaelab.data._idx import IMAGES_MAGIC, LABELS_MAGIC
 from vaelab.errors import VaelabError
-from vaelab.io import load_model, save_model
-from vaelab.models import ModelConfig, build_model
-from vaelab.runs import DataSpec
-from vaelab.train import TrainConfig
+from vaelab.runs.files import load_model, save_model
+from vaelab.runs.run import DataSpec
+from vaelab.training.checkpoint import capture, load_checkpoint, save_checkpoint
+from vaelab.training.config import TrainConfig
 
 # derandomize: CI runs the same ~3,000 examples every run, so a failure is reproducible
 SETTINGS = settings(max_examples=300, deadline=None, database=None, derandomize=True,
@@ -146,7 +146,7 @@ def test_array_files(workdir, suffix):
         path.write_bytes(content)
         _check(lambda: load_array(path))
         if suffix == "npy":
-            from vaelab.batches import NpySource
+            from vaelab.training.batches import NpySource
 
             def stream():
                 src = NpySource(path)

@@ -9,8 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from vaelab.cli import main
+from vaelab.core.models import ModelConfig, build_model
 from vaelab.errors import ConfigError
-from vaelab.holes import (
+from vaelab.experiments.holes import (
     HolesComparison,
     code_mismatch,
     compare_holes,
@@ -18,8 +19,8 @@ from vaelab.holes import (
     moment_matched_kl,
     run_holes,
 )
-from vaelab.models import ModelConfig, build_model
-from vaelab.train import TrainConfig, fit
+from vaelab.training.config import TrainConfig
+from vaelab.training.loop import fit
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,10 @@ import json
 import pytest
 import torch
 
+from vaelab._atomic import atomic_write_bytes
+from vaelab.core.models import ModelConfig, build_model
 from vaelab.errors import RunDirError
-from vaelab.io import CONFIG, WEIGHTS, atomic_write_bytes, load_model, read_metrics, save_model
-from vaelab.models import ModelConfig, build_model
+from vaelab.runs.files import CONFIG, WEIGHTS, load_model, read_metrics, save_model
 
 
 @pytest.mark.parametrize("kind,network,likelihood", [
@@ -94,7 +95,7 @@ def test_metrics_events_are_kept_and_checked(tmp_path):
 
 
 def test_config_is_checked_in_full(tmp_path):
-    from vaelab.io import read_config
+    from vaelab.runs.files import read_config
 
     save_model(tmp_path, build_model(ModelConfig(input_shape=(8,), hidden=(4,))))
     config = json.loads((tmp_path / CONFIG).read_text())

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 import torch
 
+from vaelab.core.importance import iw_log_likelihood
+from vaelab.core.models import VAE, Autoencoder, ModelConfig, linear_vae_config
+from vaelab.core.ppca import PPCA, set_linear_vae
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError
-from vaelab.importance import iw_log_likelihood
-from vaelab.models import VAE, Autoencoder, ModelConfig, linear_vae_config
-from vaelab.ppca import PPCA, set_linear_vae
-from vaelab.train import TrainConfig, fit
+from vaelab.training.config import TrainConfig
+from vaelab.training.loop import fit
 
 
 def _setup(rng, orthogonal: bool = False):

@@ -8,8 +8,9 @@ import torch
 from scipy.stats import norm
 from sklearn.neighbors import NearestNeighbors
 
+from vaelab.core.models import ModelConfig, build_model
 from vaelab.errors import ConfigError
-from vaelab.latent import (
+from vaelab.experiments.latent import (
     active_units,
     aggregate_posterior_codes,
     encode,
@@ -23,8 +24,8 @@ from vaelab.latent import (
     slerp,
     traverse,
 )
-from vaelab.models import ModelConfig, build_model
-from vaelab.train import TrainConfig, fit
+from vaelab.training.config import TrainConfig
+from vaelab.training.loop import fit
 
 
 @pytest.fixture(scope="module")
@@ -147,8 +148,8 @@ def test_latent_scatter_projects_and_keeps_labels(trained, digits):
 
 
 def test_latent_figures(trained, digits, tmp_path):
-    from vaelab.plots.images import save_figure
-    from vaelab.plots.latent import (
+    from vaelab.report.figures.images import save_figure
+    from vaelab.report.figures.latent import (
         plot_interpolations,
         plot_latent_scatter,
         plot_quantile_grid,
@@ -172,7 +173,7 @@ def test_latent_figures(trained, digits, tmp_path):
 
 
 def test_run_latent_writes_json_and_figures(trained, digits, tmp_path):
-    from vaelab.latent import run_latent
+    from vaelab.experiments.latent import run_latent
 
     res = run_latent(trained["vae"], digits.train, digits.test, tmp_path, grid_n=5,
                      n_samples=8)

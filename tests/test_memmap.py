@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from vaelab.batches import NpySource, TensorSource, steps_per_epoch
+from vaelab.core.models import ModelConfig, build_model
 from vaelab.data import Dataset
 from vaelab.errors import DataError, DataNotFoundError
-from vaelab.models import ModelConfig, build_model
-from vaelab.train import TrainConfig, fit
+from vaelab.training.batches import NpySource, TensorSource, steps_per_epoch
+from vaelab.training.config import TrainConfig
+from vaelab.training.loop import fit
 
 
 def _shards(tmp_path, sizes=(7, 1, 12, 5), d=3):
@@ -87,9 +88,10 @@ def test_bad_stream_sources(tmp_path):
 
 SCRIPT = textwrap.dedent("""
     import sys, torch
-    from vaelab.batches import NpySource
-    from vaelab.models import ModelConfig, build_model
-    from vaelab.train import TrainConfig, fit
+    from vaelab.training.batches import NpySource
+    from vaelab.core.models import ModelConfig, build_model
+    from vaelab.training.config import TrainConfig
+    from vaelab.training.loop import fit
 
     def hwm():
         for line in open("/proc/self/status"):

@@ -8,10 +8,10 @@ import math
 import pytest
 import torch
 
+from vaelab.core.likelihoods import LIKELIHOODS, Gaussian
+from vaelab.core.models import VAE, Autoencoder, ModelConfig, build_model, linear_vae_config
+from vaelab.core.objectives import gaussian_kl, log_normal_diag, log_standard_normal
 from vaelab.errors import ConfigError
-from vaelab.likelihoods import LIKELIHOODS, Gaussian
-from vaelab.models import VAE, Autoencoder, ModelConfig, build_model, linear_vae_config
-from vaelab.objectives import gaussian_kl, log_normal_diag, log_standard_normal
 
 SHAPES = {"mlp": (1, 8, 8), "conv": (1, 8, 8), "linear": (20,)}
 
@@ -120,7 +120,7 @@ def test_beta_weights_the_kl_term():
 
 
 def test_latent_facing_layers_stay_full_precision_under_bf16_autocast():
-    from vaelab.networks import LatentLinear
+    from vaelab.core.networks import LatentLinear
 
     vae = VAE(ModelConfig(input_shape=(16,), latent_dim=3, hidden=(8, 8)))
     with torch.autocast("cpu", dtype=torch.bfloat16):

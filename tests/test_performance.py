@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 import torch
 
+from vaelab.core.likelihoods import Bernoulli
+from vaelab.core.models import VAE, ModelConfig
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError
-from vaelab.likelihoods import Bernoulli
-from vaelab.models import VAE, ModelConfig
-from vaelab.threads import default_num_threads
-from vaelab.train import TrainConfig, fit
+from vaelab.training.config import TrainConfig
+from vaelab.training.loop import fit
+from vaelab.training.threads import default_num_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,13 +11,14 @@ import pytest
 import torch
 from sklearn.decomposition import PCA
 
+from vaelab.core.importance import iw_log_likelihood
+from vaelab.core.models import VAE, ModelConfig, linear_vae_config
+from vaelab.core.ppca import PPCA, fit_ppca, from_linear_vae, set_linear_vae
 from vaelab.data import Dataset, load_dataset
 from vaelab.errors import ConfigError
 from vaelab.evaluate import evaluate
-from vaelab.importance import iw_log_likelihood
-from vaelab.models import VAE, ModelConfig, linear_vae_config
-from vaelab.ppca import PPCA, fit_ppca, from_linear_vae, set_linear_vae
-from vaelab.train import TrainConfig, fit
+from vaelab.training.config import TrainConfig
+from vaelab.training.loop import fit
 
 
 def _random_ppca(rng, d=8, z=3) -> PPCA:

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from vaelab.checkpoint import CHECKPOINT, PREVIOUS, load_checkpoint
+from vaelab.core.models import ModelConfig, build_model
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError, RunDirError
-from vaelab.models import ModelConfig, build_model
-from vaelab.train import TrainConfig, fit
+from vaelab.training.checkpoint import CHECKPOINT, PREVIOUS, load_checkpoint
+from vaelab.training.config import TrainConfig
+from vaelab.training.loop import fit
 
 
 class Stop(Exception):
@@ -89,7 +90,7 @@ def test_resume_needs_a_checkpoint(tmp_path):
 
 
 def test_model_file_holds_the_latest_epoch_while_a_run_trains(tmp_path, monkeypatch):
-    from vaelab import runs
+    from vaelab.runs import run as runs
 
     real = runs.append_metrics
 

@@ -21,8 +21,8 @@ import pytest
 from click.testing import CliRunner
 
 from vaelab.cli import main
-from vaelab.io import read_config, read_metrics
-from vaelab.rundir import LOCK
+from vaelab.runs.directory import LOCK
+from vaelab.runs.files import read_config, read_metrics
 
 SMALL = ["--epochs", "1", "--hidden", "16", "--latent-dim", "2", "--quiet", "--device", "cpu"]
 

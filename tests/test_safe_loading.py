@@ -8,13 +8,13 @@ import shutil
 import numpy as np
 import pytest
 
-from vaelab.batches import NpySource
-from vaelab.checkpoint import CHECKPOINT, PREVIOUS, load_checkpoint
+from vaelab.core.models import ModelConfig, build_model
 from vaelab.data import load_dataset
 from vaelab.errors import VaelabError
-from vaelab.io import load_model, read_json, read_metrics
-from vaelab.models import ModelConfig, build_model
-from vaelab.runs import load_run, read_summary, resume_run
+from vaelab.runs.files import load_model, read_json, read_metrics
+from vaelab.runs.run import load_run, read_summary, resume_run
+from vaelab.training.batches import NpySource
+from vaelab.training.checkpoint import CHECKPOINT, PREVIOUS, load_checkpoint
 
 
 class Payload:
@@ -34,9 +34,9 @@ def marker(tmp_path):
 
 @pytest.fixture
 def run(tmp_path):
-    from vaelab.io import save_model
-    from vaelab.runs import DataSpec
-    from vaelab.train import TrainConfig
+    from vaelab.runs.files import save_model
+    from vaelab.runs.run import DataSpec
+    from vaelab.training.config import TrainConfig
 
     d = tmp_path / "run"
     save_model(d, build_model(ModelConfig(input_shape=(4,), latent_dim=2, hidden=(3,))),

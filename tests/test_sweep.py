@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from vaelab.cli import main
+from vaelab.core.models import ModelConfig
 from vaelab.errors import ConfigError
-from vaelab.models import ModelConfig
-from vaelab.sweep import BetaSweep, run_sweep, sweep_beta
-from vaelab.train import TrainConfig
+from vaelab.experiments.sweep import BetaSweep, run_sweep, sweep_beta
+from vaelab.training.config import TrainConfig
 
 
 @pytest.fixture(scope="module")

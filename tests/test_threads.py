@@ -1,15 +1,16 @@
-"""vaelab's one thread policy (vaelab.threads), as fit, the estimators and explain use it."""
+"""vaelab's one thread policy (vaelab.training.threads), as fit, the estimators and explain use it."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from vaelab import threads
+from vaelab.training import threads
+from vaelab.core.models import VAE, ModelConfig
 from vaelab.data import Dataset
 from vaelab.estimators import VAE as VAEEstimator
-from vaelab.models import VAE, ModelConfig
-from vaelab.train import TrainConfig, fit
+from vaelab.training.config import TrainConfig
+from vaelab.training.loop import fit
 
 
 def test_small_steps_get_one_thread_large_steps_the_load_rule(monkeypatch):

@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from vaelab.core.inference import as_flat_tensor, elbo_terms
+from vaelab.core.models import ModelConfig, build_model
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError
-from vaelab.models import ModelConfig, build_model
-from vaelab.train import TrainConfig, _warmup_beta, as_flat_tensor, elbo_terms, fit
+from vaelab.training.config import TrainConfig
+from vaelab.training.loop import _warmup_beta, fit
 
 
 def _vae(ds: Dataset, **kw) -> torch.nn.Module:

@@ -1,6 +1,6 @@
 """vaelab: variational autoencoders as probabilistic dimensionality reduction."""
 
-__version__ = "0.1.0"
+from vaelab._version import __version__
 
 __all__ = ["VAE", "Autoencoder", "load", "__version__"]
 

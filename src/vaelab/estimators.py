@@ -1,7 +1,7 @@
 """scikit-learn estimators: `VAE` and `Autoencoder`, drop-in replacements for PCA.
 
-They wrap the same models (`vaelab.models`), fit loop (`vaelab.train.fit`) and
-run-directory format (`vaelab.io`) as the CLI; nothing here trains on its own.
+They wrap the same models (`vaelab.core.models`), fit loop (`vaelab.training.loop.fit`) and
+run-directory format (`vaelab.runs.files`) as the CLI; nothing here trains on its own.
 A fitted estimator holds the torch module in ``model_``; pickling stores its
 config and weights as plain numpy arrays, and `save` / `load` use config.json +
 model.safetensors.
@@ -20,15 +20,17 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from vaelab.core.likelihoods import default_likelihood
+from vaelab.core.models import ModelConfig, build_model
+from vaelab.core.objectives import gaussian_kl
 from vaelab.data import Dataset, train_valid_split
 from vaelab.errors import ConfigError, DataError, RunDirError
-from vaelab.io import read_metrics, save_model
-from vaelab.likelihoods import default_likelihood
-from vaelab.models import ModelConfig, build_model
-from vaelab.objectives import gaussian_kl
-from vaelab.runs import check_likelihood, load_run
-from vaelab.threads import threads_for_step, torch_threads
-from vaelab.train import TrainConfig, fit, resolve_device
+from vaelab.runs.files import read_metrics, save_model
+from vaelab.runs.run import check_likelihood, load_run
+from vaelab.training.config import TrainConfig
+from vaelab.training.loop import fit
+from vaelab.training.runtime import resolve_device
+from vaelab.training.threads import threads_for_step, torch_threads
 
 LIKELIHOOD_PARAMS = ("auto", "bernoulli", "gaussian", "gaussian-learned")
 DEVICES = ("cpu", "cuda", "cuda:N", "auto")
@@ -514,10 +516,10 @@ class Autoencoder(_AutoencoderEstimator):
 
     Attributes
     ----------
-    model_ : vaelab.models.Autoencoder
+    model_ : vaelab.core.models.Autoencoder
         The trained torch module.
     history_ : dict of lists
-        Per-epoch training curves (nats per example), as `vaelab.train.History`.
+        Per-epoch training curves (nats per example), as `vaelab.training.loop.History`.
     likelihood_ : str
         The likelihood used (the choice of "auto").
     n_iter_ : int
@@ -610,10 +612,10 @@ class VAE(_AutoencoderEstimator):
 
     Attributes
     ----------
-    model_ : vaelab.models.VAE
+    model_ : vaelab.core.models.VAE
         The trained torch module.
     history_ : dict of lists
-        Per-epoch training curves (nats per example), as `vaelab.train.History`.
+        Per-epoch training curves (nats per example), as `vaelab.training.loop.History`.
     likelihood_ : str
         The likelihood used (the choice of "auto").
     n_iter_ : int
@@ -686,7 +688,7 @@ class VAE(_AutoencoderEstimator):
         codes. All rows share the same seeded noise draws ε, so a row's score
         does not depend on the other rows or their order.
         With K > 1 it is the IWAE bound L_K ≤ log p(x), estimated by
-        `vaelab.importance.iw_log_likelihood` with a generator seeded from the
+        `vaelab.core.importance.iw_log_likelihood` with a generator seeded from the
         fit (deterministic for the same X).
 
         Parameters
@@ -710,7 +712,7 @@ class VAE(_AutoencoderEstimator):
         model, device = self.model_, self._device()
         gen = torch.Generator().manual_seed(self._seed + 1)
         if self.n_importance_samples > 1:
-            from vaelab.importance import iw_log_likelihood
+            from vaelab.core.importance import iw_log_likelihood
 
             iw_model, dtype = self._inference_model()  # float64 on CPU, as the ELBO below
             iw_gen = torch.Generator(device=device).manual_seed(self._seed + 1)

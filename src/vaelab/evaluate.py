@@ -3,7 +3,7 @@
 `evaluate` measures one model on one dataset and returns an `Evaluation`:
 
 - the test ELBO split into reconstruction and KL (nats per example);
-- the importance-sampled log-likelihood L_K (`vaelab.importance`) ± its standard
+- the importance-sampled log-likelihood L_K (`vaelab.core.importance`) ± its standard
   error over examples, and the gap log p(x) − ELBO;
 - bits per dimension, with a note on what they mean for this data;
 - KL per latent dimension and the active units (Burda et al. 2015);
@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vaelab.core.importance import CACHE_MB, iw_log_likelihood
+from vaelab.core.inference import as_flat_tensor
+from vaelab.core.objectives import gaussian_kl_per_dim
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError, DataError
-from vaelab.importance import CACHE_MB, iw_log_likelihood
-from vaelab.objectives import gaussian_kl_per_dim
-from vaelab.train import as_flat_tensor
 
 EVALUATION = "evaluation.json"
 IW_PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}  # networks inside importance sampling
@@ -205,7 +205,7 @@ def evaluate(
 
     Examples
     --------
-    >>> from vaelab.models import VAE, ModelConfig
+    >>> from vaelab.core.models import VAE, ModelConfig
     >>> x = np.random.default_rng(0).integers(0, 2, (40, 6)).astype(np.float32)
     >>> ds = Dataset(x, np.arange(40) % 2, (6,), "binary")
     >>> vae = VAE(ModelConfig(input_shape=(6,), latent_dim=2, hidden=(8,)))
@@ -355,11 +355,11 @@ def evaluate_run(
     Parameters
     ----------
     run_dir : path
-        A complete run directory (`vaelab.runs.train_run`).
+        A complete run directory (`vaelab.runs.run.train_run`).
     data : DataSpec or Dataset, optional
-        Default: the run's own test split (through `vaelab.runs.run_data`), seen as
+        Default: the run's own test split (through `vaelab.runs.run.run_data`), seen as
         in training: under dynamic binarization, one fixed seeded binarization
-        (`vaelab.runs.eval_view`). A `DataSpec` is loaded and its test split used;
+        (`vaelab.runs.run.eval_view`). A `DataSpec` is loaded and its test split used;
         a `Dataset` is used as it is (no kNN accuracy then).
     iw_samples, subsample, latent_metrics, **kwargs
         As for `evaluate`.
@@ -370,8 +370,8 @@ def evaluate_run(
     -------
     Evaluation
     """
-    from vaelab.io import atomic_write_json
-    from vaelab.runs import DataSpec, load_data, load_run, run_data
+    from vaelab._atomic import atomic_write_json
+    from vaelab.runs.run import DataSpec, load_data, load_run, run_data
 
     run_dir = Path(run_dir)
     model, config = load_run(run_dir)
@@ -379,7 +379,7 @@ def evaluate_run(
     if isinstance(data, Dataset):
         test = data
     else:
-        from vaelab.runs import eval_view
+        from vaelab.runs.run import eval_view
 
         splits, tcfg, seed = run_data(config)
         if isinstance(data, DataSpec):

@@ -9,7 +9,7 @@ import click
 
 from vaelab.cli import main
 from vaelab.cli._options import data_options, parse_column, parse_ints
-from vaelab.compare import DEFAULT_METHODS, METHODS, CompareResult, compare_methods
+from vaelab.experiments.compare import DEFAULT_METHODS, METHODS, CompareResult, compare_methods
 
 
 def format_table(result: CompareResult) -> str:
@@ -99,7 +99,7 @@ def compare(source, data_dir, shape, label_column, n_components, methods, epochs
     Example: vaelab compare --data mnist --data-dir ../shared/data/mnist
     --max-train 5000 --max-test 1000 --knn-k 10,100
     """
-    from vaelab.runs import DataSpec, load_data
+    from vaelab.runs.run import DataSpec, load_data
 
     spec = DataSpec(source=source, data_dir=data_dir, shape=parse_ints(shape, "--shape"),
                     label_column=parse_column(label_column), valid_fraction=0.0, seed=seed)
@@ -115,7 +115,7 @@ def compare(source, data_dir, shape, label_column, n_components, methods, epochs
     (out / "compare.json").write_text(json.dumps(result.to_dict()) + "\n")
     click.echo(format_table(result))
     if not no_figures:
-        from vaelab.plots.compare import save_compare_figures
+        from vaelab.report.figures.compare import save_compare_figures
 
         save_compare_figures(result, out)
     click.echo(f"wrote {out / 'compare.json'}" + ("" if no_figures else f" and figures to {out}"))

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from vaelab.cli import main
-from vaelab.curse import DEFAULT_DIMS, CurseResult, run_curse
+from vaelab.experiments.curse import DEFAULT_DIMS, CurseResult, run_curse
 
 
 def format_table(result: CurseResult) -> str:
@@ -99,7 +99,7 @@ def curse(out: Path, max_dim: int, n_points: int, seed: int, source: str | None,
 
     With --data, the same distance statistics on real data: its raw features
     against their PCA, AE and VAE codes (models fitted on the train split by
-    vaelab.compare, statistics on test samples).
+    vaelab.experiments.compare, statistics on test samples).
 
     Example: vaelab curse --max-dim 500 --n-points 500 --out runs/curse
     --data digits
@@ -107,8 +107,8 @@ def curse(out: Path, max_dim: int, n_points: int, seed: int, source: str | None,
     dims = [d for d in DEFAULT_DIMS if d <= max_dim]
     reps = None
     if source is not None:
-        from vaelab.compare import code_representations
-        from vaelab.runs import DataSpec, load_data
+        from vaelab.experiments.compare import code_representations
+        from vaelab.runs.run import DataSpec, load_data
 
         splits = load_data(DataSpec(source=source, data_dir=data_dir, valid_fraction=0.0, seed=seed))
         reps = code_representations(splits.train, splits.test, n_components=latent_dim,

@@ -48,8 +48,8 @@ def evaluate(run, source, data_dir, shape, iw_samples, iw_precision, subsample, 
     import json
 
     from vaelab.evaluate import evaluate_run
-    from vaelab.io import read_config
-    from vaelab.runs import DataSpec
+    from vaelab.runs.files import read_config
+    from vaelab.runs.run import DataSpec
 
     spec = None
     if source is not None:

@@ -39,7 +39,7 @@ def explain(source: str, data_dir: str | None, shape: str | None, out: Path,
 
     Example: vaelab explain --out explain-out && open explain-out/explain.html
     """
-    from vaelab.explain import ExplainConfig, build_explain
+    from vaelab.report.explain import ExplainConfig, build_explain
 
     cfg = ExplainConfig(source=source, data_dir=data_dir, shape=parse_ints(shape, "--shape"),
                         preset=preset or "default", seed=seed)

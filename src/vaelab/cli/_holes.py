@@ -9,7 +9,7 @@ import click
 from vaelab.cli import main
 from vaelab.cli._options import data_options, parse_column, parse_ints
 from vaelab.errors import ConfigError
-from vaelab.holes import HolesComparison
+from vaelab.experiments.holes import HolesComparison
 
 
 def format_holes(result: HolesComparison) -> str:
@@ -69,7 +69,7 @@ def holes(runs, source, data_dir, shape, label_column, latent_dim, hidden, epoch
 
     Example: vaelab holes --data digits --latent-dim 8 --epochs 50
     """
-    from vaelab.holes import run_holes
+    from vaelab.experiments.holes import run_holes
 
     if runs:
         models, train, test = _from_runs(runs)
@@ -83,9 +83,10 @@ def holes(runs, source, data_dir, shape, label_column, latent_dim, hidden, epoch
 
 def _train_pair(source, data_dir, shape, label_column, latent_dim, hidden, epochs, batch_size,
                 seed):
-    from vaelab.models import ModelConfig, build_model
-    from vaelab.runs import DataSpec, load_data
-    from vaelab.train import TrainConfig, fit
+    from vaelab.core.models import ModelConfig, build_model
+    from vaelab.runs.run import DataSpec, load_data
+    from vaelab.training.config import TrainConfig
+    from vaelab.training.loop import fit
 
     spec = DataSpec(source=source, data_dir=data_dir, shape=parse_ints(shape, "--shape"),
                     label_column=parse_column(label_column), valid_fraction=0.0, seed=seed)
@@ -105,7 +106,7 @@ def _train_pair(source, data_dir, shape, label_column, latent_dim, hidden, epoch
 
 
 def _from_runs(runs):
-    from vaelab.runs import load_run, run_data
+    from vaelab.runs.run import load_run, run_data
 
     if len(runs) != 2:
         raise ConfigError(f"give two run directories (an AE and a VAE), got {len(runs)}")

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from vaelab.cli import main
-from vaelab.io import read_summary
-from vaelab.runs import load_run, run_data
+from vaelab.runs.files import read_summary
+from vaelab.runs.run import load_run, run_data
 
 
 def report_run(run_dir: Path, net, seed: int) -> None:
@@ -86,7 +86,7 @@ def info(run, as_json):
 
     Example: vaelab info runs/vae-digits-20261124-101500
     """
-    from vaelab.io import read_config, read_metrics
+    from vaelab.runs.files import read_config, read_metrics
 
     config = read_config(Path(run))  # completed with the defaults of each section
     metrics = [r for r in read_metrics(Path(run)) if "epoch" in r]  # events (resumes) aside
@@ -124,8 +124,8 @@ def _test_scores(summary: dict, kind: str) -> str:
 def _write_samples(run_dir: Path, n: int, seed: int, out: Path | None) -> Path:
     import numpy as np
 
-    from vaelab.latent import decode, prior_codes
-    from vaelab.plots.images import as_images, image_grid_figure, save_figure
+    from vaelab.experiments.latent import decode, prior_codes
+    from vaelab.report.figures.images import as_images, image_grid_figure, save_figure
 
     model, _ = load_run(run_dir)
     x = decode(model, prior_codes(n, model.config.latent_dim, seed))
@@ -143,9 +143,9 @@ def _write_reconstructions(run_dir: Path, n: int, out: Path | None) -> Path:
     import numpy as np
 
     from vaelab.errors import ConfigError
-    from vaelab.latent import decode, encode
-    from vaelab.plots.images import as_images, image_grid_figure, save_figure
-    from vaelab.runs import eval_view
+    from vaelab.experiments.latent import decode, encode
+    from vaelab.report.figures.images import as_images, image_grid_figure, save_figure
+    from vaelab.runs.run import eval_view
 
     model, config = load_run(run_dir)
     shape = model.config.input_shape

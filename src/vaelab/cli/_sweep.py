@@ -9,7 +9,7 @@ import click
 from vaelab.cli import main
 from vaelab.cli._options import data_options, parse_column, parse_ints
 from vaelab.errors import ConfigError
-from vaelab.sweep import DEFAULT_BETAS, BetaSweep
+from vaelab.experiments.sweep import DEFAULT_BETAS, BetaSweep
 
 
 def parse_floats(value: str, what: str) -> tuple[float, ...]:
@@ -77,10 +77,10 @@ def sweep_beta_cmd(source, data_dir, shape, label_column, betas, latent_dim, hid
 
     Example: vaelab sweep-beta --data digits --betas 0,0.5,1,4,64 --epochs 20
     """
-    from vaelab.models import ModelConfig
-    from vaelab.runs import DataSpec, load_data
-    from vaelab.sweep import run_sweep
-    from vaelab.train import TrainConfig
+    from vaelab.core.models import ModelConfig
+    from vaelab.experiments.sweep import run_sweep
+    from vaelab.runs.run import DataSpec, load_data
+    from vaelab.training.config import TrainConfig
 
     spec = DataSpec(source=source, data_dir=data_dir, shape=parse_ints(shape, "--shape"),
                     label_column=parse_column(label_column), valid_fraction=0.0, seed=seed)

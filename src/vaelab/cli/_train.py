@@ -9,13 +9,13 @@ import click
 
 from vaelab.cli import main
 from vaelab.cli._inspect import report_run
-from vaelab.errors import ConfigError
 from vaelab.cli._options import data_options, parse_column, parse_ints
-from vaelab.likelihoods import LIKELIHOODS, default_likelihood
-from vaelab.models import ModelConfig
-from vaelab.networks import ACTIVATIONS, NETWORKS
-from vaelab.runs import DataSpec, train_run
-from vaelab.train import PRECISIONS, SCHEDULES, TrainConfig
+from vaelab.core.likelihoods import LIKELIHOODS, default_likelihood
+from vaelab.core.models import ModelConfig
+from vaelab.core.networks import ACTIVATIONS, NETWORKS
+from vaelab.errors import ConfigError
+from vaelab.runs.run import DataSpec, train_run
+from vaelab.training.config import PRECISIONS, SCHEDULES, TrainConfig
 
 BINARIZE_CHOICES = ("none", "static", "dynamic")
 
@@ -92,10 +92,10 @@ def train(kind, source, data_dir, shape, label_column, latent_dim, network, hidd
     Under torchrun (torchrun --nproc_per_node N -m vaelab train ...) it trains
     with DistributedDataParallel; rank 0 alone writes the run directory.
     """
-    from vaelab import distributed
+    from vaelab.training import distributed
 
     if resume is not None:
-        from vaelab.runs import resume_run
+        from vaelab.runs.run import resume_run
 
         changes = _resume_changes(click.get_current_context())
         distributed.init_from_env(device)
@@ -113,7 +113,7 @@ def train(kind, source, data_dir, shape, label_column, latent_dim, network, hidd
         binarize="static" if binarize == "static" else "none", standardize=standardize,
         seed=seed,
     )
-    from vaelab.runs import load_data
+    from vaelab.runs.run import load_data
 
     splits = load_data(spec)
     likelihood = likelihood or default_likelihood(splits.train.kind)

@@ -1,0 +1,208 @@
+"""Importance-sampled log-likelihood: the IWAE bound L_K (Burda et al. 2015).
+
+For each x, draw z_k ~ q(z|x), k = 1..K, and weigh each by
+w_k = p(x|z_k) p(z_k) / q(z_k|x). Then
+
+    L_K(x) = log (1/K) Σ_k w_k ≤ log p(x),
+
+and L_K → log p(x) as K grows (L_1 is the ELBO). The sum runs over chunks of
+samples and of data, with a running (max, sum-of-exp) logsumexp in float64, so
+memory stays bounded whatever K is; the networks run in fp32 (or bf16 autocast
+on request) under `torch.inference_mode`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from vaelab.errors import ConfigError
+
+
+@dataclass
+class ImportanceEstimate:
+    """Per-example results of `iw_log_likelihood`, in nats, each ``(N,)`` float64."""
+
+    log_likelihood: np.ndarray  # L_K(x): log (1/K) Σ_k w_k
+    reconstruction: np.ndarray  # −(1/K) Σ_k log p(x|z_k): Monte-Carlo distortion
+    log_weight_mean: np.ndarray  # (1/K) Σ_k log w_k: a K-sample Monte-Carlo ELBO
+    log_weight_std: np.ndarray  # std over k of log w_k (how peaked the weights are)
+    n_samples: int  # K
+
+    @property
+    def mean(self) -> float:
+        """Mean L_K over examples."""
+        return float(self.log_likelihood.mean())
+
+    @property
+    def standard_error(self) -> float:
+        """Standard error of `mean` over examples: std / √N."""
+        n = len(self.log_likelihood)
+        return float(self.log_likelihood.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in d.items()}
+
+
+CACHE_MB = 8.0  # default activation budget of one decode batch: about the CPU's L2 cache
+
+
+def chunk_sizes(
+    n_data: int, n_samples: int, width: int, memory_mb: float = CACHE_MB
+) -> tuple[int, int]:
+    """(data chunk, sample chunk) whose activations fit in ``memory_mb``.
+
+    ``width`` is the floats one (sample, example) pair keeps alive at once
+    (decoder widths + output). Each step decodes sample chunk × data chunk codes
+    as one batch. The default budget keeps a batch of a few hundred rows, small
+    enough to stay in the CPU cache (``benchmarks/iw_eval.py --memory-mb M``
+    times other budgets).
+
+    Examples
+    --------
+    >>> chunk_sizes(10_000, 5000, width=2000, memory_mb=512)
+    (6, 5000)
+    >>> chunk_sizes(10_000, 5000, width=2000)
+    (1, 524)
+    """
+    budget = max(1, int(memory_mb * 2**20 / (4 * 2 * width)))  # fp32, ×2 for temporaries
+    s = min(n_samples, budget)
+    b = max(1, min(n_data, budget // s))
+    return b, s
+
+
+@torch.inference_mode()
+def iw_log_likelihood(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    n_samples: int = 5000,
+    *,
+    memory_mb: float = CACHE_MB,
+    data_chunk: int | None = None,
+    sample_chunk: int | None = None,
+    autocast: torch.dtype | None = None,
+    generator: torch.Generator | None = None,
+) -> ImportanceEstimate:
+    """Per-example importance-sampled log p(x) of a VAE: the IWAE bound L_K.
+
+    Parameters
+    ----------
+    model : VAE
+        Any model with ``posterior(x) -> (mu, log_var)``, ``decode(z)`` and a
+        ``likelihood`` whose ``log_prob`` takes leading sample dimensions.
+    x : Tensor, shape (N, D)
+        Data on the model's device, as the model sees it (binarized where
+        the model was trained on binarized data).
+    n_samples : int
+        K, the number of importance samples per example (1 gives the ELBO).
+    memory_mb : float
+        Activation budget of one decode batch, used to choose the chunk sizes
+        when not given; the default fits the CPU cache (see `chunk_sizes`).
+    data_chunk, sample_chunk : int, optional
+        Examples and samples decoded together in one batch of
+        ``sample_chunk × data_chunk`` codes.
+    autocast : torch.dtype, optional
+        Run the networks under autocast to this dtype (e.g. ``torch.bfloat16``).
+        The weights' log-densities are always summed in fp32 and accumulated in
+        float64. Default: plain fp32.
+    generator : torch.Generator, optional
+        Source of the ε draws, for reproducible estimates.
+
+    Returns
+    -------
+    ImportanceEstimate
+        Per-example L_K, Monte-Carlo reconstruction term and K-sample ELBO.
+
+    Examples
+    --------
+    >>> from vaelab.core.models import VAE, ModelConfig
+    >>> vae = VAE(ModelConfig(input_shape=(6,), latent_dim=2, hidden=(8,)))
+    >>> x = torch.bernoulli(torch.full((4, 6), 0.5))
+    >>> est = iw_log_likelihood(vae, x, n_samples=50)
+    >>> est.log_likelihood.shape, bool((est.log_likelihood >= est.log_weight_mean).all())
+    ((4,), True)
+    """
+    if n_samples < 1:
+        raise ConfigError(f"n_samples={n_samples} must be >= 1")
+    if x.ndim != 2:
+        raise ConfigError(f"x must be flat (N, D), got shape {tuple(x.shape)}")
+    was_training = model.training
+    model.eval()
+    n, d = x.shape
+    hidden = getattr(model.config, "hidden", ()) or ()
+    width = d * model.likelihood.n_params + 2 * sum(hidden) + model.config.latent_dim
+    b_auto, s_auto = chunk_sizes(n, n_samples, width, memory_mb)
+    b, s = data_chunk or b_auto, sample_chunk or s_auto
+    device = x.device
+    out = {k: torch.empty(n, dtype=torch.float64) for k in ("ll", "rec", "mean", "std")}
+    for i in range(0, n, b):
+        xb = x[i : i + b]  # (b, D)
+        with torch.autocast(device.type, dtype=autocast or torch.float32,
+                            enabled=autocast is not None):
+            mu, log_var = model.posterior(xb)
+        if autocast is not None:
+            mu, log_var = mu.float(), log_var.float()  # (b, Z)
+        std = torch.exp(0.5 * log_var)
+        # log p(z) − log q(z|x) = ½ Σ (ε² − z² + log σ²): the σ part is one constant per x
+        log_ratio_const = (0.5 * log_var.sum(-1)).double()  # (b,)
+        # log weights wait in a float64 buffer (≤ 16 MB) and fold into running sums
+        # when it is full: a few large reductions instead of many small ones per chunk
+        hold = max(s, min(n_samples, 2**20 // len(xb)))
+        lw_buf = torch.empty((hold, len(xb)), dtype=torch.float64, device=device)
+        px_buf = torch.empty_like(lw_buf)
+        acc = _Running(len(xb), device)
+        filled = 0
+        for j in range(0, n_samples, s):
+            k = min(s, n_samples - j)
+            if filled + k > hold:
+                acc.fold(lw_buf[:filled], px_buf[:filled], log_ratio_const)
+                filled = 0
+            eps = torch.randn((k, *mu.shape), generator=generator, device=device,
+                              dtype=mu.dtype)  # (k, b, Z)
+            z = torch.addcmul(mu, std, eps)
+            with torch.autocast(device.type, dtype=autocast or torch.float32,
+                                enabled=autocast is not None):
+                params = model.decode(z)  # (k, b, P·D)
+            log_px = model.likelihood.log_prob(params.to(mu.dtype), xb)  # (k, b)
+            px_buf[filled : filled + k] = log_px
+            lw_buf[filled : filled + k] = (eps.square() - z.square()).sum(-1).mul_(0.5).add_(log_px)
+            filled += k
+        acc.fold(lw_buf[:filled], px_buf[:filled], log_ratio_const)
+        mean_lw = acc.sum_lw / n_samples
+        out["ll"][i : i + b] = (torch.log(acc.sum_exp) + acc.max - math.log(n_samples)).cpu()
+        out["rec"][i : i + b] = (-acc.sum_px / n_samples).cpu()
+        out["mean"][i : i + b] = mean_lw.cpu()
+        var = (acc.sum_lw2 / n_samples - mean_lw.pow(2)).clamp(min=0)
+        out["std"][i : i + b] = var.sqrt().cpu()
+    model.train(was_training)
+    return ImportanceEstimate(
+        out["ll"].numpy(), out["rec"].numpy(), out["mean"].numpy(), out["std"].numpy(),
+        n_samples,
+    )
+
+
+class _Running:
+    """Per-example running sums over importance samples, in float64.
+
+    ``max`` and ``sum_exp`` form a streaming logsumexp: log Σ_k e^{lw_k} =
+    log(sum_exp) + max, rescaled whenever a larger weight arrives.
+    """
+
+    def __init__(self, b: int, device: torch.device) -> None:
+        self.max = torch.full((b,), -math.inf, dtype=torch.float64, device=device)
+        zeros = torch.zeros(b, dtype=torch.float64, device=device)
+        self.sum_exp, self.sum_px, self.sum_lw, self.sum_lw2 = (zeros.clone() for _ in range(4))
+
+    def fold(self, lw: torch.Tensor, log_px: torch.Tensor, const: torch.Tensor) -> None:
+        """Add the log weights ``lw + const`` and the ``log_px`` of some samples, ``(k, b)``."""
+        lw = lw + const
+        new_max = torch.maximum(self.max, lw.max(0).values)
+        self.sum_exp = self.sum_exp * torch.exp(self.max - new_max) + torch.exp(lw - new_max).sum(0)
+        self.max = new_max
+        self.sum_px += log_px.sum(0)
+        self.sum_lw += lw.sum(0)
+        self.sum_lw2 += lw.square().sum(0)

@@ -1,0 +1,270 @@
+"""The balance of the two loss terms: a β sweep (storyline step 7).
+
+A β-VAE minimises distortion + β·rate, where on held-out data
+
+- rate = E_x KL(q(z|x) ‖ p(z)), nats: how much the code says about x;
+- distortion = −E_x E_q log p(x|z), nats: how badly x is rebuilt from its code.
+
+β = 0 is reconstruction alone: an autoencoder-like code scattered away from the
+prior, and prior samples that fall into holes. A large β makes every nat of
+rate too expensive: the posterior collapses onto the prior, no unit stays
+active (Burda et al. 2015), and the decoder outputs about the data mean
+whatever the code. In between, the pairs (rate, distortion) trace a
+rate–distortion curve (Alemi et al. 2018).
+
+`sweep_beta` trains one VAE per β (same architecture, data and seed) and
+records, for each, the rate and distortion on test data, the active units, the
+holes metrics of `vaelab.experiments.holes` for prior samples, and a grid of prior samples.
+Collapse shows as ``samples_spread``: the mean distance of decoded prior samples
+from the training-data mean, divided by the same for real test inputs; it goes
+to 0 when every output is the data mean. `run_sweep` also writes ``sweep.json``
+and the figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vaelab._atomic import atomic_write_json
+from vaelab.core.inference import as_flat_tensor, elbo_terms
+from vaelab.core.models import ModelConfig, build_model
+from vaelab.data import Dataset
+from vaelab.errors import ConfigError
+from vaelab.experiments.holes import HolesResult, fit_classifier, holes_metrics
+from vaelab.experiments.latent import active_units
+from vaelab.training.config import TrainConfig
+from vaelab.training.loop import fit
+
+__all__ = ["DEFAULT_BETAS", "BetaSweep", "SweepPoint", "run_sweep", "sweep_beta"]
+
+DEFAULT_BETAS: tuple[float, ...] = (0.0, 0.1, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 64.0)
+
+
+@dataclass
+class SweepPoint:
+    """What one β gives, measured on the test data."""
+
+    beta: float
+    rate: float  # E KL(q(z|x) ‖ p(z)), nats per example
+    distortion: float  # −E log p(x|z), nats per example (one z ~ q(z|x) per x)
+    neg_elbo: float  # rate + distortion: the β = 1 loss, an upper bound on −log p(x)
+    active_units: int  # units with Cov_x(E_q[z_u]) > 0.01
+    unit_variances: list[float]  # Cov_x(E_q[z_u]) per unit
+    samples_spread: float  # mean ‖decoded prior sample − data mean‖ / same for test inputs
+    train_seconds: float
+    holes: HolesResult  # holes metrics of prior samples (vaelab.experiments.holes)
+    samples: np.ndarray = field(repr=False)  # (n_grid, D) decoded prior samples
+
+    def to_dict(self) -> dict:
+        """JSON-ready fields (samples rounded to 3 decimals)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["holes"] = self.holes.to_dict()
+        d["samples"] = np.round(self.samples, 3).tolist()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> SweepPoint:
+        """Rebuild from `to_dict` output."""
+        return cls(**{**d, "holes": HolesResult.from_dict(d["holes"]),
+                      "samples": np.asarray(d["samples"], np.float32)})
+
+
+@dataclass
+class BetaSweep:
+    """One VAE per β, same everything else; points sorted by β."""
+
+    points: list[SweepPoint]
+    data: str
+    sample_shape: list[int]
+    n_train: int
+    n_test: int
+    model: dict  # the ModelConfig (beta aside) shared by all points
+    train: dict  # the TrainConfig shared by all points
+    classifier_accuracy: float | None  # of the realism judge on the test data
+    test_confidence: float | None  # the judge's mean max-probability on real test data
+
+    def to_dict(self) -> dict:
+        """JSON-ready fields."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["points"] = [p.to_dict() for p in self.points]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> BetaSweep:
+        """Rebuild from `to_dict` output (e.g. sweep.json)."""
+        return cls(**{**d, "points": [SweepPoint.from_dict(p) for p in d["points"]]})
+
+    @property
+    def betas(self) -> list[float]:
+        return [p.beta for p in self.points]
+
+    def column(self, name: str) -> list[float]:
+        """One number per β: a SweepPoint field, or ``holes.<field>`` / ``prior.<field>``.
+
+        ``prior.<field>`` reads the prior sampler's `vaelab.experiments.holes.SamplerRealism`,
+        ``mismatch.<field>`` the `vaelab.experiments.holes.CodeMismatch`.
+        """
+        head, _, tail = name.partition(".")
+        if not tail:
+            return [getattr(p, name) for p in self.points]
+        if head == "prior":
+            return [getattr(p.holes.samplers["prior"], tail) for p in self.points]
+        if head == "mismatch":
+            return [getattr(p.holes.mismatch, tail) for p in self.points]
+        return [getattr(p.holes, tail) for p in self.points]
+
+    def ends(self) -> dict:
+        """The two ends of the sweep in numbers: the smallest and the largest β."""
+        def summary(p: SweepPoint) -> dict:
+            prior = p.holes.samplers["prior"]
+            return {"beta": p.beta, "rate": p.rate, "distortion": p.distortion,
+                    "active_units": p.active_units, "samples_spread": p.samples_spread,
+                    "far_fraction": p.holes.mismatch.far_fraction,
+                    "uncovered_fraction": p.holes.mismatch.uncovered_fraction,
+                    "gaussian_kl": p.holes.mismatch.gaussian_kl,
+                    "nn_distance_ratio": prior.nn_distance_ratio,
+                    "classifier_confidence": prior.classifier_confidence}
+        return {"low": summary(self.points[0]), "high": summary(self.points[-1])}
+
+
+PointCallback = Callable[[SweepPoint], None]
+
+
+def sweep_beta(
+    train: Dataset,
+    test: Dataset,
+    betas: Sequence[float] = DEFAULT_BETAS,
+    *,
+    model: ModelConfig | None = None,
+    train_config: TrainConfig | None = None,
+    max_train: int | None = None,
+    classifier=None,
+    n_samples: int = 1000,
+    max_reference: int = 5000,
+    n_grid: int = 16,
+    seed: int = 0,
+    on_point: PointCallback | None = None,
+) -> BetaSweep:
+    """Train one VAE per β and measure rate, distortion, active units, holes and samples.
+
+    Parameters
+    ----------
+    train, test : Dataset
+        Values in [0, 1] for the default Bernoulli likelihood.
+    betas : sequence of float
+        β values (>= 0); include 0 and one large enough to collapse the
+        posterior (on MNIST and digits with a Bernoulli decoder, 64 does).
+    model : ModelConfig, optional
+        The architecture shared by every point (its ``beta`` and
+        ``input_shape`` are replaced). Default: MLP with one hidden layer of
+        200 units, 10 latents, Bernoulli likelihood.
+    train_config : TrainConfig, optional
+        Shared by every point. Default: 20 epochs, batch 128, seed ``seed``.
+        ``epochs`` and ``max_train`` are the speed knobs.
+    max_train : int, optional
+        Train on a seeded subset of this many examples.
+    classifier : fitted scikit-learn classifier, optional
+        The realism judge of `vaelab.experiments.holes`; default: `fit_classifier` on
+        ``train`` when it has labels.
+    n_samples, max_reference : int
+        Passed to `vaelab.experiments.holes.holes_metrics` (prior sampler only).
+    n_grid : int
+        Decoded prior samples kept per β for the sample grid.
+    seed : int
+    on_point : callable, optional
+        Called with each `SweepPoint` as soon as it is measured (progress).
+
+    Returns
+    -------
+    BetaSweep
+
+    Examples
+    --------
+    >>> from vaelab.data import load_dataset
+    >>> d = load_dataset("digits")
+    >>> s = sweep_beta(d.train, d.test, betas=(0.0, 64.0), max_train=300,
+    ...                train_config=TrainConfig(epochs=3, batch_size=100), n_samples=100)
+    >>> s.betas, s.points[-1].active_units
+    ([0.0, 64.0], 0)
+    """
+    betas = sorted(float(b) for b in betas)
+    if not betas or betas[0] < 0:
+        raise ConfigError(f"betas={betas} must be a non-empty list of values >= 0")
+    if model is None:
+        model = ModelConfig(kind="vae", latent_dim=10, hidden=(200,), likelihood="bernoulli")
+    if model.kind != "vae":
+        raise ConfigError(f"a β sweep trains VAEs; got model kind={model.kind!r}")
+    train_config = train_config or TrainConfig(epochs=20, batch_size=128, seed=seed)
+    if max_train is not None and len(train) > max_train:
+        idx = np.sort(np.random.default_rng(seed).choice(len(train), max_train, replace=False))
+        train = train.subset(idx)
+    if classifier is None and train.y is not None:
+        classifier = fit_classifier(train, seed=seed)
+    acc = conf = None
+    x_test_flat = np.ascontiguousarray(test.x, np.float32).reshape(len(test), -1)
+    if classifier is not None and test.y is not None:
+        acc = float(classifier.score(x_test_flat, np.asarray(test.y)))
+        conf = float(classifier.predict_proba(x_test_flat).max(axis=1).mean())
+    base = ModelConfig(**{**model.to_dict(), "input_shape": train.sample_shape})
+
+    points = []
+    for beta in betas:
+        net = build_model(ModelConfig(**{**base.to_dict(), "beta": beta}), seed=train_config.seed)
+        start = time.perf_counter()
+        fit(net, train, train_config, progress=False)
+        seconds = time.perf_counter() - start
+        terms = elbo_terms(net, as_flat_tensor(test, next(net.parameters()).device))
+        au = active_units(net, test)
+        holes = holes_metrics(net, train, test, name=f"beta={beta:g}", classifier=classifier,
+                              n_samples=n_samples, max_reference=max_reference,
+                              samplers=("prior",), n_show=n_grid, seed=seed)
+        prior = holes.samplers["prior"]
+        point = SweepPoint(
+            beta, terms["kl"], terms["reconstruction"], terms["loss"], au.n_active,
+            au.variances, prior.data_mean_distance / holes.test_data_mean_distance, seconds,
+            holes, prior.examples,
+        )
+        points.append(point)
+        if on_point is not None:
+            on_point(point)
+    cfg = base.to_dict()
+    cfg.pop("beta")
+    return BetaSweep(points, train.name, list(train.sample_shape), len(train), len(test),
+                     cfg, train_config.to_dict(), acc, conf)
+
+
+def run_sweep(
+    train: Dataset,
+    test: Dataset,
+    out_dir: str | Path,
+    *,
+    figures: bool = True,
+    **kwargs,
+) -> BetaSweep:
+    """`sweep_beta`, then write ``sweep.json`` and the figures into ``out_dir``.
+
+    Figures (`vaelab.report.figures.sweep`): ``rate_distortion.png/.svg`` (the curve,
+    points labelled by β), ``sweep_metrics.png/.svg`` (rate, distortion,
+    active units, holes and collapse numbers against β) and
+    ``sweep_samples.png`` (one row of decoded prior samples per β; image data
+    only).
+
+    Returns
+    -------
+    BetaSweep
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    result = sweep_beta(train, test, **kwargs)
+    atomic_write_json(out / "sweep.json", result.to_dict())
+    if figures:
+        from vaelab.report.figures.sweep import save_sweep_figures
+
+        save_sweep_figures(result, out)
+    return result

@@ -1,0 +1,1 @@
+"""Reports: results written to disk (JSON + figures), the figures, and the explainer page."""

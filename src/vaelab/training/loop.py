@@ -1,0 +1,377 @@
+"""The fit loop: batches from in-memory tensors, Adam, KL warm-up, early stopping.
+
+The hot path indexes one tensor that already holds the whole training set; there
+is no per-sample Dataset, no collate, and no host sync inside a step.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from vaelab.core.inference import as_flat_tensor, elbo_terms
+from vaelab.data import Dataset, dynamic_binarize_batch
+from vaelab.errors import ConfigError, TrainingDivergedError
+from vaelab.training.batches import NpySource, TensorSource
+from vaelab.training.config import TrainConfig
+from vaelab.training.history import History
+from vaelab.training.runtime import resolve_device, resolve_precision
+from vaelab.training.threads import threads_for_step
+
+BatchSource = (TensorSource, NpySource)
+
+EpochCallback = Callable[[int, dict], None]
+
+
+class _Diverged(Exception):
+    """Internal: a non-finite loss, gradient or weight was seen (epoch, step, value)."""
+
+    def __init__(self, epoch: int, step: int, value: float, where: str) -> None:
+        super().__init__(f"epoch {epoch} step {step}")
+        self.epoch, self.step, self.value, self.where = epoch, step, value, where
+
+
+def fit(
+    model: torch.nn.Module,
+    train: Dataset | TensorSource | NpySource,
+    config: TrainConfig,
+    *,
+    valid: Dataset | None = None,
+    on_epoch: EpochCallback | None = None,
+    progress: bool = True,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+) -> History:
+    """Train ``model`` on ``train``; returns the per-epoch history.
+
+    Parameters
+    ----------
+    model : VAE or Autoencoder
+        Trained in place. With early stopping, the best validation weights are
+        restored at the end.
+    train : Dataset or batch source
+        Training data: a `Dataset` (held in memory on the device) or a source
+        from `vaelab.training.batches` such as `NpySource` (streamed from disk).
+    valid : Dataset, optional
+        Validation data evaluated every epoch. With ``binarize="dynamic"``,
+        pass ``valid`` already binarized once.
+    config : TrainConfig
+    on_epoch : callable, optional
+        Called as ``on_epoch(epoch, record)`` after every epoch with the metrics
+        record (the run directory uses it to append metrics.jsonl). Only on
+        rank 0 under multi-process training.
+    progress : bool
+        Show a progress bar with loss, reconstruction and KL.
+    checkpoint_dir : path, optional
+        Where `vaelab.training.checkpoint` writes ``checkpoint.safetensors`` every
+        ``config.checkpoint_every`` epochs and/or ``config.checkpoint_minutes``
+        minutes (checked at the end of each epoch). None: no checkpoints.
+    resume : bool
+        Continue from the checkpoint in ``checkpoint_dir``: weights, optimizer,
+        learning-rate schedule, epoch, early-stopping state and every RNG
+        state, so that on CPU the result is bit-identical to an uninterrupted run.
+
+    Returns
+    -------
+    History
+
+    Raises
+    ------
+    TrainingDivergedError
+        When the loss, a gradient or a weight becomes NaN or inf (and
+        ``config.on_divergence="rollback"`` has no retries left).
+
+    Examples
+    --------
+    >>> from vaelab.core.models import VAE, ModelConfig
+    >>> x = np.random.default_rng(0).random((256, 16), dtype=np.float32)
+    >>> ds = Dataset(x, None, (16,), "unit")
+    >>> vae = VAE(ModelConfig(input_shape=(16,), latent_dim=2, hidden=(8,)))
+    >>> hist = fit(vae, ds, TrainConfig(epochs=2, batch_size=64), progress=False)
+    >>> len(hist.train_loss)
+    2
+    """
+    threads_before = torch.get_num_threads()
+    # fit seeds torch's CPU generator for its noise; the caller's random state and thread
+    # setting are restored on every exit, divergence included
+    with torch.random.fork_rng(devices=[]):
+        try:
+            return _fit(model, train, config, valid, on_epoch, progress, checkpoint_dir, resume)
+        finally:
+            torch.set_num_threads(threads_before)
+
+
+def _fit(model, train, config, valid, on_epoch, progress, checkpoint_dir, resume) -> History:
+    from vaelab.training import distributed
+    from vaelab.training.batches import TensorSource, steps_per_epoch
+    from vaelab.training.checkpoint import capture, load_checkpoint, restore, save_checkpoint
+
+    if len(train) < 2:
+        raise ConfigError(f"training needs at least 2 samples, got {len(train)}")
+    if train.n_features != model.config.n_features:
+        raise ConfigError(
+            f"data has {train.n_features} features per sample but the model expects "
+            f"{model.config.n_features}"
+        )
+    if resume and checkpoint_dir is None:
+        raise ConfigError("resume=True needs the checkpoint_dir to resume from")
+    if config.importance_samples > 1 and getattr(model.config, "kind", "vae") != "vae":
+        raise ConfigError(f"importance_samples={config.importance_samples} needs a VAE: an "
+                          "autoencoder has no q(z|x) to draw importance samples from; use 1")
+    rank, world = distributed.rank(), distributed.world_size()
+    main_process = rank == 0
+    device = resolve_device(distributed.local_device(config.device))
+    autocast_dtype = resolve_precision(config.precision, device)
+    torch.manual_seed(config.seed + rank)
+    gen = torch.Generator(device=device).manual_seed(config.seed)
+    if device.type == "cpu":
+        # None: never more than the caller's setting; one for small steps, fewer under load
+        torch.set_num_threads(config.threads or min(torch.get_num_threads(),
+                                                    threads_for_step(model, config.batch_size)))
+    model.to(device).train()
+    source = train if isinstance(train, BatchSource) else TensorSource(as_flat_tensor(train, device))
+    if len(source) < world:
+        raise ConfigError(f"{len(source)} samples cannot be shared by {world} processes")
+    x_valid = None if valid is None else as_flat_tensor(valid, device)
+    net = distributed.wrap(model, device)
+    if config.compile:
+        net = torch.compile(net)
+    opt = _adam(model, config, device)
+    n_steps = steps_per_epoch(len(source), config.batch_size, world)
+    history = History()
+    state = {"epoch": 0, "best_loss": None, "bad_epochs": 0, "lr_scale": 1.0, "rollbacks": 0}
+    best_state = None
+    if resume:
+        state, best_state = restore(load_checkpoint(checkpoint_dir, model), model, opt, gen)
+        history = History(**state.pop("history"))
+    rollback = config.on_divergence == "rollback"
+
+    def snapshot() -> dict:
+        return capture(model, opt, gen, {**state, "history": history.to_dict()}, best_state)
+
+    last_good = snapshot() if rollback else None
+    last_save = time.monotonic()
+    epoch = state["epoch"] + 1
+    while epoch <= config.epochs:
+        start = time.perf_counter()
+        if world > 1:  # per-rank noise streams that a resume can rebuild from (seed, rank, epoch)
+            torch.manual_seed(config.seed + 1_000_003 * rank + epoch)
+        try:
+            totals = _train_epoch(net, model, source, opt, gen, config, epoch, n_steps,
+                                  state["lr_scale"], device, autocast_dtype, rank, world,
+                                  progress)
+        except _Diverged as d:
+            if rollback and state["rollbacks"] < config.max_rollbacks:
+                lr_scale, rollbacks = state["lr_scale"] * 0.1, state["rollbacks"] + 1
+                state, best_state = restore(last_good, model, opt, gen)
+                history = History(**state.pop("history"))
+                state.update(lr_scale=lr_scale, rollbacks=rollbacks)
+                if main_process:
+                    warnings.warn(
+                        f"training diverged in epoch {d.epoch}, step {d.step + 1}; rolled back to "
+                        f"the end of epoch {state['epoch']} and continuing at "
+                        f"lr={config.lr * lr_scale:g} (retry {rollbacks} of "
+                        f"{config.max_rollbacks})", RuntimeWarning, stacklevel=2)
+                continue
+            raise TrainingDivergedError(_divergence_message(d, config, state, checkpoint_dir,
+                                                            n_steps)) from None
+        tr = totals[:3]
+        record = {"epoch": epoch, "train_loss": tr[0], "train_reconstruction": tr[1],
+                  "train_kl": tr[2]}
+        if x_valid is not None:
+            v = elbo_terms(model, x_valid, config.eval_batch_size)
+            record.update(valid_loss=v["loss"], valid_reconstruction=v["reconstruction"],
+                          valid_kl=v["kl"])
+        record["seconds"] = time.perf_counter() - start
+        _append(history, record)
+        if progress and main_process:
+            tqdm.write(_epoch_line(record))
+        if on_epoch is not None and main_process:
+            on_epoch(epoch, record)
+        stop = False
+        if config.patience is not None and x_valid is not None:
+            best = math.inf if state["best_loss"] is None else state["best_loss"]
+            if record["valid_loss"] < best - 1e-6:
+                state.update(best_loss=record["valid_loss"], bad_epochs=0)
+                best_state = copy.deepcopy(model.state_dict())
+                history.best_epoch = epoch
+            else:
+                state["bad_epochs"] += 1
+                stop = state["bad_epochs"] >= config.patience
+        state["epoch"] = epoch
+        due = (config.checkpoint_every > 0 and epoch % config.checkpoint_every == 0) or (
+            config.checkpoint_minutes is not None
+            and time.monotonic() - last_save >= 60 * config.checkpoint_minutes
+        )
+        if rollback or (due and checkpoint_dir is not None and main_process):
+            last_good = snapshot()
+        if due and checkpoint_dir is not None and main_process:
+            save_checkpoint(checkpoint_dir, last_good)
+            last_save = time.monotonic()
+        if stop:
+            break
+        epoch += 1
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return history
+
+
+def _train_epoch(net, model, source, opt, gen, config, epoch, n_steps, lr_scale, device,
+                 autocast_dtype, rank, world, progress) -> list[float]:
+    """One pass over the data; returns [loss, reconstruction, kl] means (nats per example).
+
+    Per-step terms go into a device buffer; the host reads it once every
+    ``config.check_every`` steps (progress and the non-finite check) and at the end.
+    """
+    from vaelab.training import distributed
+
+    bs = config.batch_size
+    beta = _warmup_beta(getattr(model.config, "beta", 1.0), epoch, n_steps,
+                        config.kl_warmup_epochs)
+    base_lr = config.lr * lr_scale
+    scheduled = config.lr_schedule != "constant"
+    for group in opt.param_groups:
+        group["lr"] = base_lr * lr_factor(config.lr_schedule, epoch - 1, config.epochs)
+    extra = {"n_samples": config.importance_samples} if config.importance_samples > 1 else {}
+    perm = torch.randperm(len(source), generator=gen, device=gen.device)
+    stats = torch.zeros(n_steps, 3, dtype=torch.float32, device=device)  # loss·B, rec, kl
+    seen = 0
+    bar = tqdm(total=n_steps, desc=f"epoch {epoch}/{config.epochs}", leave=False,
+               disable=not progress or rank != 0, mininterval=0.5)
+    check = max(1, config.check_every)
+    for step, xb in enumerate(source.batches(perm, bs, rank, world)):
+        if config.binarize == "dynamic":
+            xb = dynamic_binarize_batch(xb, gen)
+        if scheduled and step:  # the schedule moves every step, not every epoch
+            lr = base_lr * lr_factor(config.lr_schedule, epoch - 1 + step / n_steps,
+                                     config.epochs)
+            for group in opt.param_groups:
+                group["lr"] = lr
+        with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
+                            enabled=autocast_dtype is not None):
+            out = net(xb, beta=beta[step] if isinstance(beta, list) else beta, **extra)
+        opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        opt.step()
+        stats[step] = torch.stack([out.loss.detach() * len(xb), out.reconstruction.detach().sum(),
+                                   out.kl.detach().sum()])
+        seen += len(xb)
+        bar.update()
+        if step % check == check - 1:  # one host sync every `check` steps
+            s = distributed.all_reduce_sum(stats[: step + 1].double().sum(0)).tolist()
+            if not all(math.isfinite(v) for v in s):
+                raise _locate(stats, epoch, 0, step + 1)
+            n = seen * world
+            bar.set_postfix(loss=f"{s[0] / n:.2f}", rec=f"{s[1] / n:.2f}", kl=f"{s[2] / n:.2f}")
+    bar.close()
+    finite_w = torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all()
+    totals = torch.cat([stats.double().sum(0), finite_w.double().reshape(1) - 1.0,
+                        torch.tensor([float(seen)], dtype=torch.float64, device=device)])
+    totals = distributed.all_reduce_sum(totals).tolist()
+    if not all(math.isfinite(v) for v in totals[:3]):
+        raise _locate(stats, epoch, 0, n_steps)
+    if totals[3] != 0:
+        raise _Diverged(epoch, n_steps - 1, math.nan, "weights")
+    n = totals[4]
+    return [v / n for v in totals[:3]]
+
+
+def _locate(stats: torch.Tensor, epoch: int, lo: int, hi: int) -> _Diverged:
+    """The first step in ``[lo, hi)`` whose loss (or terms) were not finite."""
+    rows = stats[lo:hi].cpu()
+    bad = torch.nonzero(~torch.isfinite(rows).all(dim=1)).flatten()
+    step = lo + int(bad[0]) if len(bad) else hi - 1
+    value = float(rows[step - lo, 0]) if len(bad) else math.nan
+    return _Diverged(epoch, step, value, "loss")
+
+
+def _divergence_message(d: _Diverged, config: TrainConfig, state: dict, checkpoint_dir,
+                        n_steps: int) -> str:
+    lr = config.lr * state["lr_scale"]
+    if d.epoch == 1 and d.step == 0:
+        cause = ("the first step already failed: the data likely holds huge values, or the "
+                 "likelihood does not fit it (e.g. a tiny Gaussian sigma); check the data "
+                 f"scale, or lower the learning rate (lr={lr:g})")
+    else:
+        cause = (f"the learning rate (lr={lr:g}) is likely too high for this model and data "
+                 f"(try lr={lr / 10:g}); data with huge values can also cause this")
+    kept = (f"; the last good checkpoint (end of epoch {state['epoch']}) is kept in "
+            f"{checkpoint_dir}" if checkpoint_dir is not None and state["epoch"] > 0 else "")
+    what = "the weights" if d.where == "weights" else "the loss or gradients"
+    return (f"training diverged in epoch {d.epoch}, step {d.step + 1} of {n_steps}: "
+            f"{what} became non-finite (loss={d.value}). Likely cause: {cause}{kept}. "
+            "on_divergence='rollback' retries from the last good state at lr × 0.1")
+
+
+def _append(history: History, record: dict) -> None:
+    history.epoch.append(record["epoch"])
+    history.train_loss.append(record["train_loss"])
+    history.train_reconstruction.append(record["train_reconstruction"])
+    history.train_kl.append(record["train_kl"])
+    if "valid_loss" in record:
+        history.valid_loss.append(record["valid_loss"])
+        history.valid_reconstruction.append(record["valid_reconstruction"])
+        history.valid_kl.append(record["valid_kl"])
+    history.seconds.append(record["seconds"])
+
+
+def _adam(model: torch.nn.Module, config: TrainConfig, device: torch.device):
+    """Adam with the fused kernel where the device has one, else the foreach one."""
+    try:
+        return torch.optim.Adam(model.parameters(), lr=config.lr, eps=config.adam_eps,
+                                fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(model.parameters(), lr=config.lr, eps=config.adam_eps,
+                                foreach=True)
+
+
+def lr_factor(schedule: str, done: float, epochs: int) -> float:
+    """Learning-rate multiplier after ``done`` of ``epochs`` epochs (a float: 2.5 is mid-epoch 3).
+
+    "cosine" decays from 1 towards 0 along half a cosine. "iwae" is Burda et al.
+    (2015)'s schedule squeezed into ``epochs``: eight stages i = 0..7 lasting in
+    proportion to 3^i, at factor 10^(−i/7) (with 3280 epochs these are exactly the
+    published 3^i passes per stage; with fewer, stages can end mid-epoch).
+
+    Examples
+    --------
+    >>> [round(lr_factor("iwae", e, 3280), 3) for e in (0, 1, 4, 3279)]
+    [1.0, 0.72, 0.518, 0.1]
+    >>> [round(lr_factor("iwae", e, 10), 3) for e in (0.0, 0.01, 0.1, 9.9)]
+    [1.0, 0.72, 0.373, 0.1]
+    >>> lr_factor("cosine", 0, 10), round(lr_factor("cosine", 5, 10), 3)
+    (1.0, 0.5)
+    """
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * done / max(1, epochs)))
+    ends = np.cumsum([3**i for i in range(8)]) / 3280 * epochs  # end of each stage, in epochs
+    stage = int(np.searchsorted(ends, done, side="right"))
+    return 10 ** (-min(stage, 7) / 7)
+
+
+def _warmup_beta(target: float, epoch: int, n_steps: int, warmup_epochs: int):
+    """β for each step of ``epoch``: a linear ramp from 0 over the warm-up epochs."""
+    if warmup_epochs <= 0 or epoch > warmup_epochs:
+        return target
+    done = (epoch - 1) * n_steps
+    total = warmup_epochs * n_steps
+    return [target * min(1.0, (done + s + 1) / total) for s in range(n_steps)]
+
+
+def _epoch_line(r: dict) -> str:
+    line = (f"epoch {r['epoch']:>3}  loss {r['train_loss']:9.3f}  "
+            f"rec {r['train_reconstruction']:9.3f}  kl {r['train_kl']:7.3f}")
+    if "valid_loss" in r:
+        line += f"  | valid −ELBO {r['valid_loss']:9.3f}"
+    return line + f"  ({r['seconds']:.1f}s)"
