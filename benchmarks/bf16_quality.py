@@ -22,9 +22,10 @@ import numpy as np
 import torch
 from _report import command_line, table, write_section
 
+from vaelab.core.config import ModelConfig
 from vaelab.core.importance import iw_log_likelihood
 from vaelab.core.inference import as_flat_tensor, elbo_terms
-from vaelab.core.models import VAE, ModelConfig
+from vaelab.core.models import VAE
 from vaelab.data import binarize_static
 from vaelab.training.config import TrainConfig
 from vaelab.training.loop import fit

@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from _report import command_line, table, write_section
 
-from vaelab.core.models import VAE, ModelConfig
+from vaelab.core.config import ModelConfig
+from vaelab.core.models import VAE
 
 
 def _steps(x: torch.Tensor, steps: int, threads: int, bf16: bool) -> None:

@@ -68,7 +68,8 @@ def epoch_floor(dtype: torch.dtype, batch: int = BATCH, n: int = N) -> float:
 
 def adam_floor(steps: int = -(-N // BATCH)) -> float:
     """Seconds for one epoch's optimizer updates alone: fused Adam on the 784-400-20 VAE."""
-    from vaelab.core.models import VAE, ModelConfig
+    from vaelab.core.config import ModelConfig
+    from vaelab.core.models import VAE
 
     params = list(VAE(ModelConfig(input_shape=(D,), latent_dim=Z, hidden=(H,))).parameters())
     for p in params:

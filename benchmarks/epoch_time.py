@@ -22,7 +22,8 @@ import _machine
 import reference_vae
 from _report import command_line, table, write_section
 
-from vaelab.core.models import VAE, ModelConfig
+from vaelab.core.config import ModelConfig
+from vaelab.core.models import VAE
 from vaelab.training.config import TrainConfig
 from vaelab.training.loop import fit
 

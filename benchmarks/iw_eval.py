@@ -26,9 +26,10 @@ import _machine
 import torch
 from _report import command_line, table, write_section
 
+from vaelab.core.config import ModelConfig
 from vaelab.core.importance import CACHE_MB, chunk_sizes, iw_log_likelihood
 from vaelab.core.inference import as_flat_tensor
-from vaelab.core.models import VAE, ModelConfig
+from vaelab.core.models import VAE
 from vaelab.training.config import TrainConfig
 from vaelab.training.loop import fit
 

@@ -35,8 +35,9 @@ from pathlib import Path
 
 import torch
 
+from vaelab.core.config import ModelConfig
 from vaelab.core.inference import as_flat_tensor
-from vaelab.core.models import ModelConfig, build_model
+from vaelab.core.models import build_model
 from vaelab.runs.run import DataSpec, load_data, train_run
 from vaelab.training.config import TrainConfig
 from vaelab.training.runtime import resolve_device, resolve_precision

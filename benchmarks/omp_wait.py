@@ -23,7 +23,8 @@ from _report import command_line, table, write_section
 
 STEP = textwrap.dedent("""
     import sys, time, torch
-    from vaelab.core.models import VAE, ModelConfig
+    from vaelab.core.models import VAE
+    from vaelab.core.config import ModelConfig
     torch.set_num_threads(int(sys.argv[1]))
     torch.manual_seed(0)
     m = VAE(ModelConfig(input_shape=(784,), latent_dim=50, hidden=(512, 512), activation="tanh"))

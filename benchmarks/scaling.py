@@ -35,7 +35,8 @@ def one_point(n: int, width: int, features: int, epochs: int, threads: int | Non
     import numpy as np
     import torch
 
-    from vaelab.core.models import VAE, ModelConfig
+    from vaelab.core.config import ModelConfig
+    from vaelab.core.models import VAE
     from vaelab.data import Dataset
     from vaelab.training.config import TrainConfig
     from vaelab.training.loop import fit

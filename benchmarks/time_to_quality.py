@@ -23,8 +23,9 @@ import reference_vae
 import torch
 from _report import command_line, table, write_section
 
+from vaelab.core.config import ModelConfig
 from vaelab.core.inference import as_flat_tensor, elbo_terms
-from vaelab.core.models import VAE, ModelConfig
+from vaelab.core.models import VAE
 from vaelab.training.config import TrainConfig
 from vaelab.training.loop import fit
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from vaelab._config import check_type
 from vaelab.cli import main
-from vaelab.core.models import ModelConfig
+from vaelab.core.config import ModelConfig
 from vaelab.errors import ConfigError, DataError, DataNotFoundError, RunDirError
 from vaelab.runs.run import DataSpec, train_run
 from vaelab.training.config import TrainConfig

@@ -18,7 +18,8 @@ from click.testing import CliRunner
 
 import vaelab
 from vaelab.cli import main
-from vaelab.core.models import ModelConfig, build_model, linear_vae_config, n_parameters
+from vaelab.core.config import ModelConfig, n_parameters
+from vaelab.core.models import build_model, linear_vae_config
 from vaelab.data import load_array, load_dataset
 from vaelab.errors import ConfigError, DataError
 from vaelab.evaluate import evaluate

@@ -118,3 +118,18 @@ def test_every_command_has_help():
         result = runner.invoke(main, [name, "--help"])
         assert result.exit_code == 0, name
         assert len(result.output) > 200 and (command.help or "").strip(), name
+
+
+@pytest.mark.parametrize("command", ["", "explain", "train", "evaluate", "sample", "reconstruct",
+                                     "info", "curse", "compare", "holes", "sweep-beta"])
+def test_help_imports_neither_torch_nor_sklearn(command):
+    import subprocess
+    import sys
+
+    probe = ("import sys; from vaelab.cli import main\n"
+             "try:\n    main([*sys.argv[1:], '--help'])\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in ('torch', 'sklearn') if m in sys.modules), file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", probe, *([command] if command else [])],
+                          capture_output=True, text=True, timeout=60)
+    assert "Usage:" in done.stdout
+    assert done.stderr.strip().splitlines()[-1] == "[]"

@@ -13,7 +13,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vaelab.core.models import ModelConfig, build_model
+from vaelab.core.config import ModelConfig
+from vaelab.core.models import build_model
 from vaelab.data import Dataset
 from vaelab.runs.files import load_model, read_metrics
 from vaelab.training.config import TrainConfig
@@ -30,7 +31,8 @@ WORKER = textwrap.dedent("""
     from safetensors.torch import save_file
     from vaelab.training import distributed
     from vaelab.data import Dataset
-    from vaelab.core.models import ModelConfig, build_model
+    from vaelab.core.config import ModelConfig
+    from vaelab.core.models import build_model
     from vaelab.training.config import TrainConfig
     from vaelab.training.loop import fit
 

@@ -255,7 +255,7 @@ def test_save_load_keeps_feature_names(tmp_path):
 
 
 def test_load_a_cli_run(tmp_path):
-    from vaelab.core.models import ModelConfig
+    from vaelab.core.config import ModelConfig
     from vaelab.runs.run import DataSpec, train_run
     from vaelab.training.config import TrainConfig
 

@@ -11,8 +11,9 @@ import torch
 from click.testing import CliRunner
 
 from vaelab.cli import main
+from vaelab.core.config import ModelConfig
 from vaelab.core.importance import chunk_sizes, iw_log_likelihood
-from vaelab.core.models import VAE, Autoencoder, ModelConfig
+from vaelab.core.models import VAE, Autoencoder
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError, DataError
 from vaelab.evaluate import EVALUATION, evaluate, evaluate_run

@@ -10,7 +10,8 @@ import torch
 from click.testing import CliRunner
 
 from vaelab.cli import main
-from vaelab.core.models import ModelConfig, build_model
+from vaelab.core.config import ModelConfig
+from vaelab.core.models import build_model
 from vaelab.report.explain import build_sections, export_decoder
 from vaelab.report.explain._html import katex_css
 from vaelab.report.explain._text import balance_section, holes_section

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from safetensors.torch import save as st_save
 
 from vaelab._config import from_dict
-from vaelab.core.models import ModelConfig, build_model
+from vaelab.core.config import ModelConfig
+from vaelab.core.models import build_model
 from vaelab.data import parse_amat, parse_idx
 from vaelab.data._arrays import load_array
 from vaelab.data._idx import IMAGES_MAGIC, LABELS_MAGIC

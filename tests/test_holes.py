@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from vaelab.cli import main
-from vaelab.core.models import ModelConfig, build_model
+from vaelab.core.config import ModelConfig
+from vaelab.core.models import build_model
 from vaelab.errors import ConfigError
 from vaelab.experiments.holes import (
     HolesComparison,

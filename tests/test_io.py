@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from vaelab._atomic import atomic_write_bytes
-from vaelab.core.models import ModelConfig, build_model
+from vaelab.core.config import ModelConfig
+from vaelab.core.models import build_model
 from vaelab.errors import RunDirError
 from vaelab.runs.files import CONFIG, WEIGHTS, load_model, read_metrics, save_model
 

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from vaelab.core.config import ModelConfig
 from vaelab.core.importance import iw_log_likelihood
-from vaelab.core.models import VAE, Autoencoder, ModelConfig, linear_vae_config
+from vaelab.core.models import VAE, Autoencoder, linear_vae_config
 from vaelab.core.ppca import PPCA, set_linear_vae
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError

@@ -8,7 +8,8 @@ import torch
 from scipy.stats import norm
 from sklearn.neighbors import NearestNeighbors
 
-from vaelab.core.models import ModelConfig, build_model
+from vaelab.core.config import ModelConfig
+from vaelab.core.models import build_model
 from vaelab.errors import ConfigError
 from vaelab.experiments.latent import (
     active_units,

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from vaelab.core.models import ModelConfig, build_model
+from vaelab.core.config import ModelConfig
+from vaelab.core.models import build_model
 from vaelab.data import Dataset
 from vaelab.errors import DataError, DataNotFoundError
 from vaelab.training.batches import NpySource, TensorSource, steps_per_epoch
@@ -89,7 +90,8 @@ def test_bad_stream_sources(tmp_path):
 SCRIPT = textwrap.dedent("""
     import sys, torch
     from vaelab.training.batches import NpySource
-    from vaelab.core.models import ModelConfig, build_model
+    from vaelab.core.config import ModelConfig
+    from vaelab.core.models import build_model
     from vaelab.training.config import TrainConfig
     from vaelab.training.loop import fit
 

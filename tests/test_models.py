@@ -8,8 +8,9 @@ import math
 import pytest
 import torch
 
-from vaelab.core.likelihoods import LIKELIHOODS, Gaussian
-from vaelab.core.models import VAE, Autoencoder, ModelConfig, build_model, linear_vae_config
+from vaelab.core.config import LIKELIHOODS, ModelConfig
+from vaelab.core.likelihoods import Gaussian, build_likelihood
+from vaelab.core.models import VAE, Autoencoder, build_model, linear_vae_config
 from vaelab.core.objectives import gaussian_kl, log_normal_diag, log_standard_normal
 from vaelab.errors import ConfigError
 
@@ -132,3 +133,13 @@ def test_latent_facing_layers_stay_full_precision_under_bf16_autocast():
     assert isinstance(vae.encoder[-1], LatentLinear) and isinstance(vae.decoder[0], LatentLinear)
     # same parameter names as plain Linear layers: older run directories still load
     assert "encoder.4.weight" in vae.state_dict() and "decoder.0.weight" in vae.state_dict()
+
+
+def test_the_torch_free_config_names_match_what_the_modules_build():
+    from vaelab.core import config, networks
+
+    assert sorted(config.ACTIVATIONS) == sorted(networks.ACTIVATIONS)
+    for name, (per_feature, own) in config.LIKELIHOOD_SIZES.items():
+        lik = build_likelihood(name)
+        assert (lik.n_params, sum(p.numel() for p in lik.parameters())) == (per_feature, own)
+    assert set(config.LIKELIHOOD_SIZES) == set(LIKELIHOODS)

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from vaelab.core.config import ModelConfig
 from vaelab.core.likelihoods import Bernoulli
-from vaelab.core.models import VAE, ModelConfig
+from vaelab.core.models import VAE
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError
 from vaelab.training.config import TrainConfig

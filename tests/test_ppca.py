@@ -11,8 +11,9 @@ import pytest
 import torch
 from sklearn.decomposition import PCA
 
+from vaelab.core.config import ModelConfig
 from vaelab.core.importance import iw_log_likelihood
-from vaelab.core.models import VAE, ModelConfig, linear_vae_config
+from vaelab.core.models import VAE, linear_vae_config
 from vaelab.core.ppca import PPCA, fit_ppca, from_linear_vae, set_linear_vae
 from vaelab.data import Dataset, load_dataset
 from vaelab.errors import ConfigError

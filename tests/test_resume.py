@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from vaelab.core.models import ModelConfig, build_model
+from vaelab.core.config import ModelConfig
+from vaelab.core.models import build_model
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError, RunDirError
 from vaelab.training.checkpoint import CHECKPOINT, PREVIOUS, load_checkpoint

@@ -8,7 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
-from vaelab.core.models import ModelConfig, build_model
+from vaelab.core.config import ModelConfig
+from vaelab.core.models import build_model
 from vaelab.data import load_dataset
 from vaelab.errors import VaelabError
 from vaelab.runs.files import load_model, read_json, read_metrics

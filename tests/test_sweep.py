@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from vaelab.cli import main
-from vaelab.core.models import ModelConfig
+from vaelab.core.config import ModelConfig
 from vaelab.errors import ConfigError
 from vaelab.experiments.sweep import BetaSweep, run_sweep, sweep_beta
 from vaelab.training.config import TrainConfig

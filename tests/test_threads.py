@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vaelab.training import threads
-from vaelab.core.models import VAE, ModelConfig
+from vaelab.core.config import ModelConfig
+from vaelab.core.models import VAE
 from vaelab.data import Dataset
 from vaelab.estimators import VAE as VAEEstimator
+from vaelab.training import threads
 from vaelab.training.config import TrainConfig
 from vaelab.training.loop import fit
 

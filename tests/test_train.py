@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from vaelab.core.config import ModelConfig
 from vaelab.core.inference import as_flat_tensor, elbo_terms
-from vaelab.core.models import ModelConfig, build_model
+from vaelab.core.models import build_model
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError
 from vaelab.training.config import TrainConfig

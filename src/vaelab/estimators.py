@@ -20,8 +20,8 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from vaelab.core.likelihoods import default_likelihood
-from vaelab.core.models import ModelConfig, build_model
+from vaelab.core.config import ModelConfig, default_likelihood
+from vaelab.core.models import build_model
 from vaelab.core.objectives import gaussian_kl
 from vaelab.data import Dataset, train_valid_split
 from vaelab.errors import ConfigError, DataError, RunDirError

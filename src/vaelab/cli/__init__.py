@@ -1,11 +1,15 @@
 """The `vaelab` command line: thin wrappers over importable functions.
 
-Each command lives in its own module and registers itself on `main`. A user
-error (a `VaelabError`, a bad option) prints one line and exits with code 2.
+Each command lives in its own module; `main` imports a command's module only
+when that command (or the command list of ``vaelab --help``) is asked for, and
+the modules import torch and scikit-learn inside the commands, so ``--help``
+starts fast. A user error (a `VaelabError`, a bad option, a file system that
+refuses a write) prints one line and exits with code 2.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -31,8 +35,32 @@ def _one_line(err: click.UsageError) -> click.ClickException:
     return err if isinstance(err, click.exceptions.NoArgsIsHelpError) else _OneLineUsageError(err)
 
 
+# command name -> (module, function); a module is imported when its command is needed
+COMMANDS = {
+    "explain": ("vaelab.cli._explain", "explain"),
+    "train": ("vaelab.cli._train", "train"),
+    "evaluate": ("vaelab.cli._evaluate", "evaluate"),
+    "sample": ("vaelab.cli._inspect", "sample"),
+    "reconstruct": ("vaelab.cli._inspect", "reconstruct"),
+    "info": ("vaelab.cli._inspect", "info"),
+    "curse": ("vaelab.cli._curse", "curse"),
+    "compare": ("vaelab.cli._compare", "compare"),
+    "holes": ("vaelab.cli._holes", "holes"),
+    "sweep-beta": ("vaelab.cli._sweep", "sweep_beta_cmd"),
+}
+
+
 class _Group(click.Group):
-    """A click group that turns user errors into one line and exit code 2."""
+    """A click group that loads commands lazily and turns user errors into one line, exit 2."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attr = COMMANDS[name]
+        return getattr(importlib.import_module(module), attr)
 
     def make_context(self, *args, **kwargs) -> click.Context:  # noqa: ANN002, ANN003
         try:
@@ -62,18 +90,5 @@ def main() -> None:
     Train autoencoders and VAEs on real data, measure them honestly, and
     explain them with an interactive page built from your own runs.
     """
-
-
-# Commands register themselves on `main` when imported.
-from vaelab.cli import (  # noqa: E402
-    _compare,  # noqa: E402,F401
-    _curse,  # noqa: E402,F401
-    _evaluate,  # noqa: E402,F401
-    _explain,  # noqa: E402,F401
-    _holes,  # noqa: E402,F401
-    _inspect,  # noqa: E402,F401
-    _sweep,  # noqa: E402,F401
-    _train,  # noqa: E402,F401
-)
 
 __all__ = ["main"]

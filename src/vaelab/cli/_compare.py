@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from vaelab.cli import main
 from vaelab.cli._options import data_options, parse_column, parse_ints
-from vaelab.experiments.compare import DEFAULT_METHODS, METHODS, CompareResult, compare_methods
+from vaelab.experiments.options import DEFAULT_METHODS, METHODS
+
+if TYPE_CHECKING:
+    from vaelab.experiments.compare import CompareResult
 
 
 def format_table(result: CompareResult) -> str:
@@ -27,6 +30,7 @@ def format_table(result: CompareResult) -> str:
     Examples
     --------
     >>> from vaelab.data import load_dataset
+    >>> from vaelab.experiments.compare import compare_methods
     >>> s = load_dataset("digits")
     >>> table = format_table(compare_methods(s.train, s.test, methods=("pca",)))
     >>> table.splitlines()[0].split()[:3]
@@ -56,7 +60,7 @@ def format_table(result: CompareResult) -> str:
     return "\n".join(rows)
 
 
-@main.command()
+@click.command()
 @data_options
 @click.option("--n-components", "--latent-dim", "n_components", type=click.IntRange(min=1),
               default=2, show_default=True, help="code size of every method")
@@ -99,6 +103,7 @@ def compare(source, data_dir, shape, label_column, n_components, methods, epochs
     Example: vaelab compare --data mnist --data-dir ../shared/data/mnist
     --max-train 5000 --max-test 1000 --knn-k 10,100
     """
+    from vaelab.experiments.compare import compare_methods
     from vaelab.runs.run import DataSpec, load_data
 
     spec = DataSpec(source=source, data_dir=data_dir, shape=parse_ints(shape, "--shape"),

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from vaelab.cli import main
-from vaelab.experiments.curse import DEFAULT_DIMS, CurseResult, run_curse
+from vaelab.experiments.options import DEFAULT_DIMS
+
+if TYPE_CHECKING:
+    from vaelab.experiments.curse import CurseResult
 
 
 def format_table(result: CurseResult) -> str:
@@ -26,6 +29,7 @@ def format_table(result: CurseResult) -> str:
     Examples
     --------
     >>> import tempfile
+    >>> from vaelab.experiments.curse import run_curse
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     table = format_table(run_curse(tmp, dims=(2, 50), n_points=50, figures=False))
     >>> table.splitlines()[0].split()[:3]
@@ -49,7 +53,7 @@ def format_table(result: CurseResult) -> str:
     return "\n".join([header, sub, *rows])
 
 
-@main.command()
+@click.command()
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -104,6 +108,8 @@ def curse(out: Path, max_dim: int, n_points: int, seed: int, source: str | None,
     Example: vaelab curse --max-dim 500 --n-points 500 --out runs/curse
     --data digits
     """
+    from vaelab.experiments.curse import run_curse
+
     dims = [d for d in DEFAULT_DIMS if d <= max_dim]
     reps = None
     if source is not None:

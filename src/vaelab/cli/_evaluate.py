@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import click
 
-from vaelab.cli import main
 from vaelab.cli._options import parse_ints
 
 
-@main.command()
+@click.command()
 @click.argument("run", type=click.Path(file_okay=False))
 @click.option("--data", "source", default=None,
               help="evaluate on another dataset's test split (a name or path) instead of "

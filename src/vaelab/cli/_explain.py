@@ -7,11 +7,10 @@ from pathlib import Path
 
 import click
 
-from vaelab.cli import main
 from vaelab.cli._options import parse_ints
 
 
-@main.command()
+@click.command()
 @click.option("--data", "source", default="digits", show_default=True,
               help="digits (offline), mnist, fashion-mnist, or a path to a .npy/.npz/.csv file")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from vaelab.cli import main
 from vaelab.cli._options import data_options, parse_column, parse_ints
 from vaelab.errors import ConfigError
-from vaelab.experiments.holes import HolesComparison
+
+if TYPE_CHECKING:
+    from vaelab.experiments.holes import HolesComparison
 
 
 def format_holes(result: HolesComparison) -> str:
@@ -31,7 +33,7 @@ def format_holes(result: HolesComparison) -> str:
     return "\n".join(rows)
 
 
-@main.command()
+@click.command()
 @click.argument("runs", nargs=-1, type=click.Path(file_okay=False, exists=True))
 @data_options
 @click.option("--latent-dim", type=click.IntRange(min=1), default=10, show_default=True)
@@ -83,7 +85,8 @@ def holes(runs, source, data_dir, shape, label_column, latent_dim, hidden, epoch
 
 def _train_pair(source, data_dir, shape, label_column, latent_dim, hidden, epochs, batch_size,
                 seed):
-    from vaelab.core.models import ModelConfig, build_model
+    from vaelab.core.config import ModelConfig
+    from vaelab.core.models import build_model
     from vaelab.runs.run import DataSpec, load_data
     from vaelab.training.config import TrainConfig
     from vaelab.training.loop import fit
@@ -107,6 +110,7 @@ def _train_pair(source, data_dir, shape, label_column, latent_dim, hidden, epoch
 
 def _from_runs(runs):
     from vaelab.runs.run import load_run, run_data
+
 
     if len(runs) != 2:
         raise ConfigError(f"give two run directories (an AE and a VAE), got {len(runs)}")

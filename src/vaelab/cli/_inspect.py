@@ -7,13 +7,11 @@ from pathlib import Path
 
 import click
 
-from vaelab.cli import main
-from vaelab.runs.files import read_summary
-from vaelab.runs.run import load_run, run_data
-
 
 def report_run(run_dir: Path, net, seed: int) -> None:
     """Print a finished run's test scores and write its figures (images only)."""
+    from vaelab.runs.files import read_summary
+
     summary = read_summary(run_dir)
     if summary is not None:
         click.echo(f"{_test_scores(summary, net.config.kind)} in "
@@ -25,7 +23,7 @@ def report_run(run_dir: Path, net, seed: int) -> None:
 
 
 
-@main.command()
+@click.command()
 @click.argument("run", type=click.Path(file_okay=False))
 @click.option("-n", "n", type=click.IntRange(min=1), default=64, show_default=True,
               help="number of samples")
@@ -41,6 +39,8 @@ def sample(run, n, seed, out):
 
     Example: vaelab sample runs/vae-digits-20261124-101500 -n 64
     """
+    from vaelab.runs.run import load_run
+
     if out is not None:  # the file type follows the run's data: refuse a mismatch up front
         from vaelab.errors import ConfigError
 
@@ -52,7 +52,7 @@ def sample(run, n, seed, out):
     click.echo(f"wrote {path}")
 
 
-@main.command()
+@click.command()
 @click.argument("run", type=click.Path(file_okay=False))
 @click.option("-n", "n", type=click.IntRange(min=1), default=16, show_default=True,
               help="number of test inputs")
@@ -74,7 +74,7 @@ def reconstruct(run, n, out):
     click.echo(f"wrote {path}")
 
 
-@main.command()
+@click.command()
 @click.argument("run", type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="print machine-readable JSON")
 def info(run, as_json):
@@ -86,7 +86,7 @@ def info(run, as_json):
 
     Example: vaelab info runs/vae-digits-20261124-101500
     """
-    from vaelab.runs.files import read_config, read_metrics
+    from vaelab.runs.files import read_config, read_metrics, read_summary
 
     config = read_config(Path(run))  # completed with the defaults of each section
     metrics = [r for r in read_metrics(Path(run)) if "epoch" in r]  # events (resumes) aside
@@ -126,6 +126,7 @@ def _write_samples(run_dir: Path, n: int, seed: int, out: Path | None) -> Path:
 
     from vaelab.experiments.latent import decode, prior_codes
     from vaelab.report.figures.images import as_images, image_grid_figure, save_figure
+    from vaelab.runs.run import load_run
 
     model, _ = load_run(run_dir)
     x = decode(model, prior_codes(n, model.config.latent_dim, seed))
@@ -145,7 +146,7 @@ def _write_reconstructions(run_dir: Path, n: int, out: Path | None) -> Path:
     from vaelab.errors import ConfigError
     from vaelab.experiments.latent import decode, encode
     from vaelab.report.figures.images import as_images, image_grid_figure, save_figure
-    from vaelab.runs.run import eval_view
+    from vaelab.runs.run import eval_view, load_run, run_data
 
     model, config = load_run(run_dir)
     shape = model.config.input_shape

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from vaelab.cli import main
 from vaelab.cli._options import data_options, parse_column, parse_ints
 from vaelab.errors import ConfigError
-from vaelab.experiments.sweep import DEFAULT_BETAS, BetaSweep
+from vaelab.experiments.options import DEFAULT_BETAS
+
+if TYPE_CHECKING:
+    from vaelab.experiments.sweep import BetaSweep
 
 
 def parse_floats(value: str, what: str) -> tuple[float, ...]:
@@ -43,7 +46,7 @@ def format_sweep(sweep: BetaSweep) -> str:
     return "\n".join(rows)
 
 
-@main.command("sweep-beta")
+@click.command("sweep-beta")
 @data_options
 @click.option("--betas", default=",".join(f"{b:g}" for b in DEFAULT_BETAS), show_default=True,
               help="comma-separated β values; include 0 and a value that collapses the posterior")
@@ -77,7 +80,7 @@ def sweep_beta_cmd(source, data_dir, shape, label_column, betas, latent_dim, hid
 
     Example: vaelab sweep-beta --data digits --betas 0,0.5,1,4,64 --epochs 20
     """
-    from vaelab.core.models import ModelConfig
+    from vaelab.core.config import ModelConfig
     from vaelab.experiments.sweep import run_sweep
     from vaelab.runs.run import DataSpec, load_data
     from vaelab.training.config import TrainConfig

@@ -7,20 +7,15 @@ from pathlib import Path
 
 import click
 
-from vaelab.cli import main
-from vaelab.cli._inspect import report_run
 from vaelab.cli._options import data_options, parse_column, parse_ints
-from vaelab.core.likelihoods import LIKELIHOODS, default_likelihood
-from vaelab.core.models import ModelConfig
-from vaelab.core.networks import ACTIVATIONS, NETWORKS
+from vaelab.core.config import ACTIVATIONS, LIKELIHOODS, NETWORKS, ModelConfig, default_likelihood
 from vaelab.errors import ConfigError
-from vaelab.runs.run import DataSpec, train_run
 from vaelab.training.config import PRECISIONS, SCHEDULES, TrainConfig
 
 BINARIZE_CHOICES = ("none", "static", "dynamic")
 
 
-@main.command()
+@click.command()
 @click.option("--model", "kind", type=click.Choice(["vae", "ae"]), default="vae",
               show_default=True, help="variational or deterministic autoencoder")
 @data_options
@@ -92,6 +87,9 @@ def train(kind, source, data_dir, shape, label_column, latent_dim, network, hidd
     Under torchrun (torchrun --nproc_per_node N -m vaelab train ...) it trains
     with DistributedDataParallel; rank 0 alone writes the run directory.
     """
+    from vaelab.cli._inspect import report_run
+    from vaelab.data import DataSpec
+    from vaelab.runs.run import train_run
     from vaelab.training import distributed
 
     if resume is not None:

@@ -1,8 +1,6 @@
-"""The model core: objectives, likelihoods, networks, the models, log p(x) and pPCA.
+"""The model core: configs, objectives, likelihoods, networks, models, log p(x), pPCA, inference.
 
-Everything here works on tensors and configs; nothing reads or writes files.
+Everything here works on tensors and configs and reads or writes no files.
+`config` is torch-free, so the command line can read its choices cheaply; the
+public paths users import are `vaelab.models` and `vaelab.VAE`.
 """
-
-from vaelab.core.models import VAE, Autoencoder, ModelConfig, ModelOutput, build_model
-
-__all__ = ["VAE", "Autoencoder", "ModelConfig", "ModelOutput", "build_model"]

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vaelab.core.config import LIKELIHOODS
 from vaelab.errors import ConfigError
 
 LOG_2PI = math.log(2 * math.pi)
@@ -138,7 +139,6 @@ class GaussianHeteroscedastic(Likelihood):
         return mu + torch.exp(0.5 * lv) * noise
 
 
-LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned", "gaussian-heteroscedastic")
 
 
 def build_likelihood(name: str, sigma: float = 1.0) -> Likelihood:
@@ -152,18 +152,3 @@ def build_likelihood(name: str, sigma: float = 1.0) -> Likelihood:
     if name == "gaussian-heteroscedastic":
         return GaussianHeteroscedastic()
     raise ConfigError(f"likelihood={name!r} is unknown; expected one of {LIKELIHOODS}")
-
-
-def default_likelihood(kind: str, real: str = "gaussian") -> str:
-    """The likelihood to use when none is given: Bernoulli for data in [0, 1], else ``real``.
-
-    ``kind`` is a `vaelab.data.Dataset` kind: "binary" and "unit" (grey levels
-    in [0, 1]) get the Bernoulli, "real" data gets ``real`` (the command line
-    uses a unit-variance Gaussian; the estimators and the explainer learn σ²).
-
-    Examples
-    --------
-    >>> default_likelihood("unit"), default_likelihood("real", real="gaussian-learned")
-    ('bernoulli', 'gaussian-learned')
-    """
-    return real if kind == "real" else "bernoulli"

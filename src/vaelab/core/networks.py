@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from vaelab.core.config import NETWORKS, check_conv_shape
 from vaelab.errors import ConfigError
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -23,7 +24,6 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "softplus": nn.Softplus,
     "leaky_relu": nn.LeakyReLU,
 }
-NETWORKS = ("mlp", "conv", "linear")
 
 
 def activation(name: str) -> nn.Module:
@@ -79,24 +79,12 @@ def mlp(in_dim: int, out_dim: int, hidden: Sequence[int], act: str = "relu",
     return nn.Sequential(*layers)
 
 
-def _check_conv_shape(shape: Sequence[int]) -> tuple[int, int, int]:
-    if len(shape) != 3:
-        raise ConfigError(
-            f"network='conv' needs image samples of shape (C, H, W), got {tuple(shape)}; "
-            "use --shape H,W for flat data or network='mlp'"
-        )
-    c, h, w = (int(s) for s in shape)
-    if h % 4 or w % 4:
-        raise ConfigError(f"network='conv' needs H and W divisible by 4, got {h}x{w}")
-    return c, h, w
-
-
 class ConvEncoder(nn.Module):
     """Two stride-2 convolutions then a linear head: (B, C·H·W) → (B, out_dim)."""
 
     def __init__(self, shape: Sequence[int], out_dim: int, channels: int = 32, act: str = "relu"):
         super().__init__()
-        c, h, w = _check_conv_shape(shape)
+        c, h, w = check_conv_shape(shape)
         self.shape = (c, h, w)
         self.features = nn.Sequential(
             nn.Conv2d(c, channels, 4, 2, 1), activation(act),
@@ -122,7 +110,7 @@ class ConvDecoder(nn.Module):
         channels: int = 32, act: str = "relu",
     ):
         super().__init__()
-        c, h, w = _check_conv_shape(shape)
+        c, h, w = check_conv_shape(shape)
         self.start = (2 * channels, h // 4, w // 4)
         self.net = nn.Sequential(
             LatentLinear(in_dim, math.prod(self.start)), activation(act),

@@ -38,9 +38,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from vaelab.core.likelihoods import default_likelihood
+from vaelab.core.config import default_likelihood
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError, DataError
+from vaelab.experiments.options import DEFAULT_METHODS, METHODS
 
 __all__ = [
     "METHODS",
@@ -50,8 +51,6 @@ __all__ = [
     "compare_methods",
 ]
 
-METHODS: tuple[str, ...] = ("pca", "ae", "vae", "tsne", "umap", "random")
-DEFAULT_METHODS: tuple[str, ...] = ("pca", "ae", "vae", "tsne", "umap")
 LABELS = {"pca": "PCA", "ae": "AE", "vae": "VAE", "tsne": "t-SNE", "umap": "UMAP",
           "random": "random projection"}
 
@@ -163,7 +162,8 @@ def _run_random(xtr: np.ndarray, xte: np.ndarray, o: _Options) -> _Fitted:
 
 
 def _run_model(kind: str, xtr: np.ndarray, xte: np.ndarray, o: _Options) -> _Fitted:
-    from vaelab.core.models import ModelConfig, build_model
+    from vaelab.core.config import ModelConfig
+    from vaelab.core.models import build_model
     from vaelab.training.config import TrainConfig
     from vaelab.training.loop import fit
 
@@ -385,7 +385,7 @@ def compare_methods(
             f = _RUNNERS[method](xtr, xte, opts)
             results[method] = _measure(method, f, xte, train.y, test.y, ks, trust_idx,
                                        trust_neighbors, has_labels)
-    from vaelab.core.models import ModelConfig
+    from vaelab.core.config import ModelConfig
 
     model = ModelConfig(kind="vae", input_shape=(train.n_features,), latent_dim=n_components,
                         hidden=opts.hidden, likelihood=lik).to_dict()

@@ -35,6 +35,7 @@ import torch
 from scipy.special import gammainc
 
 from vaelab.errors import ConfigError, DataError
+from vaelab.experiments.options import DEFAULT_DIMS, DISTRIBUTIONS
 
 __all__ = [
     "DEFAULT_DIMS",
@@ -52,8 +53,6 @@ __all__ = [
     "run_curse",
 ]
 
-DEFAULT_DIMS: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
-DISTRIBUTIONS: tuple[str, ...] = ("uniform", "gaussian")
 # sqrt(E||x - y||^2 / d) for two independent points: Var U(0,1) = 1/12, Var N(0,1) = 1.
 _DISTANCE_SCALE = {"uniform": (2 / 12) ** 0.5, "gaussian": 2**0.5}
 

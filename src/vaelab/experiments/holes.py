@@ -69,6 +69,7 @@ from vaelab.experiments.latent import (
     gmm_codes,
     prior_codes,
 )
+from vaelab.experiments.options import SAMPLERS
 
 __all__ = [
     "SAMPLERS",
@@ -84,7 +85,6 @@ __all__ = [
     "run_holes",
 ]
 
-SAMPLERS = ("prior", "gaussian", "gmm")
 
 
 def _subset(x: np.ndarray, n: int, seed: int) -> np.ndarray:

@@ -32,18 +32,19 @@ from pathlib import Path
 import numpy as np
 
 from vaelab._atomic import atomic_write_json
+from vaelab.core.config import ModelConfig
 from vaelab.core.inference import as_flat_tensor, elbo_terms
-from vaelab.core.models import ModelConfig, build_model
+from vaelab.core.models import build_model
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError
 from vaelab.experiments.holes import HolesResult, fit_classifier, holes_metrics
 from vaelab.experiments.latent import active_units
+from vaelab.experiments.options import DEFAULT_BETAS
 from vaelab.training.config import TrainConfig
 from vaelab.training.loop import fit
 
 __all__ = ["DEFAULT_BETAS", "BetaSweep", "SweepPoint", "run_sweep", "sweep_beta"]
 
-DEFAULT_BETAS: tuple[float, ...] = (0.0, 0.1, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 64.0)
 
 
 @dataclass

@@ -23,7 +23,8 @@ from vaelab._version import __version__
 from vaelab import _tensorfile
 from vaelab._atomic import atomic_write_bytes, atomic_write_json
 from vaelab._config import nonfinite, parse_json
-from vaelab.core.models import ModelConfig, build_model
+from vaelab.core.config import ModelConfig
+from vaelab.core.models import build_model
 from vaelab.data import DataSpec
 from vaelab.errors import ConfigError, RunDirError
 from vaelab.training.config import TrainConfig

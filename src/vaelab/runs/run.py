@@ -18,7 +18,8 @@ from vaelab.data import Dataset, DataSpec, DataSplits, load_data
 from vaelab.errors import ConfigError, RunDirError
 from vaelab.runs.files import WEIGHTS, append_metrics, load_model, read_config, save_model, write_config
 from vaelab._atomic import atomic_write_json
-from vaelab.core.models import ModelConfig, build_model
+from vaelab.core.config import ModelConfig
+from vaelab.core.models import build_model
 from vaelab.runs.directory import RunLock, check_out_path, create_run_dir, remove_temp_files
 from vaelab.training.history import History
 from vaelab.training.config import TrainConfig

@@ -1,7 +1,4 @@
-"""Training: `TrainConfig`, the fit loop, checkpoints, torchrun, device and threads."""
+"""Training: `config.TrainConfig`, the fit loop, checkpoints, torchrun, runtime and threads.
 
-from vaelab.training.config import TrainConfig
-from vaelab.training.history import History
-from vaelab.training.loop import fit
-
-__all__ = ["History", "TrainConfig", "fit"]
+`config` is torch-free; the public path users import is `vaelab.train`.
+"""

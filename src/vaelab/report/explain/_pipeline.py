@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from sklearn.decomposition import PCA
 
+from vaelab.core.config import ModelConfig, default_likelihood
 from vaelab.core.inference import as_flat_tensor, elbo_terms
-from vaelab.core.likelihoods import default_likelihood
-from vaelab.core.models import ModelConfig, build_model, linear_vae_config
+from vaelab.core.models import build_model, linear_vae_config
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError, DataError
 from vaelab.experiments import curse
