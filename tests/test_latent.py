@@ -9,12 +9,10 @@ from scipy.stats import norm
 from sklearn.neighbors import NearestNeighbors
 
 from vaelab.core.config import ModelConfig
+from vaelab.core.inference import active_units, aggregate_posterior_codes, encode
 from vaelab.core.models import build_model
 from vaelab.errors import ConfigError
 from vaelab.experiments.latent import (
-    active_units,
-    aggregate_posterior_codes,
-    encode,
     gaussian_codes,
     gmm_codes,
     interpolate,

@@ -27,14 +27,13 @@ import numpy as np
 import torch
 
 from vaelab.core.importance import CACHE_MB, iw_log_likelihood
-from vaelab.core.inference import as_flat_tensor
+from vaelab.core.inference import ACTIVE_THRESHOLD, as_flat_tensor
 from vaelab.core.objectives import gaussian_kl_per_dim
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError, DataError
 
 EVALUATION = "evaluation.json"
 IW_PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}  # networks inside importance sampling
-ACTIVE_THRESHOLD = 0.01  # Burda et al. 2015: unit u is active if Cov_x(E_q[z_u]) > 0.01
 
 
 @dataclass

@@ -124,7 +124,8 @@ def _test_scores(summary: dict, kind: str) -> str:
 def _write_samples(run_dir: Path, n: int, seed: int, out: Path | None) -> Path:
     import numpy as np
 
-    from vaelab.experiments.latent import decode, prior_codes
+    from vaelab.core.inference import decode
+    from vaelab.experiments.latent import prior_codes
     from vaelab.report.figures.images import as_images, image_grid_figure, save_figure
     from vaelab.runs.run import load_run
 
@@ -143,8 +144,8 @@ def _write_samples(run_dir: Path, n: int, seed: int, out: Path | None) -> Path:
 def _write_reconstructions(run_dir: Path, n: int, out: Path | None) -> Path:
     import numpy as np
 
+    from vaelab.core.inference import decode, encode
     from vaelab.errors import ConfigError
-    from vaelab.experiments.latent import decode, encode
     from vaelab.report.figures.images import as_images, image_grid_figure, save_figure
     from vaelab.runs.run import eval_view, load_run, run_data
 

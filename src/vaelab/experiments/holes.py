@@ -59,16 +59,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import NearestNeighbors
 
 from vaelab._atomic import atomic_write_json
+from vaelab.core.inference import aggregate_posterior_codes, decode, encode
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError
-from vaelab.experiments.latent import (
-    aggregate_posterior_codes,
-    decode,
-    encode,
-    gaussian_codes,
-    gmm_codes,
-    prior_codes,
-)
+from vaelab.experiments.latent import gaussian_codes, gmm_codes, prior_codes
 from vaelab.experiments.options import SAMPLERS
 
 __all__ = [

@@ -32,9 +32,16 @@ from scipy.stats import norm
 from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
 
+from vaelab.core.inference import (
+    ActiveUnits,
+    active_units,
+    aggregate_posterior_codes,
+    decode,
+    encode,
+    flat_array,
+)
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError
-from vaelab.evaluate import ACTIVE_THRESHOLD
 
 __all__ = [
     "ActiveUnits",
@@ -65,147 +72,6 @@ def _as_lists(obj: Any) -> Any:
         v = getattr(obj, f.name)
         out[f.name] = v.tolist() if isinstance(v, np.ndarray) else v
     return out
-
-
-def _device(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
-def _flat(x: np.ndarray | Dataset) -> np.ndarray:
-    arr = x.x if isinstance(x, Dataset) else np.asarray(x)
-    return np.ascontiguousarray(arr, dtype=np.float32).reshape(len(arr), -1)
-
-
-@torch.inference_mode()
-def encode(model: torch.nn.Module, data: np.ndarray | Dataset, batch_size: int = 4096) -> np.ndarray:
-    """The deterministic code of every input: the AE's f(x), the VAE's posterior mean μ(x).
-
-    Parameters
-    ----------
-    model : VAE or Autoencoder
-    data : Dataset or array of shape (N, ...)
-        Inputs; flattened to (N, D).
-    batch_size : int
-        Inputs per forward pass.
-
-    Returns
-    -------
-    ndarray of shape (N, Z), float32
-
-    Examples
-    --------
-    >>> from vaelab.core.models import VAE, ModelConfig
-    >>> vae = VAE(ModelConfig(input_shape=(8,), latent_dim=2, hidden=(4,))).eval()
-    >>> encode(vae, np.zeros((5, 8), dtype=np.float32)).shape
-    (5, 2)
-    """
-    x = _flat(data)
-    dev = _device(model)
-    out = [model.code(torch.from_numpy(x[i : i + batch_size]).to(dev)).float().cpu()
-           for i in range(0, len(x), batch_size)]
-    return torch.cat(out).numpy() if out else np.zeros((0, model.config.latent_dim), np.float32)
-
-
-@torch.inference_mode()
-def decode(model: torch.nn.Module, z: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-    """Decoder means E[x|z] at codes ``z`` (N, Z), on the data scale: (N, D) float32.
-
-    Examples
-    --------
-    >>> from vaelab.core.models import Autoencoder, ModelConfig
-    >>> ae = Autoencoder(ModelConfig(kind="ae", input_shape=(8,), latent_dim=2, hidden=(4,)))
-    >>> decode(ae, np.zeros((3, 2))).shape
-    (3, 8)
-    """
-    z = np.ascontiguousarray(z, dtype=np.float32)
-    dev = _device(model)
-    out = [model.decode_mean(torch.from_numpy(z[i : i + batch_size]).to(dev)).float().cpu()
-           for i in range(0, len(z), batch_size)]
-    return torch.cat(out).numpy() if out else np.zeros((0, model.config.n_features), np.float32)
-
-
-@torch.inference_mode()
-def aggregate_posterior_codes(
-    model: torch.nn.Module, data: np.ndarray | Dataset, seed: int = 0, batch_size: int = 4096
-) -> np.ndarray:
-    """One draw from the aggregate posterior per input: z ~ q(z|x) for a VAE, f(x) for an AE.
-
-    The aggregate posterior q(z) = mean over the data of q(z|x) is what the
-    VAE's KL term pulls towards the prior. Its posterior means alone (`encode`)
-    are narrower than q(z): the posterior noise σ(x) fills the rest. An
-    autoencoder's q(z|x) is a point, so its draws are its codes.
-
-    Returns
-    -------
-    ndarray of shape (N, Z), float32
-
-    Examples
-    --------
-    >>> from vaelab.core.models import VAE, ModelConfig
-    >>> vae = VAE(ModelConfig(input_shape=(8,), latent_dim=2, hidden=(4,))).eval()
-    >>> x = np.zeros((3, 8), dtype=np.float32)
-    >>> bool(np.all(aggregate_posterior_codes(vae, x) != encode(vae, x)))
-    True
-    """
-    if not hasattr(model, "posterior"):
-        return encode(model, data, batch_size)
-    x = _flat(data)
-    dev = _device(model)
-    gen = torch.Generator().manual_seed(seed)
-    out = []
-    for i in range(0, len(x), batch_size):
-        mu, log_var = model.posterior(torch.from_numpy(x[i : i + batch_size]).to(dev))
-        eps = torch.randn(mu.shape, generator=gen).to(dev)
-        out.append((mu + eps * (0.5 * log_var).exp()).float().cpu())  # (B, Z)
-    return torch.cat(out).numpy() if out else np.zeros((0, model.config.latent_dim), np.float32)
-
-
-@dataclass
-class ActiveUnits:
-    """Active units (Burda et al. 2015): Cov_x(E_q[z_u]) > threshold."""
-
-    n_active: int  # number of units whose code variance over the data exceeds threshold
-    latent_dim: int
-    threshold: float
-    variances: list[float]  # Cov_x(E_q[z_u]) for every unit u
-
-    def to_dict(self) -> dict:
-        """JSON-ready fields."""
-        return dataclasses.asdict(self)
-
-
-def active_units(
-    model: torch.nn.Module, data: np.ndarray | Dataset, threshold: float = ACTIVE_THRESHOLD
-) -> ActiveUnits:
-    """Count the latent units that carry information about x.
-
-    A unit u is active when the variance over the data of its posterior mean,
-    Cov_x(E_q[z_u]), exceeds ``threshold`` (0.01 in Burda et al. 2015). A
-    collapsed unit has μ_u(x) ≈ 0 for every x: its code ignores the input.
-
-    Parameters
-    ----------
-    model : VAE or Autoencoder
-    data : Dataset or array (N, ...)
-        Usually the test set.
-    threshold : float
-
-    Returns
-    -------
-    ActiveUnits
-
-    Examples
-    --------
-    >>> from vaelab.core.models import VAE, ModelConfig
-    >>> vae = VAE(ModelConfig(input_shape=(8,), latent_dim=3, hidden=(4,))).eval()
-    >>> au = active_units(vae, np.random.default_rng(0).random((100, 8)))
-    >>> au.latent_dim, len(au.variances)
-    (3, 3)
-    """
-    codes = encode(model, data).astype(np.float64)
-    var = codes.var(axis=0, ddof=1) if len(codes) > 1 else np.zeros(codes.shape[1])  # as evaluate.py
-    return ActiveUnits(int((var > threshold).sum()), codes.shape[1], float(threshold),
-                       var.tolist())
 
 
 # ---------------------------------------------------------------- samplers of codes
@@ -379,7 +245,7 @@ def interpolate(
         raise ConfigError(f"method={method!r} must be one of {tuple(paths)}")
     if n_steps < 2:
         raise ConfigError(f"n_steps={n_steps} must be >= 2 (the two endpoints)")
-    ends = _flat(np.stack([np.asarray(x_a).reshape(-1), np.asarray(x_b).reshape(-1)]))
+    ends = flat_array(np.stack([np.asarray(x_a).reshape(-1), np.asarray(x_b).reshape(-1)]))
     za, zb = encode(model, ends)
     t = np.linspace(0.0, 1.0, n_steps)
     z = paths[method](za, zb, t).astype(np.float32)

@@ -33,12 +33,11 @@ import numpy as np
 
 from vaelab._atomic import atomic_write_json
 from vaelab.core.config import ModelConfig
-from vaelab.core.inference import as_flat_tensor, elbo_terms
+from vaelab.core.inference import active_units, as_flat_tensor, elbo_terms
 from vaelab.core.models import build_model
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError
 from vaelab.experiments.holes import HolesResult, fit_classifier, holes_metrics
-from vaelab.experiments.latent import active_units
 from vaelab.experiments.options import DEFAULT_BETAS
 from vaelab.training.config import TrainConfig
 from vaelab.training.loop import fit

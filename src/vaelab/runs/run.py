@@ -13,17 +13,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vaelab.training import distributed
-from vaelab.data import Dataset, DataSpec, DataSplits, load_data
-from vaelab.errors import ConfigError, RunDirError
-from vaelab.runs.files import WEIGHTS, append_metrics, load_model, read_config, save_model, write_config
 from vaelab._atomic import atomic_write_json
 from vaelab.core.config import ModelConfig
-from vaelab.core.models import build_model
-from vaelab.runs.directory import RunLock, check_out_path, create_run_dir, remove_temp_files
-from vaelab.training.history import History
-from vaelab.training.config import TrainConfig
 from vaelab.core.inference import as_flat_tensor, elbo_terms
+from vaelab.core.models import build_model
+from vaelab.data import Dataset, DataSpec, DataSplits, load_data
+from vaelab.errors import ConfigError, RunDirError
+from vaelab.runs.directory import RunLock, check_out_path, create_run_dir, remove_temp_files
+from vaelab.runs.files import (
+    WEIGHTS,
+    append_metrics,
+    load_model,
+    read_config,
+    save_model,
+    truncate_metrics,
+    write_config,
+)
+from vaelab.training import distributed
+from vaelab.training.config import TrainConfig
+from vaelab.training.history import History
 from vaelab.training.loop import fit
 
 SUMMARY = "summary.json"
