@@ -28,8 +28,13 @@ class ModelOutput(NamedTuple):
     z: torch.Tensor  # (B, Z) the code used to decode
 
 
-class _Base(nn.Module):
-    """Shared parts: the decoder, the likelihood and decoding helpers."""
+class Model(nn.Module):
+    """The base of `VAE` and `Autoencoder`: a config, an encoder, a decoder and a likelihood.
+
+    Subclasses define `code` (the deterministic code of x) and ``forward``
+    (a `ModelOutput`); `VAE` adds `VAE.posterior`. Test ``isinstance(m, VAE)``
+    rather than probing for attributes.
+    """
 
     def __init__(self, config: ModelConfig, encoder_out: int):
         super().__init__()
@@ -71,7 +76,7 @@ class _Base(nn.Module):
         return self.decode_mean(self.code(x))
 
 
-class Autoencoder(_Base):
+class Autoencoder(Model):
     """Deterministic encoder f: X→Z and decoder g: Z→X, trained on −log p(x|f(x)).
 
     With a unit-variance Gaussian likelihood the loss is ½‖x − g(f(x))‖² plus a
@@ -97,7 +102,7 @@ class Autoencoder(_Base):
         return ModelOutput(rec.mean(), rec, kl, z)
 
 
-class VAE(_Base):
+class VAE(Model):
     """Variational autoencoder: q(z|x) = N(μ(x), diag σ²(x)), p(z) = N(0, I), p(x|z).
 
     The forward pass draws one reparameterized z = μ + σ·ε and returns the
@@ -151,10 +156,10 @@ class VAE(_Base):
         return ModelOutput(-bound.mean(), -log_px.mean(0), kl, z[0])
 
 
-MODELS: dict[str, type[_Base]] = {"vae": VAE, "ae": Autoencoder}
+MODELS: dict[str, type[Model]] = {"vae": VAE, "ae": Autoencoder}
 
 
-def build_model(config: ModelConfig, seed: int | None = None) -> _Base:
+def build_model(config: ModelConfig, seed: int | None = None) -> Model:
     """The model a config describes: `VAE` or `Autoencoder`.
 
     With ``seed``, the initial weights are drawn from a generator seeded with it,
