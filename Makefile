@@ -1,11 +1,12 @@
 # Two targets do all the setup on a fresh machine (Python >= 3.10 with venv):
 #   make explain   builds the environment, then writes the interactive explainer on digits
 #   make test      builds the environment with the test extra, then runs the test suite
+#   make quick     the edit-test loop: every test not marked slow, stopping at the first failure
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: explain test env
+.PHONY: explain test quick env
 
 $(BIN)/vaelab: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,3 +22,6 @@ explain: env
 
 test: env
 	$(BIN)/python -m pytest -q
+
+quick: env
+	$(BIN)/python -m pytest -q -m "not slow" -x
