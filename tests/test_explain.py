@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,9 +14,13 @@ from click.testing import CliRunner
 from vaelab.cli import main
 from vaelab.core.config import ModelConfig
 from vaelab.core.models import build_model
-from vaelab.report.explain import build_sections, export_decoder
+from vaelab.experiments.holes import CodeMismatch, HolesComparison, HolesResult, SamplerRealism
+from vaelab.experiments.sweep import BetaSweep, SweepPoint
+from vaelab.report.explain import export_decoder
 from vaelab.report.explain._html import katex_css
 from vaelab.report.explain._text import balance_section, holes_section
+
+EXPLAIN = Path(__file__).resolve().parents[1] / "src" / "vaelab" / "report" / "explain"
 
 
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian-learned"])
@@ -24,11 +30,11 @@ def test_exported_decoder_reproduces_torch(likelihood):
     exp = export_decoder(model)
     z = np.random.default_rng(0).normal(size=(6, 3)).astype(np.float32)
     h = z.astype(np.float64)
-    for i, lay in enumerate(exp["layers"]):
-        h = h @ lay["w"].T + lay["b"]
-        if i < len(exp["layers"]) - 1:
+    for i, (w, b) in enumerate(exp.layers):
+        h = h @ w.T + b
+        if i < len(exp.layers) - 1:
             h = np.maximum(h, 0)
-    if exp["output"] == "sigmoid":
+    if exp.output == "sigmoid":
         h = 1 / (1 + np.exp(-h))
     with torch.no_grad():
         want = model.decode_mean(torch.from_numpy(z)).numpy()
@@ -43,10 +49,11 @@ def test_katex_fonts_are_inlined():
 
 def _holes(ratio_ae, ratio_vae):
     def model(name, r):
-        return {"name": name, "mismatch": {"far_fraction": 0.5, "gaussian_kl": 1.0},
-                "samplers": {"prior": {"nn_distance_ratio": r, "classifier_confidence": None}}}
-    return {"holes": {"models": [model("AE", ratio_ae), model("VAE", ratio_vae)],
-                      "test_confidence": None}, "unavailable": {}}
+        prior = SamplerRealism("prior", 10, r, r, 0.5, None, None, 1.0, np.zeros((2, 4)))
+        mismatch = CodeMismatch(10, 10, 99.0, 1.0, 0.5, 0.5, 1.0, 1.0, 0.0, 1.0)
+        return HolesResult(name, name.lower(), 2, 1.0, 1.0, 1.0, 1.0, mismatch, {"prior": prior})
+    return HolesComparison([model("AE", ratio_ae), model("VAE", ratio_vae)], None, None, None,
+                           None, "data", [4])
 
 
 def test_holes_text_states_the_effect_only_when_measured():
@@ -54,26 +61,45 @@ def test_holes_text_states_the_effect_only_when_measured():
     assert "3.4×" in shown and "1.2×" in shown and "far worse" in shown
     absent = " ".join(holes_section(_holes(1.0, 1.0)).measure)
     assert "did not clearly show up" in absent and "far worse" not in absent
-
-
-def test_missing_measurement_is_a_placeholder_without_numbers():
-    sec = holes_section({"unavailable": {"holes": "vaelab.experiments.holes is not in this build"}})
-    assert sec.measure == [] and sec.missing == ["vaelab.experiments.holes is not in this build"]
+    assert "classifier" not in absent  # no labels: no classifier sentence
 
 
 def _sweep(high_rate, high_active, spread):
-    rows = [{"beta": 0.1, "rate": 8.0, "distortion": 20.0, "active_units": 10,
-             "reconstruction_spread": 0.3},
-            {"beta": 10.0, "rate": high_rate, "distortion": 30.0, "active_units": high_active,
-             "reconstruction_spread": spread}]
-    return {"sweep": {"rows": rows, "latent_dim": 10, "data_spread": 0.3}}
+    def point(beta, rate, distortion, active, spread):
+        return SweepPoint(beta, rate, distortion, rate + distortion, active, [0.0] * 10, spread,
+                          1.0, None, np.zeros((16, 4)))
+    return BetaSweep([point(0.1, 8.0, 20.0, 10, 1.0), point(10.0, high_rate, 30.0, high_active,
+                                                             spread)],
+                     "data", [4], 100, 20, {"latent_dim": 10}, {"epochs": 3}, None, None)
 
 
 def test_balance_text_reports_collapse_only_when_it_happened():
     collapsed = " ".join(balance_section(_sweep(0.01, 0, 0.01)).measure)
     assert "posterior collapse" in collapsed and "0 of 10" in collapsed
-    kept = " ".join(balance_section(_sweep(3.0, 6, 0.25)).measure)
+    kept = " ".join(balance_section(_sweep(3.0, 6, 0.8)).measure)
     assert "did not show up" in kept and "posterior collapse —" not in kept
+
+
+def test_one_active_units_rule_and_no_import_shims():
+    """The explainer counts active units only through vaelab.core.inference, imports directly."""
+    for path in EXPLAIN.glob("*.py"):
+        src = path.read_text()
+        assert "import_module" not in src and "_optional(" not in src, path.name
+        tree = ast.parse(src)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Compare):  # the 0.01 threshold lives in core.inference
+                assert not any(isinstance(c, ast.Constant) and c.value == 0.01
+                               for c in node.comparators), path.name
+            if isinstance(node, ast.Try):  # no try/except ImportError around imports
+                assert not any(isinstance(n, ast.Import | ast.ImportFrom) for b in node.body
+                               for n in ast.walk(b)), path.name
+
+
+def test_figures_belong_to_their_sections():
+    """The writers loop over each section's figures: no per-section branches."""
+    for name in ("_html.py", "_markdown.py"):
+        src = (EXPLAIN / name).read_text()
+        assert "sec.id ==" not in src and "s.id ==" not in src, name
 
 
 @pytest.mark.slow
@@ -89,7 +115,15 @@ def test_cli_quick_markdown(tmp_path):
     o = numbers["objective"]
     assert f"{o['elbo']:.3g}" in md
     assert o["log_likelihood"] >= o["elbo_k"]
-    assert len(build_sections({**numbers, "arrays": {}})) == 9
+    # one rule for active units: the sweep's counts and the VAE's come from Var(μ) > 0.01
+    assert o["active_units"]["threshold"] == 0.01
+    rows = [line for line in md.splitlines() if line.startswith("| ")][1:]
+    assert [int(r.split("|")[4]) for r in rows] == [
+        p["active_units"] for p in numbers["sweep"]["points"]]
+    # explain.json keeps numbers, not the page's arrays
+    assert "samples" not in numbers["sweep"]["points"][0]
+    assert "examples" not in numbers["holes"]["models"][0]["samplers"]["prior"]
+    assert (tmp_path / "figures" / "test_images.png").exists()
 
 
 def test_cli_rejects_bad_format(tmp_path):

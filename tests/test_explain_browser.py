@@ -103,11 +103,11 @@ def test_sample_button_changes_the_decoding(page):
 
 def test_js_decoder_matches_pytorch(built, page):
     _, report = built
-    a = report["arrays"]
-    for kind in ("ae", "vae"):
+    t = report.two_d
+    for kind, model in (("ae", t.ae), ("vae", t.vae)):
         js = np.array([page.evaluate(f"z => window.vaelab.decode('{kind}', z)", z.tolist())
-                       for z in a["check_z"]])
-        np.testing.assert_allclose(js, a[f"check_{kind}"], atol=1e-4)
+                       for z in t.check_z])
+        np.testing.assert_allclose(js, model.check, atol=1e-4)
 
 
 @pytest.mark.parametrize("slider,canvas", [("dim-slider", "dim-canvas"),

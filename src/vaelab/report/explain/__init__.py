@@ -1,7 +1,9 @@
 """`vaelab explain`: a self-contained page that teaches the VAE with this run's measurements.
 
-`run_explain` trains and measures; `render_html` / `render_markdown` write the page;
-`build_explain` does both and writes explain.json next to it.
+`run_explain` runs the stages (`_stages`, one function per storyline step, each
+returning a typed result of `_schema`) and returns an `ExplainReport`;
+`render_html` / `render_markdown` write the page from it; `build_explain` does
+both and writes the report's numbers (``ExplainReport.to_dict``) as explain.json.
 """
 
 from __future__ import annotations
@@ -9,30 +11,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from vaelab.errors import ConfigError
+from vaelab.report.explain._config import ExplainConfig
 from vaelab.report.explain._html import render_html
 from vaelab.report.explain._markdown import markdown_files, render_markdown
-from vaelab.report.explain._pipeline import ExplainConfig, Progress, export_decoder, run_explain
-from vaelab.report.explain._text import Section, build_sections
+from vaelab.report.explain._pipeline import Progress, run_explain
+from vaelab.report.explain._schema import ExplainReport
+from vaelab.report.explain._sections import build_sections
+from vaelab.report.explain._stages import export_decoder
+from vaelab.report.explain._text import Section
 from vaelab.report.explain._write import check_out_dir, write_files
 
 FORMATS = ("html", "md")
 OUTPUTS = {"html": ("explain.json", "explain.html"),  # what build_explain writes in out_dir
            "md": ("explain.json", "explain.md", "figures/")}  # figures/*.png too
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj
 
 
 def build_explain(cfg: ExplainConfig, out_dir: str | Path, fmt: str = "html",
@@ -69,8 +61,7 @@ def build_explain(cfg: ExplainConfig, out_dir: str | Path, fmt: str = "html",
         raise ConfigError(f"format={fmt!r} must be one of {FORMATS}")
     out = check_out_dir(out_dir, OUTPUTS[fmt])
     report = run_explain(cfg, on_stage, progress)  # loads the data first; writes nothing
-    numbers = {k: v for k, v in report.items() if k != "arrays"}
-    files = {"explain.json": (json.dumps(_jsonable(numbers), indent=2) + "\n").encode()}
+    files = {"explain.json": (json.dumps(report.to_dict(), indent=2) + "\n").encode()}
     if fmt == "md":
         files.update(markdown_files(report))
     else:
@@ -80,9 +71,9 @@ def build_explain(cfg: ExplainConfig, out_dir: str | Path, fmt: str = "html",
 
 
 def load_numbers(out_dir: str | Path) -> dict:
-    """The numbers of a previous run: ``explain.json``."""
+    """The numbers of a previous run: ``explain.json`` (`ExplainReport.to_dict`)."""
     return json.loads((Path(out_dir) / "explain.json").read_text())
 
 
-__all__ = ["ExplainConfig", "Section", "build_explain", "build_sections", "export_decoder",
-           "load_numbers", "render_html", "render_markdown", "run_explain"]
+__all__ = ["ExplainConfig", "ExplainReport", "Section", "build_explain", "build_sections",
+           "export_decoder", "load_numbers", "render_html", "render_markdown", "run_explain"]

@@ -1,12 +1,32 @@
 """The page's words: plain-language paragraphs and sentences built from this run's numbers.
 
-Every sentence about a measurement is computed from the report; where an expected
-effect did not show up, the sentence says so instead of asserting it.
+Every sentence about a measurement is computed from the typed stage results of
+`vaelab.report.explain._schema`; where an expected effect did not show up, the
+sentence says so instead of asserting it. Each function takes only the results
+its section talks about.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from vaelab.experiments.compare import CompareResult
+from vaelab.experiments.curse import RepresentationContrast
+from vaelab.experiments.holes import HolesComparison
+from vaelab.experiments.sweep import BetaSweep
+from vaelab.report.explain._schema import (
+    CurseStage,
+    GenerationStage,
+    LinearStage,
+    ObjectiveStage,
+    PCAStage,
+    TwoDStage,
+    Typicality,
+)
+
+if TYPE_CHECKING:
+    from vaelab.report.explain._figures import Figure
 
 
 @dataclass
@@ -19,6 +39,7 @@ class Section:
     measure: list[str] = field(default_factory=list)
     formulas: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # measurements not available in this run
+    figures: list[Figure] = field(default_factory=list)  # drawn between words and numbers
 
 
 def _g(x: float, digits: int = 3) -> str:
@@ -38,33 +59,30 @@ def _at(values: list, dims: list, d: int):
     return values[dims.index(d)]
 
 
-def curse_section(r: dict) -> Section:
-    c = r["curse"]
-    conc, ann = c["concentration"], c["annulus"]
-    dims = conc["dims"]
+def curse_section(c: CurseStage, rc: RepresentationContrast, data_name: str) -> Section:
+    """Step 1: distances concentrate and Gaussian mass sits in a shell."""
+    conc, ann = c.concentration, c.annulus
+    dims = conc.dims
     lo, hi = dims[0] if dims[0] > 1 else dims[1], dims[-1]
-    c_lo, c_hi = _at(conc["contrast_mean"], dims, lo), _at(conc["contrast_mean"], dims, hi)
+    c_lo, c_hi = _at(conc.contrast_mean, dims, lo), _at(conc.contrast_mean, dims, hi)
     m = [f"Random points spread uniformly in a cube: in {lo} dimensions a query's farthest point "
          f"is on average {_g(c_lo)} times farther away than its nearest one, beyond the nearest "
          f"distance itself; in {hi} dimensions that relative gap has shrunk to {_g(c_hi)}. "
          + ("Nearest and farthest neighbours become almost equally far."
             if c_hi < c_lo / 10 else "The gap shrank, but less than expected.")]
-    a_dims = ann["dims"]
-    m.append(f"Random draws from a {a_dims[-1]}-dimensional bell curve (a standard Gaussian) have "
-             f"length {_g(ann['norm_over_sqrt_d'][-1])} × √d on average, with a spread of only "
-             f"{_g(ann['norm_sd'][-1])}: almost none lie near the centre, where the density is "
-             f"highest ({_g(100 * ann['fraction_within_unit_ball'][-1])}% within distance 1).")
-    rc = r.get("representation_contrast")
-    if rc:
-        parts = [f"{n} ({d} numbers per sample): {_g(cm)}"
-                 for n, d, cm in zip(rc["names"], rc["dims"], rc["contrast_mean"], strict=True)]
-        px, low = rc["contrast_mean"][0], min(rc["contrast_mean"][1:])
-        verdict = ("the raw pixels are the hardest to tell apart by distance"
-                   if px < low else "on this data the raw pixels are not the hardest to tell "
-                   "apart by distance; the effect above is about independent coordinates, and "
-                   "real images are far from that")
-        m.append(f"On your data ({r['data']['name']}), the same relative gap, measured in "
-                 f"different representations: {'; '.join(parts)}. Here {verdict}.")
+    m.append(f"Random draws from a {ann.dims[-1]}-dimensional bell curve (a standard Gaussian) "
+             f"have length {_g(ann.norm_over_sqrt_d[-1])} × √d on average, with a spread of only "
+             f"{_g(ann.norm_sd[-1])}: almost none lie near the centre, where the density is "
+             f"highest ({_g(100 * ann.fraction_within_unit_ball[-1])}% within distance 1).")
+    parts = [f"{n} ({d} numbers per sample): {_g(cm)}"
+             for n, d, cm in zip(rc.names, rc.dims, rc.contrast_mean, strict=True)]
+    raw, low = rc.contrast_mean[0], min(rc.contrast_mean[1:])
+    verdict = (f"the raw {rc.names[0]} are the hardest to tell apart by distance"
+               if raw < low else f"on this data the raw {rc.names[0]} are not the hardest to "
+               "tell apart by distance; the effect above is about independent coordinates, and "
+               "real data is far from that")
+    m.append(f"On your data ({data_name}), the same relative gap, measured in different "
+             f"representations: {'; '.join(parts)}. Here {verdict}.")
     return Section(
         "curse", "1. The curse of dimensionality",
         ["Each of your samples is a long list of numbers: one per pixel or feature. Think of it "
@@ -80,19 +98,18 @@ def curse_section(r: dict) -> Section:
     )
 
 
-def reduce_section(r: dict) -> Section:
-    p = r["pca"]
-    d = p["n_features"]
+def reduce_section(p: PCAStage) -> Section:
+    """Step 2: what PCA keeps."""
     m = []
-    if p["k_for_90"] is not None:
-        m.append(f"Your data has {d} numbers per sample, yet {p['k_for_90']} directions found by "
-                 f"PCA keep 90% of its variation.")
-    se = p["squared_error"]
+    if p.k_for_90 is not None:
+        m.append(f"Your data has {p.n_features} numbers per sample, yet {p.k_for_90} directions "
+                 f"found by PCA keep 90% of its variation.")
+    se = p.squared_error
     if "2" in se:
         m.append(f"Keeping only 2 numbers per sample, PCA's reconstruction misses "
                  f"{_g(se['2'])} (mean squared distance to the original), against "
-                 f"{_g(p['total_squared_distance'])} if every sample were replaced by the average "
-                 f"sample: {_g(100 * (1 - se['2'] / p['total_squared_distance']))}% of the "
+                 f"{_g(p.total_squared_distance)} if every sample were replaced by the average "
+                 f"sample: {_g(100 * (1 - se['2'] / p.total_squared_distance))}% of the "
                  "variation survives in 2 numbers.")
     return Section(
         "reduce", "2. Dimensionality reduction: what it is and why",
@@ -107,15 +124,14 @@ def reduce_section(r: dict) -> Section:
     )
 
 
-def autoencoder_section(r: dict) -> Section:
-    t = r["two_d"]
-    ae, pca2 = t["ae"]["squared_error"], r["pca"]["squared_error"].get("2")
+def autoencoder_section(t: TwoDStage, p: PCAStage) -> Section:
+    """Step 3: the AE against PCA at the same code size."""
+    ae, pca2 = t.ae.squared_error, p.squared_error.get("2")
     m = []
     if pca2 is not None:
-        better = ae < pca2
         m.append(f"With a 2-number code, the autoencoder reconstructs test samples with a mean "
                  f"squared error of {_g(ae)}, against {_g(pca2)} for PCA with 2 components: "
-                 + ("the curved (non-linear) map keeps more." if better else
+                 + ("the curved (non-linear) map keeps more." if ae < pca2 else
                     "on this run it did not beat the straight-line map (training may have been "
                     "too short, or the data too linear)."))
     return Section(
@@ -131,8 +147,8 @@ def autoencoder_section(r: dict) -> Section:
     )
 
 
-def holes_section(r: dict) -> Section:
-    h = r.get("holes")
+def holes_section(h: HolesComparison) -> Section:
+    """Step 4: random codes decode to junk for the AE, measured."""
     s = Section(
         "holes", "4. What a deterministic code leaves out",
         ["The autoencoder places each training sample at one point in code space. Nothing in "
@@ -142,12 +158,8 @@ def holes_section(r: dict) -> Section:
          "something unlike any real sample. Try it below: move over the code plane, or press "
          "'sample from the prior'."],
     )
-    if h is None:
-        s.missing.append(r["unavailable"].get("holes", "the holes measurement was not run"))
-        return s
-    by = {mm["name"]: mm for mm in h["models"]}
-    ae, vae = by["AE"], by["VAE"]
-    ra, rv = ae["samplers"]["prior"]["nn_distance_ratio"], vae["samplers"]["prior"]["nn_distance_ratio"]
+    ae, vae = h.by_name("AE"), h.by_name("VAE")
+    ra, rv = ae.samplers["prior"].nn_distance_ratio, vae.samplers["prior"].nn_distance_ratio
     s.measure.append(
         f"Codes drawn at random from a standard bell curve and decoded by the autoencoder are "
         f"{_g(ra)}× farther from the nearest real training sample than its reconstructions of "
@@ -156,43 +168,39 @@ def holes_section(r: dict) -> Section:
            "Random codes are worse for the autoencoder, though only modestly on this run."
            if ra > rv * 1.05 else
            "On this run the difference is small: the effect did not clearly show up."))
-    fa, fv = ae["mismatch"]["far_fraction"], vae["mismatch"]["far_fraction"]
+    fa, fv = ae.mismatch.far_fraction, vae.mismatch.far_fraction
     s.measure.append(
         f"{_g(100 * fa)}% of those random codes land farther from every autoencoder training code "
         f"than almost all training codes are from their nearest neighbour (the 99th percentile); "
         f"for the VAE, {_g(100 * fv)}%.")
-    ca = ae["samplers"]["prior"].get("classifier_confidence")
-    cv = vae["samplers"]["prior"].get("classifier_confidence")
-    if ca is not None and cv is not None and h.get("test_confidence") is not None:
+    ca = ae.samplers["prior"].classifier_confidence
+    cv = vae.samplers["prior"].classifier_confidence
+    if ca is not None and cv is not None and h.test_confidence is not None:
         s.measure.append(
-            f"A classifier trained on real samples is on average {_g(100 * h['test_confidence'])}% "
+            f"A classifier trained on real samples is on average {_g(100 * h.test_confidence)}% "
             f"sure of its answer on real test samples, {_g(100 * ca)}% on the autoencoder's random "
             f"decodings and {_g(100 * cv)}% on the VAE's.")
-    g = ae["samplers"].get("gmm")
+    g = ae.samplers.get("gmm")
     if g is not None:
         s.measure.append(
             f"Fitting a mixture of bell curves to the autoencoder's own codes and sampling from it "
-            f"brings that distance ratio to {_g(g['nn_distance_ratio'])}×: the codes can be "
+            f"brings that distance ratio to {_g(g.nn_distance_ratio)}×: the codes can be "
             "sampled only once you model where they are — which is what the VAE builds in.")
     return s
 
 
-def vae_section(r: dict) -> Section:
-    t = r["two_d"]
-    m = [f"The VAE's 2-D codes (posterior means) have mean ({_g(t['vae']['code_mean'][0])}, "
-         f"{_g(t['vae']['code_mean'][1])}) and spread ({_g(t['vae']['code_std'][0])}, "
-         f"{_g(t['vae']['code_std'][1])}); the autoencoder's: mean "
-         f"({_g(t['ae']['code_mean'][0])}, {_g(t['ae']['code_mean'][1])}), spread "
-         f"({_g(t['ae']['code_std'][0])}, {_g(t['ae']['code_std'][1])}). The prior asks for mean 0 "
-         "and spread 1."]
-    h = r.get("holes")
-    if h:
-        by = {mm["name"]: mm for mm in h["models"]}
-        ka, kv = by["AE"]["mismatch"]["gaussian_kl"], by["VAE"]["mismatch"]["gaussian_kl"]
-        m.append(f"Measured as a divergence from the prior (KL of a bell curve fitted to the codes), "
-                 f"the autoencoder's codes are {_g(ka)} nats away, the VAE's {_g(kv)} nats"
-                 + (": the VAE fills the space the prior describes." if kv < ka else
-                    ": on this run the VAE did not fit the prior better."))
+def vae_section(t: TwoDStage, h: HolesComparison) -> Section:
+    """Step 5: the VAE's codes fill the prior."""
+    a, v = t.ae, t.vae
+    m = [f"The VAE's 2-D codes (posterior means) have mean ({_g(v.code_mean[0])}, "
+         f"{_g(v.code_mean[1])}) and spread ({_g(v.code_std[0])}, {_g(v.code_std[1])}); the "
+         f"autoencoder's: mean ({_g(a.code_mean[0])}, {_g(a.code_mean[1])}), spread "
+         f"({_g(a.code_std[0])}, {_g(a.code_std[1])}). The prior asks for mean 0 and spread 1."]
+    ka, kv = h.by_name("AE").mismatch.gaussian_kl, h.by_name("VAE").mismatch.gaussian_kl
+    m.append(f"Measured as a divergence from the prior (KL of a bell curve fitted to the codes), "
+             f"the autoencoder's codes are {_g(ka)} nats away, the VAE's {_g(kv)} nats"
+             + (": the VAE fills the space the prior describes." if kv < ka else
+                ": on this run the VAE did not fit the prior better."))
     return Section(
         "vae", "5. The VAE: make the code space a distribution",
         ["A variational autoencoder (VAE) fixes the gaps by design. First it decides in advance "
@@ -211,8 +219,8 @@ def vae_section(r: dict) -> Section:
     )
 
 
-def objective_section(r: dict) -> Section:
-    o = r["objective"]
+def objective_section(o: ObjectiveStage, lin: LinearStage, n_test: int) -> Section:
+    """Step 6: the ELBO, its gap to log p(x), and the exact linear case."""
     s = Section(
         "objective", "6. The objective: the ELBO",
         ["What should a VAE maximise? The natural goal is the probability the model gives to the "
@@ -226,31 +234,36 @@ def objective_section(r: dict) -> Section:
          "the shortfall is how far the encoder's cloud q(z|x) is from the true posterior "
          "p(z|x), the exact distribution of codes given x."],
     )
+    au = o.active_units
     s.measure.append(
-        f"VAE with {o['latent_dim']} latent dimensions, on {r['data']['n_test']} test samples: "
-        f"reconstruction term −{_g(o['reconstruction'])} nats, KL term {_g(o['kl'])} nats, so "
-        f"ELBO = {_g(o['elbo'])} nats per sample.")
-    if "log_likelihood" in o:
-        gap = o["gap"]
-        s.measure.append(
-            f"An importance-sampled estimate of log p(x) with {o['iw_samples']} samples per test "
-            f"point gives {_g(o['log_likelihood'])} ± {_g(o['log_likelihood_se'])} nats: the ELBO "
-            f"(here averaged over the same {o['iw_samples']} samples, {_g(o['elbo_k'])}) is "
-            f"{_g(gap)} nats below it. "
-            + ("That estimate is itself a lower bound, so the true gap is at least this."
-               if gap >= 0 else "The estimate came out below the ELBO — too few samples."))
-    else:
-        s.missing.append(r["unavailable"].get("log_likelihood", "log p(x) was not estimated"))
-    lin = r.get("linear")
-    if lin:
-        s.measure.append(
-            f"Exact check on a linear model: probabilistic PCA (PCA as a bell-curve model, "
-            f"{lin['latent_dim']} dimensions) has an exact test log p(x) of "
-            f"{_g(lin['ppca_log_likelihood'])} nats. A linear VAE with the same generative model "
-            f"reaches an ELBO of {_g(lin['linear_vae_elbo'])}, {_g(lin['gap_to_exact'])} nats "
-            f"below that exact value"
-            + (" (its noise level σ² = " + _g(lin["linear_vae_sigma2"]) + " vs pPCA's "
-               + _g(lin["ppca_sigma2"]) + "; the gap also includes imperfect training)."))
+        f"VAE with {o.latent_dim} latent dimensions, on {n_test} test samples: "
+        f"reconstruction term −{_g(o.reconstruction)} nats, KL term {_g(o.kl)} nats, so "
+        f"ELBO = {_g(o.elbo)} nats per sample. {au.n_active} of its {au.latent_dim} latent units "
+        f"are in use (their code μ(x) varies across samples with variance above "
+        f"{_g(au.threshold)}).")
+    gap = o.gap
+    s.measure.append(
+        f"An importance-sampled estimate of log p(x) with {o.iw_samples} samples per test "
+        f"point gives {_g(o.log_likelihood)} ± {_g(o.log_likelihood_se)} nats: the ELBO "
+        f"(here averaged over the same {o.iw_samples} samples, {_g(o.elbo_k)}) is "
+        f"{_g(gap)} nats below it. "
+        + ("That estimate is itself a lower bound, so the true gap is at least this."
+           if gap >= 0 else "The estimate came out below the ELBO — too few samples."))
+    training = lin.ppca_log_likelihood - lin.linear_vae_log_likelihood
+    own = (f"{_g(training)} nats below pPCA's: imperfect training of its decoder"
+           if training >= 0 else f"{_g(-training)} nats above pPCA's on these test samples "
+           "(pPCA fits the training samples best, not the test samples)")
+    s.measure.append(
+        f"Exact check on a linear model: probabilistic PCA (PCA as a bell-curve model, "
+        f"{lin.latent_dim} dimensions) has an exact test log p(x) of "
+        f"{_g(lin.ppca_log_likelihood)} nats. A linear VAE with the same kind of generative model "
+        f"reaches an ELBO of {_g(lin.linear_vae_elbo)}, {_g(lin.gap_to_exact)} nats below that "
+        f"exact value (its noise level σ² = {_g(lin.linear_vae_sigma2)} vs pPCA's "
+        f"{_g(lin.ppca_sigma2)}). Here the gap splits exactly: the linear VAE's own log p(x) is "
+        f"{_g(lin.linear_vae_log_likelihood)}, {own}; and its encoder's q(z|x) is "
+        f"{_g(lin.linear_vae_posterior_kl)} nats (KL) away from the true posterior p(z|x), the "
+        f"ELBO's own shortfall. Importance sampling, which the VAE above needs, estimates the "
+        f"linear VAE's log p(x) as {_g(lin.linear_vae_iw_log_likelihood)}.")
     s.formulas = [
         r"\log p(x) = \underbrace{\mathbb E_{q(z\mid x)}[\log p(x\mid z)] - "
         r"\mathrm{KL}\big(q(z\mid x)\,\Vert\,p(z)\big)}_{\text{ELBO}} + "
@@ -265,30 +278,45 @@ def objective_section(r: dict) -> Section:
     return s
 
 
-def balance_section(r: dict) -> Section:
-    sw = r["sweep"]
-    rows = sw["rows"]
-    lo, hi = rows[0], rows[-1]
-    m = [f"β weighs the KL term. At β = {lo['beta']} (almost reconstruction only) the codes carry "
-         f"{_g(lo['rate'])} nats of information about each sample (the rate) and the "
-         f"reconstruction term is {_g(lo['distortion'])} nats (the distortion); at β = "
-         f"{hi['beta']}, the rate is {_g(hi['rate'])} nats and the distortion {_g(hi['distortion'])}."]
-    if hi["active_units"] == 0 or hi["reconstruction_spread"] < 0.2 * sw["data_spread"]:
-        m.append(f"With the KL term dominant, {hi['active_units']} of {sw['latent_dim']} latent "
-                 f"units carry information, and reconstructions barely depend on the input (their "
-                 f"spread across samples is {_g(hi['reconstruction_spread'])} vs "
-                 f"{_g(sw['data_spread'])} for the data): posterior collapse — the decoder outputs "
-                 "nearly the same average sample whatever x is.")
+COLLAPSE_SPREAD = 0.2  # prior samples this close to the data mean (relative): collapse
+
+
+def balance_section(sw: BetaSweep, objective_epochs: int | None = None) -> Section:
+    """Step 7: the β sweep, from AE-like codes to posterior collapse.
+
+    ``objective_epochs``: the training passes of section 6's VAE, when they differ
+    from the sweep's, so the page says why its β = 1 numbers differ.
+    """
+    lo, hi = sw.points[0], sw.points[-1]
+    z = sw.model["latent_dim"]
+    m = [f"β weighs the KL term. At β = {lo.beta:g} (almost reconstruction only) the codes carry "
+         f"{_g(lo.rate)} nats of information about each sample (the rate) and the "
+         f"reconstruction term is {_g(lo.distortion)} nats (the distortion); at β = "
+         f"{hi.beta:g}, the rate is {_g(hi.rate)} nats and the distortion {_g(hi.distortion)}."]
+    if hi.active_units == 0 or hi.samples_spread < COLLAPSE_SPREAD:
+        m.append(f"With the KL term dominant, {hi.active_units} of {z} latent units carry "
+                 f"information, and the decoder barely depends on the code: its samples lie "
+                 f"{_g(hi.samples_spread)}× as far from the average training sample as real "
+                 "samples do. That is posterior collapse — the decoder outputs nearly the same "
+                 "average sample whatever the code.")
     else:
-        m.append(f"Even at β = {hi['beta']}, {hi['active_units']} latent units stay in use: full "
-                 "posterior collapse did not show up in this sweep.")
-    if lo["rate"] > hi["rate"] and lo["distortion"] < hi["distortion"]:
+        m.append(f"Even at β = {hi.beta:g}, {hi.active_units} of {z} latent units stay in use "
+                 f"and decoded samples keep {_g(hi.samples_spread)}× the spread of real ones: "
+                 "full posterior collapse did not show up in this sweep.")
+    if lo.rate > hi.rate and lo.distortion < hi.distortion:
         m.append("Lower β buys better reconstruction with more rate: the sweep traces a "
                  "rate–distortion trade-off.")
     else:
         m.append("The sweep did not order rate and distortion as expected on this run.")
-    m.append("With reconstruction alone (β → 0) a VAE drifts back towards an autoencoder: the "
-             "codes' clouds shrink to points and the holes of section 4 return.")
+    epochs = sw.train.get("epochs")
+    if objective_epochs is not None and epochs != objective_epochs:
+        m.append(f"Each VAE of the sweep trained for {epochs} passes over the data, the VAE of "
+                 f"section 6 for {objective_epochs}: the sweep's β = 1 point is a separate model, "
+                 "so its numbers differ from section 6's.")
+    m.append("A unit counts as in use when its code μ(x) varies across test samples with "
+             "variance above 0.01 (Burda et al. 2015). With reconstruction alone (β → 0) a VAE "
+             "drifts back towards an autoencoder: the codes' clouds shrink to points and the "
+             "holes of section 4 return.")
     return Section(
         "balance", "7. The balance of the two terms",
         ["The two terms pull in opposite directions. The reconstruction term wants each code to "
@@ -304,26 +332,23 @@ def balance_section(r: dict) -> Section:
     )
 
 
-def generation_section(r: dict) -> Section:
-    s = Section(
+def generation_section(g: GenerationStage) -> Section:
+    """Step 8: sampling, interpolation, the quantile grid."""
+    return Section(
         "generation", "8. Generation falls out",
         ["Because the VAE's codes fill the prior, generating new samples is simple: draw a code "
          "from the prior and decode it. Walking in a straight line between the codes of two real "
          "samples decodes to a gradual change from one to the other. With a 2-D code, decoding a "
          "grid of points spread evenly over the prior's probability shows everything the model "
          "has learned in one picture."],
+        [f"Below: the VAE's decoder on a {g.grid_size}×{g.grid_size} grid at prior quantiles "
+         f"{_g(g.quantile_min)} to {_g(g.quantile_max)}, next to the autoencoder's decoder on "
+         "the same codes."],
     )
-    g = r.get("generation")
-    if g:
-        s.measure.append(f"Below: the VAE's decoder on a {g['grid_size']}×{g['grid_size']} grid at "
-                         f"prior quantiles {_g(g['quantile_min'])} to {_g(g['quantile_max'])}, "
-                         "next to the autoencoder's decoder on the same codes.")
-    else:
-        s.missing.append(r["unavailable"].get("quantile_grid", "the grid was not computed"))
-    return s
 
 
-def result_section(r: dict) -> Section:
+def result_section(c: CompareResult, t: Typicality, unavailable: dict[str, str]) -> Section:
+    """Step 9: the VAE as a dimensionality reducer and a typicality score."""
     s = Section(
         "result", "9. What you end up with",
         ["A VAE is a probabilistic dimensionality reducer: like PCA or an autoencoder it gives "
@@ -333,45 +358,21 @@ def result_section(r: dict) -> Section:
          "whether code-space neighbours were neighbours in the original data "
          "(trustworthiness, 1 is best)."],
     )
-    c = r.get("compare")
-    if c:
-        parts = []
-        for meth in c["methods"].values():
-            if not meth.get("available", True):
-                continue
-            knn = meth["knn_accuracy"][0] if meth["knn_accuracy"] else None
-            tw = meth["trustworthiness"]
-            parts.append(f"{meth['label']}: kNN accuracy "
-                         f"{'n/a' if knn is None else _g(knn)}, trustworthiness "
-                         f"{'n/a' if tw is None else _g(tw)}")
-        s.measure.append(f"2-D codes of {c['n_test']} test samples (k = {c['knn_k'][0]}): "
-                         + "; ".join(parts) + ".")
-    else:
-        s.missing.append(r["unavailable"].get("compare", "the comparison was not run"))
-    if "labels" in r.get("unavailable", {}):  # one class: kNN accuracy was not measured
-        s.missing.append(r["unavailable"]["labels"])
-    t = r.get("typicality")
-    if t:
-        s.measure.append(
-            f"As a typicality score: real test samples get log p(x) = {_g(t['real_mean'])} nats on "
-            f"average; the same samples with their pixels shuffled get {_g(t['shuffled_mean'])}. "
-            f"{_g(100 * t['shuffled_below_threshold'])}% of shuffled samples score below the "
-            "lowest 1% of real ones, so they would be flagged as anomalies.")
+    parts = []
+    for key, meth in c.methods.items():
+        if not meth.available:
+            s.missing.append(unavailable.get(key, f"{meth.label}: {'; '.join(meth.notes)}"))
+            continue
+        knn, tw = meth.knn_accuracy[0], meth.trustworthiness
+        parts.append(f"{meth.label}: kNN accuracy {'n/a' if knn is None else _g(knn)}, "
+                     f"trustworthiness {'n/a' if tw is None else _g(tw)}")
+    s.measure.append(f"2-D codes of {c.n_test} test samples (k = {c.knn_k[0]}): "
+                     + "; ".join(parts) + ".")
+    if "labels" in unavailable:  # one class: kNN accuracy was not measured
+        s.missing.append(unavailable["labels"])
+    s.measure.append(
+        f"As a typicality score: real test samples get log p(x) = {_g(t.real_mean)} nats on "
+        f"average; the same samples with their values shuffled get {_g(t.shuffled_mean)}. "
+        f"{_g(100 * t.shuffled_below_threshold)}% of shuffled samples score below the "
+        "lowest 1% of real ones, so they would be flagged as anomalies.")
     return s
-
-
-def build_sections(report: dict) -> list[Section]:
-    """All storyline sections, in order, with this run's sentences.
-
-    Parameters
-    ----------
-    report : dict
-        The output of `vaelab.report.explain.run_explain`.
-
-    Returns
-    -------
-    list of Section
-    """
-    return [f(report) for f in (curse_section, reduce_section, autoencoder_section,
-                                holes_section, vae_section, objective_section, balance_section,
-                                generation_section, result_section)]

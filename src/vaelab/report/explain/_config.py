@@ -1,0 +1,62 @@
+"""What `vaelab explain` measures and how hard it trains: the config and the presets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vaelab.errors import ConfigError
+
+PRESETS = ("quick", "default", "full")
+
+
+@dataclass
+class ExplainConfig:
+    """What `run_explain` measures and how hard it trains."""
+
+    source: str = "digits"  # dataset name or path (see vaelab.data.load_dataset)
+    data_dir: str | None = None  # local directory of a named dataset
+    shape: tuple[int, ...] | None = None  # read flat rows as images of this shape
+    preset: str = "default"  # "quick" (tests), "default" (≈2 min on digits), "full"
+    seed: int = 0
+    max_train: int | None = None  # subsample the training set (None: the preset's cap)
+    max_test: int = 1000  # test examples used for log p(x) and the metrics
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise ConfigError(f"preset={self.preset!r} must be one of {PRESETS}")
+        if self.max_test < 10:
+            raise ConfigError(f"max_test={self.max_test} must be >= 10")
+
+    @property
+    def budget(self) -> Budget:
+        """The preset's training budget and sample sizes."""
+        return BUDGETS[self.preset]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A preset: gradient steps per model (epochs follow from the data size) and sizes."""
+
+    steps_2d: int  # the 2-D AE and VAE
+    steps_big: int  # the VAE with a larger latent
+    steps_sweep: int  # each VAE of the β sweep
+    steps_linear: int  # the linear VAE
+    iw_samples: int  # K of the importance-sampled log p(x)
+    max_train: int | None  # training samples kept (None: all)
+    curse_points: int  # synthetic points per dimension
+    holes_samples: int  # codes drawn per sampler in the holes measurement
+    holes_reference: int  # training samples the holes' nearest neighbours search
+    compare_methods: tuple[str, ...]  # vaelab.experiments.compare methods (2-D codes)
+    compare_epochs: int
+    compare_train: int
+    compare_test: int
+
+
+BUDGETS = {
+    "quick": Budget(150, 150, 60, 150, 64, 2000, 300, 300, 5000, ("pca", "ae", "vae"),
+                    3, 2000, 300),
+    "default": Budget(1500, 1500, 500, 800, 500, 20000, 500, 1000, 5000,
+                      ("pca", "ae", "vae", "tsne", "umap"), 8, 5000, 1000),
+    "full": Budget(12000, 12000, 4000, 4000, 1000, None, 500, 1000, 5000,
+                   ("pca", "ae", "vae", "tsne", "umap"), 8, 5000, 1000),
+}

@@ -1,0 +1,46 @@
+"""The storyline: each section's words (`_text`) with its figures (`_figures`), in order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from vaelab.report.explain import _figures as fig
+from vaelab.report.explain import _text as txt
+from vaelab.report.explain._schema import ExplainReport
+from vaelab.report.explain._text import Section
+
+# (words from the report's numbers, figures from its arrays), in storyline order
+STORYLINE: tuple[tuple[Callable[[ExplainReport], Section],
+                       Callable[[ExplainReport], list[fig.Figure]]], ...] = (
+    (lambda r: txt.curse_section(r.curse, r.representation_contrast, r.data.name),
+     fig.curse_figures),
+    (lambda r: txt.reduce_section(r.pca), fig.reduce_figures),
+    (lambda r: txt.autoencoder_section(r.two_d, r.pca), fig.autoencoder_figures),
+    (lambda r: txt.holes_section(r.holes), fig.holes_figures),
+    (lambda r: txt.vae_section(r.two_d, r.holes), fig.no_figures),
+    (lambda r: txt.objective_section(r.objective, r.linear, r.data.n_test),
+     fig.no_figures),
+    (lambda r: txt.balance_section(r.sweep, r.objective.epochs), fig.balance_figures),
+    (lambda r: txt.generation_section(r.generation), fig.generation_figures),
+    (lambda r: txt.result_section(r.compare, r.typicality, r.unavailable), fig.no_figures),
+)
+
+
+def build_sections(report: ExplainReport) -> list[Section]:
+    """All storyline sections, in order, with this run's sentences and figures.
+
+    Parameters
+    ----------
+    report : ExplainReport
+        From `vaelab.report.explain.run_explain`.
+
+    Returns
+    -------
+    list of Section
+    """
+    sections = []
+    for words, figures in STORYLINE:
+        sec = words(report)
+        sec.figures = figures(report)
+        sections.append(sec)
+    return sections
