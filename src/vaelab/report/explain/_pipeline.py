@@ -91,7 +91,7 @@ def _run(cfg: ExplainConfig, say: Progress, progress: bool) -> ExplainReport:
     compare, contrast, typicality = stage("what you end up with", result)
     for key, m in compare.methods.items():
         if not m.available:  # an optional package (umap-learn) that is not installed
-            unavailable[key] = f"{m.label} was not run: {'; '.join(m.notes)}"
+            unavailable[key] = f"{m.label} was not run ({'; '.join(m.notes)})"
     stage.timings["total"] = round(time.perf_counter() - t_all, 2)
     config = {k: list(v) if isinstance(v, tuple) else v
               for k, v in dataclasses.asdict(cfg).items()}

@@ -172,7 +172,7 @@ class LinearStage:
     latent_dim: int
     ppca_log_likelihood: float  # exact mean test log p(x) of maximum-likelihood pPCA
     ppca_sigma2: float
-    linear_vae_elbo: float  # one-sample ELBO on the test data
+    linear_vae_elbo: float  # its mean test ELBO, in closed form (`PPCA.elbo`)
     linear_vae_sigma2: float
     gap_to_exact: float  # ppca_log_likelihood − linear_vae_elbo
     linear_vae_log_likelihood: float  # exact log p(x) of the linear VAE's own generative model
