@@ -2,6 +2,12 @@
 
 The hot path indexes one tensor that already holds the whole training set; there
 is no per-sample Dataset, no collate, and no host sync inside a step.
+
+How it reads, top down: `fit` checks its arguments, `_setup` builds the
+`_StepContext` (device, seeds, threads, data, Adam), and `_Loop.run` trains
+epoch after epoch, carrying a `_LoopState` (the JSON part of a checkpoint)
+through early stopping, checkpoints and rollbacks. `_train_epoch` is one pass
+over the data.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +27,9 @@ from tqdm.auto import tqdm
 from vaelab.core.inference import as_flat_tensor, elbo_terms
 from vaelab.data import Dataset, dynamic_binarize_batch
 from vaelab.errors import ConfigError, TrainingDivergedError
-from vaelab.training.batches import NpySource, TensorSource
+from vaelab.training import distributed
+from vaelab.training.batches import NpySource, TensorSource, steps_per_epoch
+from vaelab.training.checkpoint import capture, load_checkpoint, restore, save_checkpoint
 from vaelab.training.config import TrainConfig
 from vaelab.training.history import History
 from vaelab.training.runtime import resolve_device, resolve_precision
@@ -37,6 +46,53 @@ class _Diverged(Exception):
     def __init__(self, epoch: int, step: int, value: float, where: str) -> None:
         super().__init__(f"epoch {epoch} step {step}")
         self.epoch, self.step, self.value, self.where = epoch, step, value, where
+
+
+@dataclass
+class _LoopState:
+    """What the loop carries from epoch to epoch; `to_dict` is a checkpoint's ``state``.
+
+    The JSON keys are `vaelab.training.checkpoint.STATE`'s, then ``history``.
+
+    Examples
+    --------
+    >>> from vaelab.training.checkpoint import fresh_state
+    >>> list(_LoopState().to_dict().items()) == list(fresh_state().items())
+    True
+    >>> _LoopState.from_dict(fresh_state()) == _LoopState()
+    True
+    """
+
+    epoch: int = 0  # epochs done
+    best_loss: float | None = None  # best validation loss so far (early stopping)
+    bad_epochs: int = 0  # epochs since best_loss last improved
+    lr_scale: float = 1.0  # learning-rate multiplier, × 0.1 per rollback
+    rollbacks: int = 0  # rollbacks after a divergence so far
+    history: History = field(default_factory=History)
+
+    def to_dict(self) -> dict:
+        return asdict(self)  # history as History.to_dict
+
+    @classmethod
+    def from_dict(cls, d: dict) -> _LoopState:
+        return cls(**{**d, "history": History(**d["history"])})
+
+
+@dataclass(frozen=True)
+class _StepContext:
+    """What every training step of one fit uses; built once by `_setup`."""
+
+    config: TrainConfig
+    net: torch.nn.Module  # what a step calls: the model, maybe DDP-wrapped and compiled
+    model: torch.nn.Module  # the model itself: its parameters, config and checkpoints
+    source: TensorSource | NpySource  # the training batches
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator  # draws batch orders and dynamic binarizations
+    device: torch.device
+    autocast_dtype: torch.dtype | None  # None: fp32 without autocast
+    rank: int  # this process, 0 to world - 1
+    world: int  # processes training together (1 without torchrun)
+    n_steps: int  # optimizer steps per epoch
 
 
 def fit(
@@ -104,16 +160,17 @@ def fit(
     # setting are restored on every exit, divergence included
     with torch.random.fork_rng(devices=[]):
         try:
-            return _fit(model, train, config, valid, on_epoch, progress, checkpoint_dir, resume)
+            _check_fit(model, train, config, checkpoint_dir, resume)
+            ctx, x_valid = _setup(model, train, valid, config)
+            loop = _Loop(ctx, x_valid, on_epoch, progress, checkpoint_dir)
+            return loop.run(resume)
         finally:
             torch.set_num_threads(threads_before)
 
 
-def _fit(model, train, config, valid, on_epoch, progress, checkpoint_dir, resume) -> History:
-    from vaelab.training import distributed
-    from vaelab.training.batches import TensorSource, steps_per_epoch
-    from vaelab.training.checkpoint import capture, load_checkpoint, restore, save_checkpoint
-
+def _check_fit(model: torch.nn.Module, train: Dataset | TensorSource | NpySource,
+               config: TrainConfig, checkpoint_dir: str | Path | None, resume: bool) -> None:
+    """Refuse what `fit` cannot train, before anything changes."""
     if len(train) < 2:
         raise ConfigError(f"training needs at least 2 samples, got {len(train)}")
     if train.n_features != model.config.n_features:
@@ -126,8 +183,15 @@ def _fit(model, train, config, valid, on_epoch, progress, checkpoint_dir, resume
     if config.importance_samples > 1 and getattr(model.config, "kind", "vae") != "vae":
         raise ConfigError(f"importance_samples={config.importance_samples} needs a VAE: an "
                           "autoencoder has no q(z|x) to draw importance samples from; use 1")
+
+
+def _setup(model: torch.nn.Module, train: Dataset | TensorSource | NpySource,
+           valid: Dataset | None, config: TrainConfig) -> tuple[_StepContext, torch.Tensor | None]:
+    """Device, seeds, threads, the data on the device, the wrapped model and Adam.
+
+    Returns the step context and the flat validation tensor (None without ``valid``).
+    """
     rank, world = distributed.rank(), distributed.world_size()
-    main_process = rank == 0
     device = resolve_device(distributed.local_device(config.device))
     autocast_dtype = resolve_precision(config.precision, device)
     torch.manual_seed(config.seed + rank)
@@ -140,122 +204,162 @@ def _fit(model, train, config, valid, on_epoch, progress, checkpoint_dir, resume
     source = train if isinstance(train, BatchSource) else TensorSource(as_flat_tensor(train, device))
     if len(source) < world:
         raise ConfigError(f"{len(source)} samples cannot be shared by {world} processes")
-    x_valid = None if valid is None else as_flat_tensor(valid, device)
+    x_valid = None if valid is None else as_flat_tensor(valid, device)  # (N_valid, D)
     net = distributed.wrap(model, device)
     if config.compile:
         net = torch.compile(net)
-    opt = _adam(model, config, device)
-    n_steps = steps_per_epoch(len(source), config.batch_size, world)
-    history = History()
-    state = {"epoch": 0, "best_loss": None, "bad_epochs": 0, "lr_scale": 1.0, "rollbacks": 0}
-    best_state = None
-    if resume:
-        state, best_state = restore(load_checkpoint(checkpoint_dir, model), model, opt, gen)
-        history = History(**state.pop("history"))
-    rollback = config.on_divergence == "rollback"
+    ctx = _StepContext(
+        config=config, net=net, model=model, source=source,
+        optimizer=_adam(model, config, device), generator=gen, device=device,
+        autocast_dtype=autocast_dtype, rank=rank, world=world,
+        n_steps=steps_per_epoch(len(source), config.batch_size, world),
+    )
+    return ctx, x_valid
 
-    def snapshot() -> dict:
-        return capture(model, opt, gen, {**state, "history": history.to_dict()}, best_state)
 
-    last_good = snapshot() if rollback else None
-    last_save = time.monotonic()
-    epoch = state["epoch"] + 1
-    while epoch <= config.epochs:
-        start = time.perf_counter()
-        if world > 1:  # per-rank noise streams that a resume can rebuild from (seed, rank, epoch)
-            torch.manual_seed(config.seed + 1_000_003 * rank + epoch)
-        try:
-            totals = _train_epoch(net, model, source, opt, gen, config, epoch, n_steps,
-                                  state["lr_scale"], device, autocast_dtype, rank, world,
-                                  progress)
-        except _Diverged as d:
-            if rollback and state["rollbacks"] < config.max_rollbacks:
-                lr_scale, rollbacks = state["lr_scale"] * 0.1, state["rollbacks"] + 1
-                state, best_state = restore(last_good, model, opt, gen)
-                history = History(**state.pop("history"))
-                state.update(lr_scale=lr_scale, rollbacks=rollbacks)
-                if main_process:
-                    warnings.warn(
-                        f"training diverged in epoch {d.epoch}, step {d.step + 1}; rolled back to "
-                        f"the end of epoch {state['epoch']} and continuing at "
-                        f"lr={config.lr * lr_scale:g} (retry {rollbacks} of "
-                        f"{config.max_rollbacks})", RuntimeWarning, stacklevel=2)
+class _Loop:
+    """The epochs of one fit: early stopping, checkpoints, rollback after a divergence.
+
+    ``state`` is the JSON part of a checkpoint, ``best_weights`` the best
+    validation weights so far, ``last_good`` the snapshot a rollback returns to.
+    """
+
+    def __init__(self, ctx: _StepContext, x_valid: torch.Tensor | None,
+                 on_epoch: EpochCallback | None, progress: bool,
+                 checkpoint_dir: str | Path | None) -> None:
+        self.ctx, self.x_valid = ctx, x_valid
+        self.on_epoch, self.progress, self.checkpoint_dir = on_epoch, progress, checkpoint_dir
+        self.rollback = ctx.config.on_divergence == "rollback"
+        self.state = _LoopState()
+        self.best_weights: dict[str, torch.Tensor] | None = None
+        self.last_good: dict | None = None
+        self.last_save = time.monotonic()
+
+    def run(self, resume: bool) -> History:
+        """Train until ``config.epochs`` or early stopping; the best weights end up loaded."""
+        ctx, config = self.ctx, self.ctx.config
+        if resume:
+            self._restore(load_checkpoint(self.checkpoint_dir, ctx.model))
+        self.last_good = self._snapshot() if self.rollback else None
+        self.last_save = time.monotonic()
+        while self.state.epoch < config.epochs:
+            epoch, start = self.state.epoch + 1, time.perf_counter()
+            if ctx.world > 1:  # per-rank noise streams that a resume can rebuild from (seed, rank, epoch)
+                torch.manual_seed(config.seed + 1_000_003 * ctx.rank + epoch)
+            try:
+                train = _train_epoch(ctx, epoch, self.state.lr_scale, self.progress)
+            except _Diverged as d:
+                self._roll_back(d)  # raises TrainingDivergedError when no retry is left
                 continue
-            raise TrainingDivergedError(_divergence_message(d, config, state, checkpoint_dir,
-                                                            n_steps)) from None
-        tr = totals[:3]
-        record = {"epoch": epoch, "train_loss": tr[0], "train_reconstruction": tr[1],
-                  "train_kl": tr[2]}
-        if x_valid is not None:
-            v = elbo_terms(model, x_valid, config.eval_batch_size)
+            record = self._report(epoch, train, start)
+            stop = self._early_stopping(record)
+            self.state.epoch = epoch
+            self._checkpoint(epoch)
+            if stop:
+                break
+        if self.best_weights is not None:
+            ctx.model.load_state_dict(self.best_weights)
+        ctx.model.eval()
+        return self.state.history
+
+    def _report(self, epoch: int, train: list[float], start: float) -> dict:
+        """The epoch's metrics record: into the history, the progress output and ``on_epoch``."""
+        record = {"epoch": epoch, "train_loss": train[0], "train_reconstruction": train[1],
+                  "train_kl": train[2]}
+        if self.x_valid is not None:
+            v = elbo_terms(self.ctx.model, self.x_valid, self.ctx.config.eval_batch_size)
             record.update(valid_loss=v["loss"], valid_reconstruction=v["reconstruction"],
                           valid_kl=v["kl"])
         record["seconds"] = time.perf_counter() - start
-        _append(history, record)
-        if progress and main_process:
+        _append(self.state.history, record)
+        main_process = self.ctx.rank == 0
+        if self.progress and main_process:
             tqdm.write(_epoch_line(record))
-        if on_epoch is not None and main_process:
-            on_epoch(epoch, record)
-        stop = False
-        if config.patience is not None and x_valid is not None:
-            best = math.inf if state["best_loss"] is None else state["best_loss"]
-            if record["valid_loss"] < best - 1e-6:
-                state.update(best_loss=record["valid_loss"], bad_epochs=0)
-                best_state = copy.deepcopy(model.state_dict())
-                history.best_epoch = epoch
-            else:
-                state["bad_epochs"] += 1
-                stop = state["bad_epochs"] >= config.patience
-        state["epoch"] = epoch
+        if self.on_epoch is not None and main_process:
+            self.on_epoch(epoch, record)
+        return record
+
+    def _early_stopping(self, record: dict) -> bool:
+        """Keep the best validation loss and weights; True once patience has run out."""
+        state, patience = self.state, self.ctx.config.patience
+        if patience is None or self.x_valid is None:
+            return False
+        best = math.inf if state.best_loss is None else state.best_loss
+        if record["valid_loss"] < best - 1e-6:
+            state.best_loss, state.bad_epochs = record["valid_loss"], 0
+            self.best_weights = copy.deepcopy(self.ctx.model.state_dict())
+            state.history.best_epoch = record["epoch"]
+            return False
+        state.bad_epochs += 1
+        return state.bad_epochs >= patience
+
+    def _checkpoint(self, epoch: int) -> None:
+        """Snapshot the end of ``epoch`` for a rollback, and write it when a checkpoint is due."""
+        config = self.ctx.config
         due = (config.checkpoint_every > 0 and epoch % config.checkpoint_every == 0) or (
             config.checkpoint_minutes is not None
-            and time.monotonic() - last_save >= 60 * config.checkpoint_minutes
+            and time.monotonic() - self.last_save >= 60 * config.checkpoint_minutes
         )
-        if rollback or (due and checkpoint_dir is not None and main_process):
-            last_good = snapshot()
-        if due and checkpoint_dir is not None and main_process:
-            save_checkpoint(checkpoint_dir, last_good)
-            last_save = time.monotonic()
-        if stop:
-            break
-        epoch += 1
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-    return history
+        write = due and self.checkpoint_dir is not None and self.ctx.rank == 0
+        if self.rollback or write:
+            self.last_good = self._snapshot()
+        if write:
+            save_checkpoint(self.checkpoint_dir, self.last_good)
+            self.last_save = time.monotonic()
+
+    def _roll_back(self, d: _Diverged) -> None:
+        """Back to the last good state at a tenth of the learning rate, while retries are left."""
+        config, state = self.ctx.config, self.state
+        if not (self.rollback and state.rollbacks < config.max_rollbacks):
+            raise TrainingDivergedError(_divergence_message(d, config, state, self.checkpoint_dir,
+                                                            self.ctx.n_steps)) from None
+        lr_scale, rollbacks = state.lr_scale * 0.1, state.rollbacks + 1
+        self._restore(self.last_good)
+        self.state.lr_scale, self.state.rollbacks = lr_scale, rollbacks
+        if self.ctx.rank == 0:
+            warnings.warn(
+                f"training diverged in epoch {d.epoch}, step {d.step + 1}; rolled back to "
+                f"the end of epoch {self.state.epoch} and continuing at "
+                f"lr={config.lr * lr_scale:g} (retry {rollbacks} of {config.max_rollbacks})",
+                RuntimeWarning, stacklevel=3)  # attributed to fit
+
+    def _snapshot(self) -> dict:
+        ctx = self.ctx
+        return capture(ctx.model, ctx.optimizer, ctx.generator, self.state.to_dict(),
+                       self.best_weights)
+
+    def _restore(self, snapshot: dict) -> None:
+        ctx = self.ctx
+        state, self.best_weights = restore(snapshot, ctx.model, ctx.optimizer, ctx.generator)
+        self.state = _LoopState.from_dict(state)
 
 
-def _train_epoch(net, model, source, opt, gen, config, epoch, n_steps, lr_scale, device,
-                 autocast_dtype, rank, world, progress) -> list[float]:
+def _train_epoch(ctx: _StepContext, epoch: int, lr_scale: float, progress: bool) -> list[float]:
     """One pass over the data; returns [loss, reconstruction, kl] means (nats per example).
 
     Per-step terms go into a device buffer; the host reads it once every
     ``config.check_every`` steps (progress and the non-finite check) and at the end.
     """
-    from vaelab.training import distributed
-
-    bs = config.batch_size
-    beta = _warmup_beta(getattr(model.config, "beta", 1.0), epoch, n_steps,
+    config, net, opt, gen, device = ctx.config, ctx.net, ctx.optimizer, ctx.generator, ctx.device
+    autocast_dtype, n_steps = ctx.autocast_dtype, ctx.n_steps
+    beta = _warmup_beta(getattr(ctx.model.config, "beta", 1.0), epoch, n_steps,
                         config.kl_warmup_epochs)
     base_lr = config.lr * lr_scale
     scheduled = config.lr_schedule != "constant"
-    for group in opt.param_groups:
-        group["lr"] = base_lr * lr_factor(config.lr_schedule, epoch - 1, config.epochs)
+    _set_lr(opt, base_lr * lr_factor(config.lr_schedule, epoch - 1, config.epochs))
     extra = {"n_samples": config.importance_samples} if config.importance_samples > 1 else {}
-    perm = torch.randperm(len(source), generator=gen, device=gen.device)
-    stats = torch.zeros(n_steps, 3, dtype=torch.float32, device=device)  # loss·B, rec, kl
+    perm = torch.randperm(len(ctx.source), generator=gen, device=gen.device)  # (N,)
+    stats = torch.zeros(n_steps, 3, dtype=torch.float32, device=device)  # (n_steps, 3): loss·B, rec, kl
     seen = 0
     bar = tqdm(total=n_steps, desc=f"epoch {epoch}/{config.epochs}", leave=False,
-               disable=not progress or rank != 0, mininterval=0.5)
+               disable=not progress or ctx.rank != 0, mininterval=0.5)
     check = max(1, config.check_every)
-    for step, xb in enumerate(source.batches(perm, bs, rank, world)):
-        if config.binarize == "dynamic":
+    for step, xb in enumerate(ctx.source.batches(perm, config.batch_size, ctx.rank, ctx.world)):
+        if config.binarize == "dynamic":  # xb: (B, D)
             xb = dynamic_binarize_batch(xb, gen)
         if scheduled and step:  # the schedule moves every step, not every epoch
-            lr = base_lr * lr_factor(config.lr_schedule, epoch - 1 + step / n_steps,
-                                     config.epochs)
-            for group in opt.param_groups:
-                group["lr"] = lr
+            _set_lr(opt, base_lr * lr_factor(config.lr_schedule, epoch - 1 + step / n_steps,
+                                             config.epochs))
         with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
                             enabled=autocast_dtype is not None):
             out = net(xb, beta=beta[step] if isinstance(beta, list) else beta, **extra)
@@ -267,20 +371,36 @@ def _train_epoch(net, model, source, opt, gen, config, epoch, n_steps, lr_scale,
         seen += len(xb)
         bar.update()
         if step % check == check - 1:  # one host sync every `check` steps
-            s = distributed.all_reduce_sum(stats[: step + 1].double().sum(0)).tolist()
-            if not all(math.isfinite(v) for v in s):
-                raise _locate(stats, epoch, 0, step + 1)
-            n = seen * world
+            s = _sums_so_far(stats, step + 1, epoch)
+            n = seen * ctx.world
             bar.set_postfix(loss=f"{s[0] / n:.2f}", rec=f"{s[1] / n:.2f}", kl=f"{s[2] / n:.2f}")
     bar.close()
-    finite_w = torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all()
+    return _epoch_means(ctx, stats, seen, epoch)
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def _sums_so_far(stats: torch.Tensor, steps: int, epoch: int) -> list[float]:
+    """The first ``steps`` rows of ``stats`` summed over steps and processes (one host sync)."""
+    s = distributed.all_reduce_sum(stats[:steps].double().sum(0)).tolist()  # (3,)
+    if not all(math.isfinite(v) for v in s):
+        raise _locate(stats, epoch, 0, steps)
+    return s
+
+
+def _epoch_means(ctx: _StepContext, stats: torch.Tensor, seen: int, epoch: int) -> list[float]:
+    """[loss, reconstruction, kl] per example over all processes; `_Diverged` if not finite."""
+    finite_w = torch.stack([torch.isfinite(p).all() for p in ctx.model.parameters()]).all()
     totals = torch.cat([stats.double().sum(0), finite_w.double().reshape(1) - 1.0,
-                        torch.tensor([float(seen)], dtype=torch.float64, device=device)])
-    totals = distributed.all_reduce_sum(totals).tolist()
+                        torch.tensor([float(seen)], dtype=torch.float64, device=ctx.device)])
+    totals = distributed.all_reduce_sum(totals).tolist()  # loss·B, rec, kl, -bad ranks, seen
     if not all(math.isfinite(v) for v in totals[:3]):
-        raise _locate(stats, epoch, 0, n_steps)
+        raise _locate(stats, epoch, 0, ctx.n_steps)
     if totals[3] != 0:
-        raise _Diverged(epoch, n_steps - 1, math.nan, "weights")
+        raise _Diverged(epoch, ctx.n_steps - 1, math.nan, "weights")
     n = totals[4]
     return [v / n for v in totals[:3]]
 
@@ -294,9 +414,9 @@ def _locate(stats: torch.Tensor, epoch: int, lo: int, hi: int) -> _Diverged:
     return _Diverged(epoch, step, value, "loss")
 
 
-def _divergence_message(d: _Diverged, config: TrainConfig, state: dict, checkpoint_dir,
+def _divergence_message(d: _Diverged, config: TrainConfig, state: _LoopState, checkpoint_dir,
                         n_steps: int) -> str:
-    lr = config.lr * state["lr_scale"]
+    lr = config.lr * state.lr_scale
     if d.epoch == 1 and d.step == 0:
         cause = ("the first step already failed: the data likely holds huge values, or the "
                  "likelihood does not fit it (e.g. a tiny Gaussian sigma); check the data "
@@ -304,8 +424,8 @@ def _divergence_message(d: _Diverged, config: TrainConfig, state: dict, checkpoi
     else:
         cause = (f"the learning rate (lr={lr:g}) is likely too high for this model and data "
                  f"(try lr={lr / 10:g}); data with huge values can also cause this")
-    kept = (f"; the last good checkpoint (end of epoch {state['epoch']}) is kept in "
-            f"{checkpoint_dir}" if checkpoint_dir is not None and state["epoch"] > 0 else "")
+    kept = (f"; the last good checkpoint (end of epoch {state.epoch}) is kept in "
+            f"{checkpoint_dir}" if checkpoint_dir is not None and state.epoch > 0 else "")
     what = "the weights" if d.where == "weights" else "the loss or gradients"
     return (f"training diverged in epoch {d.epoch}, step {d.step + 1} of {n_steps}: "
             f"{what} became non-finite (loss={d.value}). Likely cause: {cause}{kept}. "
