@@ -142,8 +142,12 @@ def test_damaged_checkpoint_metadata_and_tensors_are_refused_by_name(run, damage
     _rewrite_checkpoint(run / CHECKPOINT, change)
     line = refused("train", "--resume", run, "--quiet", needles=(CHECKPOINT, needle))
     assert "no usable checkpoint" in line
-    with pytest.raises(RunDirError, match="no usable checkpoint"):
-        load_checkpoint(run)
+    from vaelab.core.config import ModelConfig
+    from vaelab.runs.files import read_config
+    from vaelab.runs.run import load_run_checkpoint
+
+    with pytest.raises(RunDirError, match="no usable checkpoint"):  # the run directory's API
+        load_run_checkpoint(run, ModelConfig.from_dict(read_config(run)["model"]))
 
 
 def test_checkpoint_that_does_not_fit_this_run_is_refused_when_restored(run):
