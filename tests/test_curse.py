@@ -13,13 +13,14 @@ from click.testing import CliRunner
 from vaelab.errors import ConfigError, DataError
 from vaelab.experiments.curse import (
     CurseResult,
+    curse_experiments,
     distance_concentration,
     gaussian_annulus,
     neighbourhood_emptiness,
     pairwise_distance_histograms,
     representation_contrast,
-    run_curse,
 )
+from vaelab.report.writers import write_curse
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -34,7 +35,9 @@ def small_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("curse")
     rng = np.random.default_rng(0)
     reps = {"low": rng.random((200, 3)), "high": rng.random((200, 300))}
-    return out, run_curse(out, dims=(1, 2, 10, 100), n_points=100, representations=reps)
+    result = curse_experiments(dims=(1, 2, 10, 100), n_points=100, representations=reps)
+    write_curse(out, result)
+    return out, result
 
 
 def test_contrast_falls_by_two_orders_of_magnitude(uniform_2_1000):
@@ -176,6 +179,7 @@ def test_cli_writes_json_and_prints_table(tmp_path):
     assert runner.invoke(main, ["curse", "--max-dim", "0"]).exit_code == 2
 
 
-def test_run_curse_without_figures_writes_only_json(tmp_path):
-    run_curse(tmp_path, dims=(2,), n_points=20, figures=False)
+def test_write_curse_without_figures_writes_only_json(tmp_path):
+    paths = write_curse(tmp_path, curse_experiments(dims=(2,), n_points=20), figures=False)
+    assert paths == [tmp_path / "curse.json"]
     assert [p.name for p in tmp_path.iterdir()] == ["curse.json"]

@@ -18,8 +18,8 @@ from vaelab.experiments.holes import (
     compare_holes,
     holes_metrics,
     moment_matched_kl,
-    run_holes,
 )
+from vaelab.report.writers import write_holes
 from vaelab.training.config import TrainConfig
 from vaelab.training.loop import fit
 
@@ -34,7 +34,8 @@ def comparison(digits, tmp_path_factory):
         fit(net, digits.train, TrainConfig(epochs=40, batch_size=64, seed=0), progress=False)
         models[kind.upper()] = net
     out = tmp_path_factory.mktemp("holes")
-    result = run_holes(models, digits.train, digits.test, out, n_samples=1000)
+    result = compare_holes(models, digits.train, digits.test, n_samples=1000)
+    write_holes(out, result)
     return result, out, models
 
 

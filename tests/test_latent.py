@@ -171,11 +171,16 @@ def test_latent_figures(trained, digits, tmp_path):
         assert save_figure(fig, tmp_path / f"{name}.png").stat().st_size > 1000
 
 
-def test_run_latent_writes_json_and_figures(trained, digits, tmp_path):
-    from vaelab.experiments.latent import run_latent
+def test_latent_tour_is_written_as_json_and_figures(trained, digits, tmp_path):
+    import json
 
-    res = run_latent(trained["vae"], digits.train, digits.test, tmp_path, grid_n=5,
-                     n_samples=8)
+    from vaelab.experiments.latent import latent_tour
+    from vaelab.report.writers import write_latent
+
+    tour = latent_tour(trained["vae"], digits.train, digits.test, grid_n=5, n_samples=8)
+    paths = write_latent(tmp_path, tour)
+    res = json.loads((tmp_path / "latent.json").read_text())
+    assert paths[0] == tmp_path / "latent.json" and res == json.loads(json.dumps(tour.to_dict()))
     assert res["active_units"]["latent_dim"] == 4
     assert len(res["traversals"]) == 4 and len(res["quantile_grid"]["z"]) == 25
     for name in ("latent.json", "interpolation.png", "traversal.png", "quantile_grid.svg",

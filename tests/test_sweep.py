@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from vaelab.cli import main
 from vaelab.core.config import ModelConfig
 from vaelab.errors import ConfigError
-from vaelab.experiments.sweep import BetaSweep, run_sweep, sweep_beta
+from vaelab.experiments.sweep import BetaSweep, sweep_beta
+from vaelab.report.writers import write_sweep
 from vaelab.training.config import TrainConfig
 
 
@@ -19,11 +20,12 @@ from vaelab.training.config import TrainConfig
 def sweep(digits, tmp_path_factory):
     """Four VAEs (latent 6) on digits, 25 epochs each, written to a directory."""
     out = tmp_path_factory.mktemp("sweep")
-    result = run_sweep(
-        digits.train, digits.test, out, betas=(64.0, 0.0, 1.0, 8.0),
+    result = sweep_beta(
+        digits.train, digits.test, betas=(64.0, 0.0, 1.0, 8.0),
         model=ModelConfig(latent_dim=6, hidden=(128,)),
         train_config=TrainConfig(epochs=25, batch_size=64, seed=0), n_samples=500,
     )
+    write_sweep(out, result)
     return result, out
 
 

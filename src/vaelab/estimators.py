@@ -21,6 +21,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from vaelab.core.config import ModelConfig, default_likelihood
+from vaelab.core.inference import EVAL_BATCH, map_batches, model_device
 from vaelab.core.models import build_model
 from vaelab.core.objectives import gaussian_kl
 from vaelab.data import Dataset, train_valid_split
@@ -34,7 +35,6 @@ from vaelab.training.threads import threads_for_step, torch_threads
 
 LIKELIHOOD_PARAMS = ("auto", "bernoulli", "gaussian", "gaussian-learned")
 DEVICES = ("cpu", "cuda", "cuda:N", "auto")
-_EVAL_BATCH = 4096
 _ELBO_SAMPLES = 32  # codes per row for the Monte-Carlo reconstruction term of the ELBO
 
 
@@ -166,7 +166,7 @@ class _AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
 
     def _device(self) -> torch.device:
-        return next(self.model_.parameters()).device
+        return model_device(self.model_)
 
     def _check_score_input(self, X: np.ndarray) -> None:
         """A Bernoulli likelihood scores values in [0, 1] only: refuse others by name."""
@@ -209,14 +209,13 @@ class _AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         return self.model_, np.float32
 
     @torch.inference_mode()
-    def _batched(self, fn, X: np.ndarray, chunk: int = _EVAL_BATCH) -> np.ndarray:
+    def _batched(self, fn, X: np.ndarray, chunk: int = EVAL_BATCH) -> np.ndarray:
         """``fn(model, x)`` over row chunks of X, concatenated into a numpy array."""
         model, dtype = self._inference_model()
         x = _as_tensor(X, self._device(), dtype)
         # forward only: about a third of a training step's work
         with torch_threads(threads_for_step(model, min(len(x), chunk) // 3)):
-            outs = [fn(model, x[i : i + chunk]).cpu() for i in range(0, len(x), chunk)]
-        return torch.cat(outs).numpy()
+            return map_batches(lambda b: fn(model, b).cpu(), x, chunk).numpy()
 
     def transform(self, X):
         """Encode X: the posterior means E[z|x] (the autoencoder's codes f(x)).
@@ -341,7 +340,7 @@ class _AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             state["_model_state"] = {
                 "config": model.config.to_dict(),
                 "weights": {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()},
-                "device": str(next(model.parameters()).device),
+                "device": str(model_device(model)),
             }
         return state
 
@@ -728,7 +727,7 @@ class VAE(_AutoencoderEstimator):
             log_px = m.likelihood.log_prob(m.decode(z), x).mean(0)  # (B,)
             return log_px.double() - gaussian_kl(mu, log_var).double()
 
-        return self._check_scores(self._batched(elbo, X, chunk=_EVAL_BATCH // _ELBO_SAMPLES), X)
+        return self._check_scores(self._batched(elbo, X, chunk=EVAL_BATCH // _ELBO_SAMPLES), X)
 
 
 ESTIMATORS: dict[str, type[_AutoencoderEstimator]] = {"VAE": VAE, "Autoencoder": Autoencoder}

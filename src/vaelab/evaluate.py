@@ -27,10 +27,18 @@ import numpy as np
 import torch
 
 from vaelab.core.importance import CACHE_MB, iw_log_likelihood
-from vaelab.core.inference import ACTIVE_THRESHOLD, as_flat_tensor
+from vaelab.core.inference import (
+    as_flat_tensor,
+    code_activity,
+    encode,
+    map_batches,
+    model_device,
+    seeded_subset,
+)
 from vaelab.core.objectives import gaussian_kl_per_dim
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError, DataError
+from vaelab.experiments.compare import code_scores
 
 EVALUATION = "evaluation.json"
 IW_PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}  # networks inside importance sampling
@@ -57,7 +65,7 @@ class Evaluation:
     bits_per_dim_note: str | None  # what bits per dim mean for this data and likelihood
     kl_per_dim: list[float] | None  # mean KL of each latent dimension
     latent_mean_variance: list[float]  # Cov_x(E_q[z_u]) of each latent dimension
-    active_units: int  # units with latent_mean_variance > ACTIVE_THRESHOLD
+    active_units: int  # units with latent_mean_variance > vaelab.core.inference.ACTIVE_THRESHOLD
     reconstruction_mse: float  # mean squared error per feature, on the data scale
     knn_accuracy: float | None = None  # kNN on latent means, train codes → test codes
     knn_k: int | None = None
@@ -136,20 +144,6 @@ def bits_per_dim_note(kind: str, likelihood: str) -> str:
             "on this data's scale; comparable only with the same scaling")
 
 
-def _subset(ds: Dataset, n: int | None, seed: int) -> Dataset:
-    if n is None or n >= len(ds):
-        return ds
-    if n < 1:
-        raise ConfigError(f"subsample={n} must be >= 1")
-    idx = np.sort(np.random.default_rng(seed).choice(len(ds), n, replace=False))
-    return ds.subset(idx, ds.name)
-
-
-@torch.inference_mode()
-def _codes(model: torch.nn.Module, x: torch.Tensor, batch: int = 4096) -> torch.Tensor:
-    return torch.cat([model.code(x[i : i + batch]).float() for i in range(0, len(x), batch)])
-
-
 def evaluate(
     model: torch.nn.Module,
     data: Dataset,
@@ -225,8 +219,8 @@ def evaluate(
         raise ConfigError(f"subsample={subsample} must be >= 1")
     if latent_metrics:
         _check_knn_k(knn_k, max_knn_train, data, train_data)
-    data = _subset(data, subsample, seed)
-    device = next(model.parameters()).device
+    data = seeded_subset(data, subsample, seed)
+    device = model_device(model)
     model.eval()
     x = as_flat_tensor(data, device)  # (N, D)
     n, d = x.shape
@@ -234,20 +228,18 @@ def evaluate(
     gen = torch.Generator(device=device).manual_seed(seed)
     is_vae = hasattr(model, "posterior")
 
+    codes = encode(model, data)  # (N, Z) latent means / AE codes
     with torch.inference_mode():
-        codes = _codes(model, x)  # (N, Z) latent means / AE codes
-        recon = torch.cat([model.reconstruct(x[i : i + 4096]) for i in range(0, n, 4096)])
+        recon = map_batches(model.reconstruct, x)
         mse = float((recon.float() - x).pow(2).mean())
-    variance = codes.double().var(0, unbiased=True) if n > 1 else torch.zeros(cfg.latent_dim)
-    active = int((variance > ACTIVE_THRESHOLD).sum())
+    activity = code_activity(codes)
 
     kl = kl_per_dim = elbo = elbo_se = ll = ll_se = gap = bpd = None
     if is_vae:
         with torch.inference_mode():
-            kld = torch.cat([
-                gaussian_kl_per_dim(*(t.float() for t in model.posterior(x[i : i + 4096])))
-                for i in range(0, n, 4096)
-            ]).double()  # (N, Z)
+            kld = map_batches(
+                lambda b: gaussian_kl_per_dim(*(t.float() for t in model.posterior(b))), x
+            ).double()  # (N, Z)
         kl_per_dim = kld.mean(0).tolist()
         kl_ex = kld.sum(1).cpu().numpy()  # (N,)
         if iw_samples > 0:
@@ -260,10 +252,8 @@ def evaluate(
             ll, ll_se = est.mean, est.standard_error
         else:
             with torch.inference_mode():
-                rec_ex = torch.cat([
-                    model(x[i : i + 4096], beta=1.0).reconstruction.double()
-                    for i in range(0, n, 4096)
-                ]).cpu().numpy()
+                rec_ex = map_batches(lambda b: model(b, beta=1.0).reconstruction.double(),
+                                     x).cpu().numpy()
             notes.append("iw_samples=0: no log-likelihood; the ELBO uses one sample per example")
         elbo_ex = -(rec_ex + kl_ex)
         reconstruction, kl, elbo = float(rec_ex.mean()), float(kl_ex.mean()), float(elbo_ex.mean())
@@ -273,9 +263,8 @@ def evaluate(
             bpd = -ll / (d * math.log(2))
     else:
         with torch.inference_mode():
-            reconstruction = float(torch.cat([
-                model(x[i : i + 4096]).reconstruction.double() for i in range(0, n, 4096)
-            ]).mean())
+            reconstruction = float(map_batches(lambda b: model(b).reconstruction.double(),
+                                               x).mean())
         notes.append("autoencoder: no density p(x), so no ELBO, log-likelihood or bits per "
                      "dim; reconstruction and latent metrics only")
 
@@ -286,7 +275,8 @@ def evaluate(
         log_likelihood=ll, log_likelihood_se=ll_se, gap=gap, bits_per_dim=bpd,
         bits_per_dim_note=bits_per_dim_note(data.kind, cfg.likelihood) if bpd is not None
         else None,
-        kl_per_dim=kl_per_dim, latent_mean_variance=variance.tolist(), active_units=active,
+        kl_per_dim=kl_per_dim, latent_mean_variance=activity.variances,
+        active_units=activity.n_active,
         reconstruction_mse=mse, iw_precision=iw_precision, notes=notes,
     )
     if latent_metrics:
@@ -314,29 +304,28 @@ def _check_knn_k(knn_k: int, max_knn_train: int, data: Dataset,
 
 def _latent_quality(ev, model, data, codes, train_data, knn_k, max_knn_train, trust_k,
                     max_trust, seed) -> None:
-    from sklearn.manifold import trustworthiness
-    from sklearn.neighbors import KNeighborsClassifier
-
-    z_test = codes.cpu().numpy()
-    rng = np.random.default_rng(seed + 1)
+    """kNN accuracy and trustworthiness of the latent means (`code_scores`), into ``ev``."""
+    train = None
     if data.y is None:
         ev.notes.append("no labels: kNN accuracy skipped")
     elif train_data is None or train_data.y is None:
         ev.notes.append("no labelled training data: kNN accuracy skipped")
     else:
-        train = _subset(train_data, max_knn_train, seed + 2)
-        device = next(model.parameters()).device
-        z_train = _codes(model, as_flat_tensor(train, device)).cpu().numpy()
-        clf = KNeighborsClassifier(n_neighbors=int(knn_k)).fit(z_train, train.y)
-        ev.knn_accuracy = float(clf.score(z_test, data.y))
-        ev.knn_k, ev.knn_n_train = int(knn_k), len(train)
+        train = seeded_subset(train_data, max_knn_train, seed + 2)
     m = min(len(data), max_trust)
-    k = min(trust_k, (m - 1) // 2)
-    if k >= 1:
-        idx = np.sort(rng.choice(len(data), m, replace=False))
-        x_flat = data.x.reshape(len(data), -1)[idx]
-        ev.trustworthiness = float(trustworthiness(x_flat, z_test[idx], n_neighbors=k))
-        ev.trustworthiness_k, ev.trustworthiness_n = k, m
+    k = min(trust_k, (m - 1) // 2)  # trustworthiness needs k < m / 2
+    scores = code_scores(
+        data.x.reshape(len(data), -1), codes,
+        train_codes=None if train is None else encode(model, train),
+        train_labels=None if train is None else train.y, labels=data.y,
+        knn_k=() if train is None else (int(knn_k),),
+        trust_idx=seeded_subset(np.arange(len(data)), m, seed + 1) if k >= 1 else None,
+        trust_k=k,
+    )
+    if train is not None:
+        ev.knn_accuracy, ev.knn_k, ev.knn_n_train = scores.knn_accuracy[0], int(knn_k), len(train)
+    if scores.trustworthiness is not None:
+        ev.trustworthiness, ev.trustworthiness_k, ev.trustworthiness_n = scores.trustworthiness, k, m
 
 
 def evaluate_run(
@@ -378,13 +367,13 @@ def evaluate_run(
     if isinstance(data, Dataset):
         test = data
     else:
-        from vaelab.runs.run import eval_view
+        from vaelab.runs.run import eval_split
 
         splits, tcfg, seed = run_data(config)
         if isinstance(data, DataSpec):
             splits = load_data(data)
-        test = eval_view(splits.test, tcfg, seed + 4)  # the same draw as train_run's
-        train_data = eval_view(splits.train, tcfg, seed + 5) if latent_metrics else None
+        test = eval_split(splits, "test", tcfg, seed)  # the same draw as train_run's
+        train_data = eval_split(splits, "train", tcfg, seed) if latent_metrics else None
     ev = evaluate(model, test, iw_samples=iw_samples, train_data=train_data,
                   subsample=subsample, latent_metrics=latent_metrics, **kwargs)
     if write:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -104,6 +103,7 @@ def compare(source, data_dir, shape, label_column, n_components, methods, epochs
     --max-train 5000 --max-test 1000 --knn-k 10,100
     """
     from vaelab.experiments.compare import compare_methods
+    from vaelab.report.writers import write_compare
     from vaelab.runs.run import DataSpec, load_data
 
     spec = DataSpec(source=source, data_dir=data_dir, shape=parse_ints(shape, "--shape"),
@@ -116,11 +116,6 @@ def compare(source, data_dir, shape, label_column, n_components, methods, epochs
         n_trust=n_trust, max_train=max_train, max_test=max_test, seed=seed, device=device,
         n_threads=threads,
     )
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "compare.json").write_text(json.dumps(result.to_dict()) + "\n")
+    write_compare(out, result, figures=not no_figures)
     click.echo(format_table(result))
-    if not no_figures:
-        from vaelab.report.figures.compare import save_compare_figures
-
-        save_compare_figures(result, out)
     click.echo(f"wrote {out / 'compare.json'}" + ("" if no_figures else f" and figures to {out}"))

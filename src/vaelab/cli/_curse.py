@@ -28,10 +28,8 @@ def format_table(result: CurseResult) -> str:
 
     Examples
     --------
-    >>> import tempfile
-    >>> from vaelab.experiments.curse import run_curse
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     table = format_table(run_curse(tmp, dims=(2, 50), n_points=50, figures=False))
+    >>> from vaelab.experiments.curse import curse_experiments
+    >>> table = format_table(curse_experiments(dims=(2, 50), n_points=50))
     >>> table.splitlines()[0].split()[:3]
     ['d', 'contrast', 'contrast']
     """
@@ -108,7 +106,8 @@ def curse(out: Path, max_dim: int, n_points: int, seed: int, source: str | None,
     Example: vaelab curse --max-dim 500 --n-points 500 --out runs/curse
     --data digits
     """
-    from vaelab.experiments.curse import run_curse
+    from vaelab.experiments.curse import curse_experiments
+    from vaelab.report.writers import write_curse
 
     dims = [d for d in DEFAULT_DIMS if d <= max_dim]
     reps = None
@@ -119,7 +118,8 @@ def curse(out: Path, max_dim: int, n_points: int, seed: int, source: str | None,
         splits = load_data(DataSpec(source=source, data_dir=data_dir, valid_fraction=0.0, seed=seed))
         reps = code_representations(splits.train, splits.test, n_components=latent_dim,
                                     epochs=epochs, max_train=max_samples, max_test=2000, seed=seed)
-    result = run_curse(out, dims=dims, n_points=n_points, seed=seed, representations=reps)
+    result = curse_experiments(dims=dims, n_points=n_points, seed=seed, representations=reps)
+    write_curse(out, result)
     click.echo(format_table(result))
     if result.representations is not None:
         rep = result.representations

@@ -71,14 +71,16 @@ def holes(runs, source, data_dir, shape, label_column, latent_dim, hidden, epoch
 
     Example: vaelab holes --data digits --latent-dim 8 --epochs 50
     """
-    from vaelab.experiments.holes import run_holes
+    from vaelab.experiments.holes import compare_holes
+    from vaelab.report.writers import write_holes
 
     if runs:
         models, train, test = _from_runs(runs)
     else:
         models, train, test = _train_pair(source, data_dir, shape, label_column, latent_dim,
                                           hidden, epochs, batch_size, seed)
-    result = run_holes(models, train, test, out, n_samples=n_samples, seed=seed)
+    result = compare_holes(models, train, test, n_samples=n_samples, seed=seed)
+    write_holes(out, result)
     click.echo(format_holes(result))
     click.echo(f"wrote {out / 'holes.json'} and figures to {out}")
 
@@ -110,7 +112,6 @@ def _train_pair(source, data_dir, shape, label_column, latent_dim, hidden, epoch
 
 def _from_runs(runs):
     from vaelab.runs.run import load_run, run_data
-
 
     if len(runs) != 2:
         raise ConfigError(f"give two run directories (an AE and a VAE), got {len(runs)}")

@@ -22,7 +22,6 @@ def report_run(run_dir: Path, net, seed: int) -> None:
     click.echo(f"run directory: {run_dir}")
 
 
-
 @click.command()
 @click.argument("run", type=click.Path(file_okay=False))
 @click.option("-n", "n", type=click.IntRange(min=1), default=64, show_default=True,
@@ -147,14 +146,14 @@ def _write_reconstructions(run_dir: Path, n: int, out: Path | None) -> Path:
     from vaelab.core.inference import decode, encode
     from vaelab.errors import ConfigError
     from vaelab.report.figures.images import as_images, image_grid_figure, save_figure
-    from vaelab.runs.run import eval_view, load_run, run_data
+    from vaelab.runs.run import eval_split, load_run, run_data
 
     model, config = load_run(run_dir)
     shape = model.config.input_shape
     if len(shape) != 3:
         raise ConfigError(f"reconstruct draws images, but this run's samples have shape {shape}")
     splits, train, seed = run_data(config)
-    test = eval_view(splits.test, train, seed + 4)
+    test = eval_split(splits, "test", train, seed)
     x = test.x[:n].reshape(min(n, len(test)), -1)
     rec = decode(model, encode(model, x))
     cols = min(n, 8)

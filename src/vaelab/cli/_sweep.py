@@ -81,7 +81,8 @@ def sweep_beta_cmd(source, data_dir, shape, label_column, betas, latent_dim, hid
     Example: vaelab sweep-beta --data digits --betas 0,0.5,1,4,64 --epochs 20
     """
     from vaelab.core.config import ModelConfig
-    from vaelab.experiments.sweep import run_sweep
+    from vaelab.experiments.sweep import sweep_beta
+    from vaelab.report.writers import write_sweep
     from vaelab.runs.run import DataSpec, load_data
     from vaelab.training.config import TrainConfig
 
@@ -97,8 +98,9 @@ def sweep_beta_cmd(source, data_dir, shape, label_column, betas, latent_dim, hid
         click.echo(f"beta={p.beta:g}: rate {p.rate:.2f}, distortion {p.distortion:.2f}, "
                    f"active units {p.active_units} ({p.train_seconds:.1f}s)")
 
-    result = run_sweep(splits.train, splits.test, out, betas=parse_floats(betas, "--betas"),
-                       model=model, train_config=train_cfg, max_train=max_train,
-                       n_samples=n_samples, seed=seed, on_point=report)
+    result = sweep_beta(splits.train, splits.test, betas=parse_floats(betas, "--betas"),
+                        model=model, train_config=train_cfg, max_train=max_train,
+                        n_samples=n_samples, seed=seed, on_point=report)
+    write_sweep(out, result)
     click.echo(format_sweep(result))
     click.echo(f"wrote {out / 'sweep.json'} and figures to {out}")

@@ -1,6 +1,7 @@
 """Models applied to data, in batches and without gradients: codes, decodings, ELBO terms.
 
-The one home of batched encode/decode and of the active-units rule (Burda et al.
+The one home of batched encode/decode (`map_batches`, `encode`, `decode`), of the
+seeded subset of rows (`seeded_subset`) and of the active-units rule (Burda et al.
 2015: unit u is active when Cov_x(E_q[z_u]) > 0.01); every experiment, the
 evaluation and the explainer use these.
 """
@@ -8,12 +9,15 @@ evaluation and the explainer use these.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
 
 from vaelab.data import Dataset
+from vaelab.errors import ConfigError
 
 EVAL_BATCH = 4096  # inputs per forward pass when no gradient is needed
 ACTIVE_THRESHOLD = 0.01  # Burda et al. 2015: unit u is active if Cov_x(E_q[z_u]) > 0.01
@@ -66,6 +70,58 @@ def flat_array(x: np.ndarray | Dataset) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.float32).reshape(len(arr), -1)
 
 
+Rows = TypeVar("Rows", Dataset, np.ndarray)
+
+
+def seeded_subset(data: Rows, n: int | None, seed: int | np.random.Generator = 0) -> Rows:
+    """A seeded random subset of ``n`` rows, kept in their original order.
+
+    ``data`` itself when ``n`` is None or ``data`` has at most ``n`` rows; then no
+    random number is drawn, so a shared generator ``seed`` moves on only when rows
+    are dropped.
+
+    Parameters
+    ----------
+    data : Dataset or ndarray
+        Rows to choose from (a Dataset keeps its labels, name and meta aligned).
+    n : int or None
+        Rows to keep (>= 1); None keeps all.
+    seed : int or numpy.random.Generator
+        The draw: ``np.sort(default_rng(seed).choice(len(data), n, replace=False))``.
+
+    Returns
+    -------
+    Dataset or ndarray
+        Same type as ``data``.
+
+    Examples
+    --------
+    >>> seeded_subset(np.arange(10), 3, seed=0)
+    array([5, 6, 9])
+    >>> seeded_subset(np.arange(3), 5).tolist()
+    [0, 1, 2]
+    """
+    if n is None or len(data) <= n:
+        return data
+    if n < 1:
+        raise ConfigError(f"n={n} rows to keep must be >= 1 (or None for all {len(data)})")
+    idx = np.sort(np.random.default_rng(seed).choice(len(data), n, replace=False))
+    return data.subset(idx) if isinstance(data, Dataset) else data[idx]
+
+
+def map_batches(
+    fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_size: int = EVAL_BATCH
+) -> torch.Tensor:
+    """``fn`` applied to row batches of ``x`` (at least one row), concatenated: ``(N, ...)``.
+
+    Examples
+    --------
+    >>> map_batches(lambda b: b * 2, torch.arange(5), batch_size=2).tolist()
+    [0, 2, 4, 6, 8]
+    """
+    return torch.cat([fn(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+
+
 @torch.inference_mode()
 def encode(model: torch.nn.Module, data: np.ndarray | Dataset, batch_size: int = EVAL_BATCH) -> np.ndarray:
     """The deterministic code of every input: the AE's f(x), the VAE's posterior mean μ(x).
@@ -90,10 +146,11 @@ def encode(model: torch.nn.Module, data: np.ndarray | Dataset, batch_size: int =
     (5, 2)
     """
     x = flat_array(data)
+    if len(x) == 0:
+        return np.zeros((0, model.config.latent_dim), np.float32)
     dev = model_device(model)
-    out = [model.code(torch.from_numpy(x[i : i + batch_size]).to(dev)).float().cpu()
-           for i in range(0, len(x), batch_size)]
-    return torch.cat(out).numpy() if out else np.zeros((0, model.config.latent_dim), np.float32)
+    return map_batches(lambda b: model.code(b.to(dev)).float().cpu(), torch.from_numpy(x),
+                       batch_size).numpy()
 
 
 @torch.inference_mode()
@@ -108,10 +165,11 @@ def decode(model: torch.nn.Module, z: np.ndarray, batch_size: int = EVAL_BATCH) 
     (3, 8)
     """
     z = np.ascontiguousarray(z, dtype=np.float32)
+    if len(z) == 0:
+        return np.zeros((0, model.config.n_features), np.float32)
     dev = model_device(model)
-    out = [model.decode_mean(torch.from_numpy(z[i : i + batch_size]).to(dev)).float().cpu()
-           for i in range(0, len(z), batch_size)]
-    return torch.cat(out).numpy() if out else np.zeros((0, model.config.n_features), np.float32)
+    return map_batches(lambda b: model.decode_mean(b.to(dev)).float().cpu(), torch.from_numpy(z),
+                       batch_size).numpy()
 
 
 @torch.inference_mode()
@@ -140,14 +198,17 @@ def aggregate_posterior_codes(
     if not hasattr(model, "posterior"):
         return encode(model, data, batch_size)
     x = flat_array(data)
+    if len(x) == 0:
+        return np.zeros((0, model.config.latent_dim), np.float32)
     dev = model_device(model)
-    gen = torch.Generator().manual_seed(seed)
-    out = []
-    for i in range(0, len(x), batch_size):
-        mu, log_var = model.posterior(torch.from_numpy(x[i : i + batch_size]).to(dev))
+    gen = torch.Generator().manual_seed(seed)  # batches are drawn in order: one stream
+
+    def draw(b: torch.Tensor) -> torch.Tensor:
+        mu, log_var = model.posterior(b.to(dev))  # (B, Z) each
         eps = torch.randn(mu.shape, generator=gen).to(dev)
-        out.append((mu + eps * (0.5 * log_var).exp()).float().cpu())  # (B, Z)
-    return torch.cat(out).numpy() if out else np.zeros((0, model.config.latent_dim), np.float32)
+        return (mu + eps * (0.5 * log_var).exp()).float().cpu()
+
+    return map_batches(draw, torch.from_numpy(x), batch_size).numpy()
 
 
 @dataclass
@@ -192,7 +253,22 @@ def active_units(
     >>> au.latent_dim, len(au.variances)
     (3, 3)
     """
-    codes = encode(model, data).astype(np.float64)
+    return code_activity(encode(model, data), threshold)
+
+
+def code_activity(codes: np.ndarray | torch.Tensor, threshold: float = ACTIVE_THRESHOLD) -> ActiveUnits:
+    """`active_units` of posterior means already computed: ``codes`` is ``(N, Z)``.
+
+    The variance is the unbiased one over the N rows, in float64 (0 for N = 1).
+
+    Examples
+    --------
+    >>> code_activity(np.array([[0.0, 0.0], [1.0, 0.01]])).n_active
+    1
+    """
+    if isinstance(codes, torch.Tensor):
+        codes = codes.detach().cpu().numpy()
+    codes = np.asarray(codes, dtype=np.float64)
     var = codes.var(axis=0, ddof=1) if len(codes) > 1 else np.zeros(codes.shape[1])
     return ActiveUnits(int((var > threshold).sum()), codes.shape[1], float(threshold),
                        var.tolist())

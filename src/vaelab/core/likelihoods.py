@@ -14,9 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from vaelab.core.config import LIKELIHOODS
+from vaelab.core.objectives import LOG_2PI
 from vaelab.errors import ConfigError
-
-LOG_2PI = math.log(2 * math.pi)
 
 
 class Likelihood(nn.Module):

@@ -9,7 +9,7 @@ import math
 
 import torch
 
-LOG_2PI = math.log(2 * math.pi)
+LOG_2PI = math.log(2 * math.pi)  # in every Gaussian log-density (likelihoods, ppca import it)
 
 
 def gaussian_kl(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:

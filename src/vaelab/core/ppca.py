@@ -19,9 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from vaelab.core.objectives import LOG_2PI
 from vaelab.errors import ConfigError
-
-LOG_2PI = math.log(2 * math.pi)
 
 
 @dataclass

@@ -14,6 +14,8 @@ numbers, and `compare_methods` measures, per method:
 - ``trustworthiness``: `sklearn.manifold.trustworthiness` of the test codes against
   the test samples (are a code's neighbours neighbours in the data too?), on a
   subsample;
+
+(these two are `code_scores`, which `vaelab.evaluate` uses for a model's latent means too)
 - ``fit_seconds`` and ``transform_seconds`` (encoding the test set, i.e. new points);
 - the test ``codes`` themselves, for the scatter plot and for `vaelab.experiments.curse`.
 
@@ -36,18 +38,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
 from vaelab.core.config import default_likelihood
+from vaelab.core.inference import seeded_subset
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError, DataError
 from vaelab.experiments.options import DEFAULT_METHODS, METHODS
 
 __all__ = [
     "METHODS",
+    "CodeScores",
     "CompareResult",
     "MethodResult",
     "code_representations",
+    "code_scores",
     "compare_methods",
 ]
 
@@ -163,6 +167,7 @@ def _run_random(xtr: np.ndarray, xte: np.ndarray, o: _Options) -> _Fitted:
 
 def _run_model(kind: str, xtr: np.ndarray, xte: np.ndarray, o: _Options) -> _Fitted:
     from vaelab.core.config import ModelConfig
+    from vaelab.core.inference import decode, encode
     from vaelab.core.models import build_model
     from vaelab.training.config import TrainConfig
     from vaelab.training.loop import fit
@@ -177,14 +182,12 @@ def _run_model(kind: str, xtr: np.ndarray, xte: np.ndarray, o: _Options) -> _Fit
     _, fit_s = _timed(lambda: fit(model, train_ds, tcfg, progress=False))
     model.cpu().eval()
 
-    def encode(x: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return model.code(torch.from_numpy(x.astype(np.float32))).double().numpy()
+    def codes(x: np.ndarray) -> np.ndarray:  # one forward pass over all rows
+        return encode(model, x, batch_size=len(x)).astype(np.float64)
 
-    train_codes = encode(xtr)
-    test_codes, tr_s = _timed(lambda: encode(xte))
-    with torch.inference_mode():
-        rec = model.decode_mean(torch.from_numpy(test_codes).float()).double().numpy()
+    train_codes = codes(xtr)
+    test_codes, tr_s = _timed(lambda: codes(xte))
+    rec = decode(model, test_codes, batch_size=len(test_codes)).astype(np.float64)
     notes = [f"MLP hidden={list(o.hidden)}, likelihood={o.likelihood}, {o.epochs} epochs, fp32"]
     if kind == "vae":
         notes.append("codes are posterior means mu(x); reconstruction decodes mu(x)")
@@ -256,12 +259,6 @@ def _thread_limit(n_threads: int | None, method: str) -> contextlib.AbstractCont
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=n_threads)
-
-
-def _subsample(ds: Dataset, n_max: int | None, rng: np.random.Generator) -> Dataset:
-    if n_max is None or len(ds) <= n_max:
-        return ds
-    return ds.subset(np.sort(rng.choice(len(ds), n_max, replace=False)))
 
 
 def compare_methods(
@@ -361,7 +358,7 @@ def compare_methods(
         raise DataError(f"train has {train.n_features} features per sample but test has "
                         f"{test.n_features}")
     rng = np.random.default_rng(seed)
-    train, test = _subsample(train, max_train, rng), _subsample(test, max_test, rng)
+    train, test = seeded_subset(train, max_train, rng), seeded_subset(test, max_test, rng)
     if n_components > min(train.n_features, len(train)):
         raise ConfigError(f"n_components={n_components} must be between 1 and "
                           f"min(n_features={train.n_features}, n_train={len(train)})")
@@ -372,8 +369,7 @@ def compare_methods(
     lik = likelihood or default_likelihood(train.kind)
     opts = _Options(n_components, epochs, seed, tuple(int(h) for h in hidden), lik, batch_size,
                     device, train.kind)
-    trust_idx = np.sort(rng.choice(len(test), min(n_trust, len(test)), replace=False))
-    has_labels = train.y is not None and test.y is not None
+    trust_idx = seeded_subset(np.arange(len(test)), n_trust, rng)
 
     results: dict[str, MethodResult] = {}
     for method in methods:
@@ -384,7 +380,7 @@ def compare_methods(
         with _thread_limit(n_threads, method):
             f = _RUNNERS[method](xtr, xte, opts)
             results[method] = _measure(method, f, xte, train.y, test.y, ks, trust_idx,
-                                       trust_neighbors, has_labels)
+                                       trust_neighbors)
     from vaelab.core.config import ModelConfig
 
     model = ModelConfig(kind="vae", input_shape=(train.n_features,), latent_dim=n_components,
@@ -399,39 +395,99 @@ def compare_methods(
 
 
 def _measure(method: str, f: _Fitted, xte: np.ndarray, ytr: np.ndarray | None,
-             yte: np.ndarray | None, ks: list[int], trust_idx: np.ndarray, trust_neighbors: int,
-             has_labels: bool) -> MethodResult:
-    from sklearn.manifold import trustworthiness
-    from sklearn.neighbors import KNeighborsClassifier
-
-    notes = list(f.notes)
+             yte: np.ndarray | None, ks: list[int], trust_idx: np.ndarray,
+             trust_neighbors: int) -> MethodResult:
     if not np.isfinite(f.test_codes).all() or not np.isfinite(f.train_codes).all():
         raise DataError(f"method {method!r} produced NaN or infinite codes")
     mse = None
     if f.test_reconstruction is not None:
         mse = float(np.mean((f.test_reconstruction - xte) ** 2))
-    acc: list[float | None] = [None] * len(ks)
-    if has_labels:
-        for i, k in enumerate(ks):
-            if k > len(f.train_codes):
-                notes.append(f"kNN: k={k} exceeds the {len(f.train_codes)} training codes")
-                continue
-            knn = KNeighborsClassifier(n_neighbors=k).fit(f.train_codes, ytr)
-            acc[i] = float(knn.score(f.test_codes, yte))
-    else:
-        notes.append("kNN accuracy: the data has no labels")
-    trust = None
-    if trust_neighbors < len(trust_idx) / 2:
-        trust = float(trustworthiness(xte[trust_idx], f.test_codes[trust_idx],
-                                      n_neighbors=trust_neighbors))
-    else:
-        notes.append(f"trustworthiness: needs more than {2 * trust_neighbors} test samples")
+    scores = code_scores(xte, f.test_codes, train_codes=f.train_codes, train_labels=ytr,
+                         labels=yte, knn_k=ks, trust_idx=trust_idx, trust_k=trust_neighbors)
     return MethodResult(
         method=method, label=LABELS[method], available=True, protocol=f.protocol,
-        reconstruction_mse=mse, knn_accuracy=acc, trustworthiness=trust,
-        fit_seconds=f.fit_seconds, transform_seconds=f.transform_seconds, notes=notes,
+        reconstruction_mse=mse, knn_accuracy=scores.knn_accuracy,
+        trustworthiness=scores.trustworthiness, fit_seconds=f.fit_seconds,
+        transform_seconds=f.transform_seconds, notes=[*f.notes, *scores.notes],
         codes=f.test_codes.tolist(),
     )
+
+
+@dataclass
+class CodeScores:
+    """How well codes keep the data's structure; a ``None`` comes with its reason in ``notes``."""
+
+    knn_accuracy: list[float | None]  # one per k of code_scores' knn_k
+    trustworthiness: float | None
+    notes: list[str] = field(default_factory=list)
+
+
+def code_scores(
+    x: np.ndarray,
+    codes: np.ndarray,
+    *,
+    train_codes: np.ndarray | None = None,
+    train_labels: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    knn_k: Sequence[int] = (),
+    trust_idx: np.ndarray | None = None,
+    trust_k: int = 5,
+) -> CodeScores:
+    """kNN accuracy and trustworthiness of ``codes``: the one rule for both.
+
+    Parameters
+    ----------
+    x : ndarray (N, D)
+        The samples the codes are of (flat).
+    codes : ndarray (N, K)
+        Their codes.
+    train_codes, train_labels : ndarray, optional
+        Codes and labels of other samples: the kNN classifier is fitted on these
+        and scored on ``codes`` against ``labels``.
+    labels : ndarray (N,), optional
+        Labels of ``x``.
+    knn_k : sequence of int
+        Neighbours of the kNN classifier, one accuracy each; a k above the number
+        of training codes gives None and a note. Without labels: all None, a note.
+    trust_idx : ndarray of int, optional
+        The rows `sklearn.manifold.trustworthiness` is computed on (it is quadratic
+        in their number); None: not computed.
+    trust_k : int
+        Its neighbours; it needs ``trust_k < len(trust_idx) / 2`` (else None, a note).
+
+    Returns
+    -------
+    CodeScores
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.random((40, 5))
+    >>> s = code_scores(x, x[:, :2], train_codes=x[:, :2], train_labels=np.arange(40) % 2,
+    ...                 labels=np.arange(40) % 2, knn_k=(3, 50), trust_idx=np.arange(40))
+    >>> s.knn_accuracy[1], 0.5 < s.trustworthiness <= 1.0, s.notes
+    (None, True, ['kNN: k=50 exceeds the 40 training codes'])
+    """
+    from sklearn.manifold import trustworthiness
+    from sklearn.neighbors import KNeighborsClassifier
+
+    notes: list[str] = []
+    acc: list[float | None] = [None] * len(knn_k)
+    if knn_k and (train_codes is None or train_labels is None or labels is None):
+        notes.append("kNN accuracy: the data has no labels")
+    elif knn_k:
+        for i, k in enumerate(knn_k):
+            if k > len(train_codes):
+                notes.append(f"kNN: k={k} exceeds the {len(train_codes)} training codes")
+                continue
+            knn = KNeighborsClassifier(n_neighbors=k).fit(train_codes, train_labels)
+            acc[i] = float(knn.score(codes, labels))
+    trust = None
+    if trust_idx is not None and trust_k < len(trust_idx) / 2:
+        trust = float(trustworthiness(x[trust_idx], codes[trust_idx], n_neighbors=trust_k))
+    elif trust_idx is not None:
+        notes.append(f"trustworthiness: needs more than {2 * trust_k} test samples")
+    return CodeScores(acc, trust, notes)
 
 
 def code_representations(
@@ -474,8 +530,8 @@ def code_representations(
     """
     kwargs.setdefault("knn_k", 1)
     rng = np.random.default_rng(kwargs.get("seed", 0))
-    train = _subsample(train, kwargs.pop("max_train", None), rng)
-    test = _subsample(test, kwargs.pop("max_test", None), rng)
+    train = seeded_subset(train, kwargs.pop("max_train", None), rng)
+    test = seeded_subset(test, kwargs.pop("max_test", None), rng)
     result = compare_methods(train, test, n_components=n_components, methods=methods, **kwargs)
     raw = "pixels" if len(test.sample_shape) >= 2 else "features"
     reps = {raw: test.x.reshape(len(test), -1).astype(np.float64)}

@@ -17,17 +17,16 @@ representations the caller passes in (pixels, PCA codes, AE codes, VAE codes):
 - `representation_contrast`: the same distance statistics on real representations.
 
 Every experiment returns a dataclass of plain numbers with ``to_dict`` (JSON-ready)
-and ``from_dict``; `vaelab.report.figures.curse` turns them into figures and `run_curse` does
-it all and writes ``curse.json`` and the figures.
+and ``from_dict``; `curse_experiments` runs them all into one `CurseResult`,
+`vaelab.report.figures.curse` turns them into figures and
+`vaelab.report.writers.write_curse` writes ``curse.json`` and the figures.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,12 +44,12 @@ __all__ = [
     "NeighbourhoodEmptiness",
     "PairwiseDistanceHistograms",
     "RepresentationContrast",
+    "curse_experiments",
     "distance_concentration",
     "gaussian_annulus",
     "neighbourhood_emptiness",
     "pairwise_distance_histograms",
     "representation_contrast",
-    "run_curse",
 ]
 
 # sqrt(E||x - y||^2 / d) for two independent points: Var U(0,1) = 1/12, Var N(0,1) = 1.
@@ -569,21 +568,18 @@ class CurseResult:
         )
 
 
-def run_curse(
-    out_dir: str | Path,
+
+def curse_experiments(
     *,
     dims: Sequence[int] = DEFAULT_DIMS,
     n_points: int = 1000,
     seed: int = 0,
     representations: Mapping[str, np.ndarray | torch.Tensor] | None = None,
-    figures: bool = True,
 ) -> CurseResult:
-    """Run every experiment, write ``curse.json`` and the figures into ``out_dir``.
+    """Run every experiment of this module, for both distributions.
 
     Parameters
     ----------
-    out_dir : str or Path
-        Output directory, created if missing.
     dims : sequence of int
         Dimensions of the synthetic experiments.
     n_points : int
@@ -593,23 +589,19 @@ def run_curse(
     representations : mapping of str to array, optional
         Representations of real data to compare (see `representation_contrast`);
         other modules fit the models and pass their codes here.
-    figures : bool
-        Also draw the figures (`vaelab.report.figures.curse.save_curse_figures`).
 
     Returns
     -------
     CurseResult
-        The numbers written to ``out_dir / "curse.json"``.
+        What `vaelab.report.writers.write_curse` writes to ``curse.json``.
 
     Examples
     --------
-    >>> import tempfile
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     r = run_curse(tmp, dims=(2, 50), n_points=50)
-    ...     sorted(p.name for p in Path(tmp).iterdir())[:2]
-    ['curse.json', 'curse_annulus.png']
+    >>> r = curse_experiments(dims=(2, 50), n_points=50)
+    >>> sorted(r.concentration), r.annulus.n_samples, r.representations is None
+    (['gaussian', 'uniform'], 500, True)
     """
-    result = CurseResult(
+    return CurseResult(
         concentration={
             k: distance_concentration(dims, n_points, distribution=k, seed=seed) for k in DISTRIBUTIONS
         },
@@ -624,11 +616,3 @@ def run_curse(
             None if representations is None else representation_contrast(representations, seed=seed)
         ),
     )
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "curse.json").write_text(json.dumps(result.to_dict(), indent=1) + "\n")
-    if figures:
-        from vaelab.report.figures.curse import save_curse_figures  # matplotlib only when drawing
-
-        save_curse_figures(result, out)
-    return result

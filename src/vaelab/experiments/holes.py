@@ -24,7 +24,7 @@ fitted to them):
   and high entropy.
 
 Mismatch between the aggregate posterior and N(0, I) (`CodeMismatch`), measured
-on one draw z ~ q(z|x) per training input (`vaelab.experiments.latent.aggregate_posterior_codes`;
+on one draw z ~ q(z|x) per training input (`vaelab.core.inference.aggregate_posterior_codes`;
 for an AE, its codes f(x)):
 
 - ``far_fraction``: the fraction of prior draws whose nearest training code is
@@ -40,8 +40,8 @@ for an AE, its codes f(x)):
 - ``gaussian_kl``: KL(N(m, S) ‖ N(0, I)) in nats, with m and S the mean and
   covariance of the codes: ½(tr S + mᵀm − Z − log det S).
 
-`compare_holes` runs it all for several models with one shared classifier, and
-`run_holes` also writes ``holes.json`` and the figures.
+`compare_holes` runs it all for several models with one shared classifier;
+`vaelab.report.writers.write_holes` writes ``holes.json`` and the figures.
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ import dataclasses
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -58,8 +57,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import NearestNeighbors
 
-from vaelab._atomic import atomic_write_json
-from vaelab.core.inference import aggregate_posterior_codes, decode, encode
+from vaelab.core.inference import aggregate_posterior_codes, decode, encode, flat_array, seeded_subset
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError
 from vaelab.experiments.latent import gaussian_codes, gmm_codes, prior_codes
@@ -76,19 +74,7 @@ __all__ = [
     "fit_classifier",
     "holes_metrics",
     "moment_matched_kl",
-    "run_holes",
 ]
-
-
-
-def _subset(x: np.ndarray, n: int, seed: int) -> np.ndarray:
-    if len(x) <= n:
-        return x
-    return x[np.sort(np.random.default_rng(seed).choice(len(x), n, replace=False))]
-
-
-def _flat(ds: Dataset) -> np.ndarray:
-    return np.ascontiguousarray(ds.x, dtype=np.float32).reshape(len(ds), -1)
 
 
 def _nn_distance(reference: NearestNeighbors, queries: np.ndarray) -> np.ndarray:
@@ -128,10 +114,10 @@ def fit_classifier(train: Dataset, max_train: int = 10000, seed: int = 0) -> Log
     """
     if train.y is None:
         raise ConfigError(f"the classifier needs labels, but {train.name or 'the data'} has none")
-    idx = _subset(np.arange(len(train)), max_train, seed)
+    train = seeded_subset(train, max_train, seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return LogisticRegression(max_iter=300).fit(_flat(train)[idx], np.asarray(train.y)[idx])
+        return LogisticRegression(max_iter=300).fit(flat_array(train), np.asarray(train.y))
 
 
 def moment_matched_kl(codes: np.ndarray) -> float:
@@ -321,9 +307,9 @@ def holes_metrics(
     unknown = sorted(set(samplers) - set(SAMPLERS))
     if unknown:
         raise ConfigError(f"samplers={list(samplers)} has unknown {unknown}; expected {SAMPLERS}")
-    x_train = _subset(_flat(train), max_reference, seed)
-    x_test = _subset(_flat(test), max_reference, seed + 1)
-    train_mean = _flat(train).mean(axis=0)
+    x_train = flat_array(seeded_subset(train, max_reference, seed))
+    x_test = flat_array(seeded_subset(test, max_reference, seed + 1))
+    train_mean = flat_array(train).mean(axis=0)
     nn = NearestNeighbors(n_neighbors=1, algorithm="brute").fit(x_train)
     rec = decode(model, encode(model, x_test))
     reference = float(np.median(_nn_distance(nn, rec)))
@@ -433,7 +419,7 @@ def compare_holes(
         classifier = fit_classifier(train, max_classifier_train, seed)
     acc = conf = ent = None
     if classifier is not None and test.y is not None:
-        x_test = _flat(test)
+        x_test = flat_array(test)
         acc = float(classifier.score(x_test, np.asarray(test.y)))
         conf, ent = _probs_stats(classifier, x_test)
     results = [holes_metrics(m, train, test, name=k, classifier=classifier, seed=seed, **kwargs)
@@ -442,32 +428,3 @@ def compare_holes(
     return HolesComparison(results, desc, acc, conf, ent, train.name,
                            list(train.sample_shape))
 
-
-def run_holes(
-    models: Mapping[str, torch.nn.Module],
-    train: Dataset,
-    test: Dataset,
-    out_dir: str | Path,
-    *,
-    figures: bool = True,
-    **kwargs,
-) -> HolesComparison:
-    """`compare_holes`, then write ``holes.json`` and the figures into ``out_dir``.
-
-    Figures (from `vaelab.report.figures.holes`): ``holes_metrics.png/.svg`` (bars of
-    the key numbers per model) and ``holes_samples.png`` (decoded codes per
-    model and sampler; image data only).
-
-    Returns
-    -------
-    HolesComparison
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    result = compare_holes(models, train, test, **kwargs)
-    atomic_write_json(out / "holes.json", result.to_dict())
-    if figures:
-        from vaelab.report.figures.holes import save_holes_figures
-
-        save_holes_figures(result, out)
-    return result

@@ -16,14 +16,14 @@ figures are in `vaelab.report.figures.latent`.
   in (0, 1): the whole learned manifold of a 2-D latent in one picture.
 - `latent_scatter`: 2-D codes and labels for a scatter plot.
 
-`run_latent` runs them all on one model and writes ``latent.json`` and figures.
+`latent_tour` runs them all on one model and returns a `LatentTour`;
+`vaelab.report.writers.write_latent` writes ``latent.json`` and the figures.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,7 @@ from vaelab.core.inference import (
     decode,
     encode,
     flat_array,
+    seeded_subset,
 )
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError
@@ -47,6 +48,7 @@ __all__ = [
     "ActiveUnits",
     "Interpolation",
     "LatentScatter",
+    "LatentTour",
     "QuantileGrid",
     "Traversal",
     "active_units",
@@ -57,10 +59,10 @@ __all__ = [
     "gmm_codes",
     "interpolate",
     "latent_scatter",
+    "latent_tour",
     "lerp",
     "prior_codes",
     "quantile_grid",
-    "run_latent",
     "slerp",
     "traverse",
 ]
@@ -405,59 +407,77 @@ def latent_scatter(
     >>> s.xy.shape, s.projection
     ((50, 2), 'identity')
     """
-    idx = np.arange(len(data))
-    if len(data) > max_points:
-        idx = np.sort(np.random.default_rng(seed).choice(len(data), max_points, replace=False))
-    codes = encode(model, data.x[idx])
+    data = seeded_subset(data, max_points, seed)
+    codes = encode(model, data)
     if codes.shape[1] == 2:
         xy, how = codes, "identity"
     elif codes.shape[1] == 1:
         xy, how = np.hstack([codes, np.zeros_like(codes)]), "pad"
     else:
         xy, how = PCA(2, random_state=seed).fit_transform(codes).astype(np.float32), "pca"
-    labels = None if data.y is None else np.asarray(data.y)[idx]
+    labels = None if data.y is None else np.asarray(data.y)
     return LatentScatter(xy, labels, how)
 
 
-def run_latent(
+
+@dataclass
+class LatentTour:
+    """Every latent tool on one model (`latent_tour`); ``to_dict`` is ``latent.json``."""
+
+    active_units: ActiveUnits  # on the test data
+    interpolations: list[Interpolation]  # linear, then slerp, between the first two test inputs
+    traversals: list[Traversal]  # one per latent dimension, at most 10
+    quantile_grid: QuantileGrid | None  # None for a 1-D latent
+    scatter: LatentScatter  # codes of the test data
+    samples: dict[str, np.ndarray]  # sampler ("prior", "gmm") -> (n, D) decoder means
+    sample_shape: tuple[int, ...] = field(default=())  # of one input; for figures, not in to_dict
+
+    def to_dict(self) -> dict:
+        """JSON-ready (arrays as nested lists, samples rounded to 3 decimals)."""
+        return {
+            "active_units": self.active_units.to_dict(),
+            "interpolations": [p.to_dict() for p in self.interpolations],
+            "traversals": [t.to_dict() for t in self.traversals],
+            "quantile_grid": None if self.quantile_grid is None else self.quantile_grid.to_dict(),
+            "scatter": self.scatter.to_dict(),
+            "samples": {k: np.round(v, 3).tolist() for k, v in self.samples.items()},
+        }
+
+
+def latent_tour(
     model: torch.nn.Module,
     train: Dataset,
     test: Dataset,
-    out_dir: str | Path,
     *,
     n_steps: int = 10,
     grid_n: int = 15,
     n_samples: int = 32,
     gmm_components: int = 10,
     seed: int = 0,
-) -> dict:
-    """All the latent tools on one model; writes ``latent.json`` and figures to ``out_dir``.
+) -> LatentTour:
+    """All the latent tools on one model.
 
     Measures: active units on ``test``; linear and slerp interpolation between
     the first two test inputs; a traversal of every latent dimension (up to 10);
     a quantile grid (latent size 2 only, else dims 0 and 1 with the rest at 0);
     the codes of ``test`` for a scatter; prior and ex-post GMM samples
-    (the mixture fitted to the codes of ``train``). Figures (image data only,
-    except the scatter): ``interpolation.png``, ``traversal.png``,
-    ``quantile_grid.png/.svg``, ``latent_scatter.png/.svg``,
-    ``samples_prior.png``, ``samples_gmm.png``.
+    (the mixture fitted to the codes of ``train``). `vaelab.report.writers.write_latent`
+    writes them with their figures.
 
     Returns
     -------
-    dict
-        The JSON written (arrays as nested lists).
-    """
-    from vaelab._atomic import atomic_write_json
-    from vaelab.report.figures.images import image_grid_figure, save_figure
-    from vaelab.report.figures.latent import (
-        plot_interpolations,
-        plot_latent_scatter,
-        plot_quantile_grid,
-        plot_traversals,
-    )
+    LatentTour
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    Examples
+    --------
+    >>> from vaelab.core.models import ModelConfig, build_model
+    >>> from vaelab.data import load_dataset
+    >>> d = load_dataset("digits")
+    >>> ae = build_model(ModelConfig(kind="ae", input_shape=(1, 8, 8), latent_dim=3, hidden=(16,)))
+    >>> tour = latent_tour(ae.eval(), d.train, d.test, grid_n=3, n_samples=4)
+    >>> len(tour.traversals), tour.quantile_grid.x.shape, sorted(tour.samples)
+    (3, (9, 64), ['gmm', 'prior'])
+    """
     latent_dim = model.config.latent_dim
     paths = [interpolate(model, test.x[0], test.x[1], n_steps, m) for m in ("linear", "slerp")]
     travs = [traverse(model, d) for d in range(min(latent_dim, 10))]
@@ -466,28 +486,5 @@ def run_latent(
     z_gmm, _ = gmm_codes(encode(model, train), n_samples, gmm_components, seed=seed)
     samples = {"prior": decode(model, prior_codes(n_samples, latent_dim, seed)),
                "gmm": decode(model, z_gmm)}
-    result = {
-        "active_units": active_units(model, test).to_dict(),
-        "interpolations": [p.to_dict() for p in paths],
-        "traversals": [t.to_dict() for t in travs],
-        "quantile_grid": None if grid is None else grid.to_dict(),
-        "scatter": scatter.to_dict(),
-        "samples": {k: np.round(v, 3).tolist() for k, v in samples.items()},
-    }
-    atomic_write_json(out / "latent.json", result)
-    save_figure(plot_latent_scatter(scatter), out / "latent_scatter.png")
-    save_figure(plot_latent_scatter(scatter), out / "latent_scatter.svg")
-    shape = tuple(test.sample_shape)
-    if len(shape) in (2, 3):
-        save_figure(plot_interpolations(paths, shape), out / "interpolation.png")
-        save_figure(plot_traversals(travs, shape), out / "traversal.png")
-        if grid is not None:
-            fig = plot_quantile_grid(grid, shape)
-            save_figure(fig, out / "quantile_grid.png")
-            save_figure(fig, out / "quantile_grid.svg")
-        hw = shape[-2:]
-        for k, v in samples.items():
-            fig = image_grid_figure(np.clip(v.reshape(-1, *hw), 0, 1), 8,
-                                    f"Decoded {k} samples")
-            save_figure(fig, out / f"samples_{k}.png")
-    return result
+    return LatentTour(active_units(model, test), paths, travs, grid, scatter, samples,
+                      tuple(test.sample_shape))

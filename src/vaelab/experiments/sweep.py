@@ -17,8 +17,8 @@ records, for each, the rate and distortion on test data, the active units, the
 holes metrics of `vaelab.experiments.holes` for prior samples, and a grid of prior samples.
 Collapse shows as ``samples_spread``: the mean distance of decoded prior samples
 from the training-data mean, divided by the same for real test inputs; it goes
-to 0 when every output is the data mean. `run_sweep` also writes ``sweep.json``
-and the figures.
+to 0 when every output is the data mean. `vaelab.report.writers.write_sweep`
+writes ``sweep.json`` and the figures.
 """
 
 from __future__ import annotations
@@ -27,13 +27,18 @@ import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from vaelab._atomic import atomic_write_json
 from vaelab.core.config import ModelConfig
-from vaelab.core.inference import active_units, as_flat_tensor, elbo_terms
+from vaelab.core.inference import (
+    active_units,
+    as_flat_tensor,
+    elbo_terms,
+    flat_array,
+    model_device,
+    seeded_subset,
+)
 from vaelab.core.models import build_model
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError
@@ -42,8 +47,7 @@ from vaelab.experiments.options import DEFAULT_BETAS
 from vaelab.training.config import TrainConfig
 from vaelab.training.loop import fit
 
-__all__ = ["DEFAULT_BETAS", "BetaSweep", "SweepPoint", "run_sweep", "sweep_beta"]
-
+__all__ = ["DEFAULT_BETAS", "BetaSweep", "SweepPoint", "sweep_beta"]
 
 
 @dataclass
@@ -201,13 +205,11 @@ def sweep_beta(
     if model.kind != "vae":
         raise ConfigError(f"a β sweep trains VAEs; got model kind={model.kind!r}")
     train_config = train_config or TrainConfig(epochs=20, batch_size=128, seed=seed)
-    if max_train is not None and len(train) > max_train:
-        idx = np.sort(np.random.default_rng(seed).choice(len(train), max_train, replace=False))
-        train = train.subset(idx)
+    train = seeded_subset(train, max_train, seed)
     if classifier is None and train.y is not None:
         classifier = fit_classifier(train, seed=seed)
     acc = conf = None
-    x_test_flat = np.ascontiguousarray(test.x, np.float32).reshape(len(test), -1)
+    x_test_flat = flat_array(test)
     if classifier is not None and test.y is not None:
         acc = float(classifier.score(x_test_flat, np.asarray(test.y)))
         conf = float(classifier.predict_proba(x_test_flat).max(axis=1).mean())
@@ -219,7 +221,7 @@ def sweep_beta(
         start = time.perf_counter()
         fit(net, train, train_config, progress=False)
         seconds = time.perf_counter() - start
-        terms = elbo_terms(net, as_flat_tensor(test, next(net.parameters()).device))
+        terms = elbo_terms(net, as_flat_tensor(test, model_device(net)))
         au = active_units(net, test)
         holes = holes_metrics(net, train, test, name=f"beta={beta:g}", classifier=classifier,
                               n_samples=n_samples, max_reference=max_reference,
@@ -238,33 +240,3 @@ def sweep_beta(
     return BetaSweep(points, train.name, list(train.sample_shape), len(train), len(test),
                      cfg, train_config.to_dict(), acc, conf)
 
-
-def run_sweep(
-    train: Dataset,
-    test: Dataset,
-    out_dir: str | Path,
-    *,
-    figures: bool = True,
-    **kwargs,
-) -> BetaSweep:
-    """`sweep_beta`, then write ``sweep.json`` and the figures into ``out_dir``.
-
-    Figures (`vaelab.report.figures.sweep`): ``rate_distortion.png/.svg`` (the curve,
-    points labelled by β), ``sweep_metrics.png/.svg`` (rate, distortion,
-    active units, holes and collapse numbers against β) and
-    ``sweep_samples.png`` (one row of decoded prior samples per β; image data
-    only).
-
-    Returns
-    -------
-    BetaSweep
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    result = sweep_beta(train, test, **kwargs)
-    atomic_write_json(out / "sweep.json", result.to_dict())
-    if figures:
-        from vaelab.report.figures.sweep import save_sweep_figures
-
-        save_sweep_figures(result, out)
-    return result

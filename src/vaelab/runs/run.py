@@ -46,6 +46,20 @@ def eval_view(ds: Dataset, train: TrainConfig, seed: int) -> Dataset:
     return binarize_static(ds, seed)
 
 
+# The fixed draw each split is evaluated under: data seed + offset. Every module that
+# evaluates a run (train_run's summary, vaelab.evaluate, `vaelab reconstruct`) uses these,
+# so they all see the same binarized test set.
+EVAL_DRAW_OFFSET = {"valid": 3, "test": 4, "train": 5}
+
+
+def eval_split(splits: DataSplits, split: str, train: TrainConfig, seed: int) -> Dataset:
+    """``eval_view`` of one split ("train", "valid" or "test") with its own fixed draw.
+
+    ``seed`` is the data seed (`DataSpec.seed`); the draw is ``seed + EVAL_DRAW_OFFSET[split]``.
+    """
+    return eval_view(getattr(splits, split), train, seed + EVAL_DRAW_OFFSET[split])
+
+
 def check_likelihood(model: ModelConfig, data: Dataset, train: TrainConfig) -> None:
     """A Bernoulli likelihood needs data in [0, 1]: refuse real-valued data early."""
     if model.likelihood == "bernoulli" and data.kind == "real":
@@ -255,7 +269,7 @@ def _writing(path: Path, write):
 
 
 def _fit_and_finish(net, splits, data, train, run_dir, sections, progress, resume):
-    valid = None if splits.valid is None else eval_view(splits.valid, train, data.seed + 3)
+    valid = None if splits.valid is None else eval_split(splits, "valid", train, data.seed)
     start = time.perf_counter()
 
     def after_epoch(epoch: int, record: dict) -> None:
@@ -268,7 +282,7 @@ def _fit_and_finish(net, splits, data, train, run_dir, sections, progress, resum
     if not distributed.is_main():
         return net, history
     save_model(run_dir, net, **sections)
-    test = eval_view(splits.test, train, data.seed + 4)
+    test = eval_split(splits, "test", train, data.seed)
     terms = elbo_terms(net, as_flat_tensor(test, next(net.parameters()).device))
     summary = {
         "epochs": len(history.epoch), "train_seconds": seconds,

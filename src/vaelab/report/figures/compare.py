@@ -11,15 +11,15 @@ told apart by their position and axis label, not by colour.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from vaelab.core.inference import seeded_subset
 from vaelab.experiments.compare import CompareResult
 
-__all__ = ["CLASS_COLOURS", "CLASS_MARKERS", "plot_metrics", "plot_scatter_grid",
-           "save_compare_figures"]
+__all__ = ["CLASS_COLOURS", "CLASS_MARKERS", "compare_figures", "plot_metrics",
+           "plot_scatter_grid"]
 
 CLASS_COLOURS = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2",
                  "#D55E00", "#CC79A7", "#999999", "#882255")
@@ -56,9 +56,7 @@ def plot_scatter_grid(result: CompareResult, max_points: int = 3000) -> Figure:
     rows = math.ceil(n / cols)
     fig = Figure(figsize=(4.2 * cols, 4.0 * rows + 0.6), layout="constrained")
     labels = None if result.labels is None else np.asarray(result.labels)
-    keep = np.arange(result.n_test)
-    if len(keep) > max_points:
-        keep = np.sort(np.random.default_rng(0).choice(len(keep), max_points, replace=False))
+    keep = seeded_subset(np.arange(result.n_test), max_points, seed=0)
     for i, method in enumerate(shown):
         ax = fig.add_subplot(rows, cols, i + 1)
         r = result.methods[method]
@@ -160,27 +158,17 @@ def plot_metrics(result: CompareResult) -> Figure:
     return fig
 
 
-def save_compare_figures(result: CompareResult, out_dir: str | Path) -> list[Path]:
-    """Write ``compare_scatter.png`` (+ ``.svg``) and ``compare_metrics.png`` into ``out_dir``.
+def compare_figures(result: CompareResult) -> dict[str, Figure]:
+    """``compare_scatter.png`` (+ ``.svg``) and ``compare_metrics.png``, keyed by file name.
 
     Parameters
     ----------
     result : CompareResult
-    out_dir : str or Path
-        Created if missing.
 
     Returns
     -------
-    list of Path
-        The files written.
+    dict of str to Figure
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
     scatter = plot_scatter_grid(result)
-    for suffix in ("png", "svg"):
-        paths.append(out / f"compare_scatter.{suffix}")
-        scatter.savefig(paths[-1], dpi=120)
-    paths.append(out / "compare_metrics.png")
-    plot_metrics(result).savefig(paths[-1], dpi=120)
-    return paths
+    return {"compare_scatter.png": scatter, "compare_scatter.svg": scatter,
+            "compare_metrics.png": plot_metrics(result)}

@@ -8,7 +8,6 @@ Colours are the Okabe-Ito palette, safe for colour-blind readers.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -25,12 +24,12 @@ from vaelab.experiments.curse import (
 
 __all__ = [
     "OKABE_ITO",
+    "curse_figures",
     "plot_annulus",
     "plot_contrast",
     "plot_distance_histograms",
     "plot_emptiness",
     "plot_representation_contrast",
-    "save_curse_figures",
 ]
 
 # Okabe & Ito (2008), without black and yellow (weak on white).
@@ -320,31 +319,27 @@ def plot_representation_contrast(rep: RepresentationContrast) -> Figure:
     return fig
 
 
-def save_curse_figures(result: CurseResult, out_dir: str | Path) -> dict[str, Path]:
-    """Draw every figure of a `CurseResult` and save it as PNG (the main one also as SVG).
+def curse_figures(result: CurseResult) -> dict[str, Figure]:
+    """Every figure of a `CurseResult`, keyed by file name: PNGs, and the main one also as SVG.
 
     Parameters
     ----------
     result : CurseResult
-        The measurements.
-    out_dir : str or Path
-        Existing directory to write into.
+        From `vaelab.experiments.curse.curse_experiments`.
 
     Returns
     -------
-    dict of str to Path
-        The written files, keyed like ``"contrast"`` or ``"contrast_svg"``.
+    dict of str to Figure
+        ``curse_<name>.png`` per figure (``representations`` only with
+        representations) and ``curse_contrast.svg``.
 
     Examples
     --------
-    >>> import tempfile
-    >>> from vaelab.experiments.curse import run_curse
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     paths = save_curse_figures(run_curse(tmp, dims=(2, 20), n_points=30, figures=False), tmp)
-    ...     sorted(paths)
-    ['annulus', 'contrast', 'contrast_svg', 'distance_histograms', 'emptiness']
+    >>> from vaelab.experiments.curse import curse_experiments
+    >>> sorted(curse_figures(curse_experiments(dims=(2, 20), n_points=30)))  # doctest: +NORMALIZE_WHITESPACE
+    ['curse_annulus.png', 'curse_contrast.png', 'curse_contrast.svg',
+     'curse_distance_histograms.png', 'curse_emptiness.png']
     """
-    out = Path(out_dir)
     figures = {
         "contrast": plot_contrast(result.concentration),
         "emptiness": plot_emptiness(result.emptiness),
@@ -353,10 +348,6 @@ def save_curse_figures(result: CurseResult, out_dir: str | Path) -> dict[str, Pa
     }
     if result.representations is not None:
         figures["representations"] = plot_representation_contrast(result.representations)
-    paths: dict[str, Path] = {}
-    for name, fig in figures.items():
-        paths[name] = out / f"curse_{name}.png"
-        fig.savefig(paths[name], dpi=120)
-    paths["contrast_svg"] = out / "curse_contrast.svg"
-    figures["contrast"].savefig(paths["contrast_svg"])
-    return paths
+    files = {f"curse_{name}.png": fig for name, fig in figures.items()}
+    files["curse_contrast.svg"] = figures["contrast"]
+    return files

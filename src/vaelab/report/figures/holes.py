@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from matplotlib.figure import Figure
 
 from vaelab.experiments.holes import HolesComparison
-from vaelab.report.figures.images import image_grid_figure, save_figure
+from vaelab.report.figures.images import image_grid_figure
 
-__all__ = ["OKABE_ITO", "plot_holes_metrics", "plot_holes_samples", "save_holes_figures"]
+__all__ = ["OKABE_ITO", "holes_figures", "plot_holes_metrics", "plot_holes_samples"]
 
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
 
@@ -95,11 +93,10 @@ def plot_holes_samples(result: HolesComparison, n_cols: int = 8) -> Figure:
                              f"Decoded codes ({result.data})", labels)
 
 
-def save_holes_figures(result: HolesComparison, out_dir: str | Path) -> list[Path]:
-    """Write holes_metrics.png/.svg and (images only) holes_samples.png; returns the paths."""
-    out = Path(out_dir)
+def holes_figures(result: HolesComparison) -> dict[str, Figure]:
+    """holes_metrics.png/.svg and (image data only) holes_samples.png, keyed by file name."""
     fig = plot_holes_metrics(result)
-    paths = [save_figure(fig, out / "holes_metrics.png"), save_figure(fig, out / "holes_metrics.svg")]
+    files = {"holes_metrics.png": fig, "holes_metrics.svg": fig}
     if len(result.sample_shape) in (2, 3):
-        paths.append(save_figure(plot_holes_samples(result), out / "holes_samples.png"))
-    return paths
+        files["holes_samples.png"] = plot_holes_samples(result)
+    return files

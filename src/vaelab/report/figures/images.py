@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+
+from vaelab._atomic import atomic_write_bytes
 
 
 def tile(images: np.ndarray, n_cols: int, pad: int = 1) -> np.ndarray:
@@ -57,8 +60,9 @@ def image_grid_figure(
 
 
 def save_figure(fig: Figure, path: Path, dpi: int = 120) -> Path:
-    """Save a figure (PNG or SVG by suffix), creating the parent directory."""
+    """Save a figure (PNG or SVG by suffix) atomically, creating the parent directory."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
+    buf = io.BytesIO()
+    fig.savefig(buf, format=path.suffix[1:].lower() or None, dpi=dpi)
+    atomic_write_bytes(path, buf.getvalue())
     return path

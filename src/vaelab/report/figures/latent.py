@@ -7,10 +7,17 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from vaelab.experiments.latent import Interpolation, LatentScatter, QuantileGrid, Traversal
+from vaelab.experiments.latent import (
+    Interpolation,
+    LatentScatter,
+    LatentTour,
+    QuantileGrid,
+    Traversal,
+)
 from vaelab.report.figures.images import image_grid_figure, tile
 
-__all__ = ["plot_interpolations", "plot_latent_scatter", "plot_quantile_grid", "plot_traversals"]
+__all__ = ["latent_figures", "plot_interpolations", "plot_latent_scatter", "plot_quantile_grid",
+           "plot_traversals"]
 
 # Okabe & Ito (2008), all eight; markers tell classes apart beyond eight colours.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
@@ -96,3 +103,25 @@ def plot_latent_scatter(scatter: LatentScatter, title: str = "Codes of the data"
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def latent_figures(tour: LatentTour) -> dict[str, Figure]:
+    """The figures of a `LatentTour`, keyed by file name.
+
+    ``latent_scatter.png/.svg`` always; for image data also ``interpolation.png``,
+    ``traversal.png``, ``quantile_grid.png/.svg`` (latent size 2 and more) and
+    ``samples_<sampler>.png``.
+    """
+    scatter = plot_latent_scatter(tour.scatter)
+    files = {"latent_scatter.png": scatter, "latent_scatter.svg": scatter}
+    shape = tuple(tour.sample_shape)
+    if len(shape) not in (2, 3):
+        return files
+    files["interpolation.png"] = plot_interpolations(tour.interpolations, shape)
+    files["traversal.png"] = plot_traversals(tour.traversals, shape)
+    if tour.quantile_grid is not None:
+        files["quantile_grid.png"] = files["quantile_grid.svg"] = plot_quantile_grid(
+            tour.quantile_grid, shape)
+    for k, v in tour.samples.items():
+        files[f"samples_{k}.png"] = image_grid_figure(_images(v, shape), 8, f"Decoded {k} samples")
+    return files

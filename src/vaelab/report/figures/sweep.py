@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from matplotlib.figure import Figure
 
 from vaelab.experiments.sweep import BetaSweep
-from vaelab.report.figures.images import image_grid_figure, save_figure
+from vaelab.report.figures.images import image_grid_figure
 
 __all__ = ["plot_rate_distortion", "plot_sweep_metrics", "plot_sweep_samples",
-           "save_sweep_figures"]
+           "sweep_figures"]
 
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
 
@@ -94,13 +92,12 @@ def plot_sweep_samples(sweep: BetaSweep, n_cols: int = 10) -> Figure:
                              [f"β={b:g}" for b in sweep.betas])
 
 
-def save_sweep_figures(sweep: BetaSweep, out_dir: str | Path) -> list[Path]:
-    """Write rate_distortion.png/.svg, sweep_metrics.png/.svg and (images) sweep_samples.png."""
-    out = Path(out_dir)
-    paths = []
+def sweep_figures(sweep: BetaSweep) -> dict[str, Figure]:
+    """rate_distortion and sweep_metrics (.png and .svg), sweep_samples.png (images), by file name."""
+    files = {}
     for name, fig in (("rate_distortion", plot_rate_distortion(sweep)),
                       ("sweep_metrics", plot_sweep_metrics(sweep))):
-        paths += [save_figure(fig, out / f"{name}.png"), save_figure(fig, out / f"{name}.svg")]
+        files[f"{name}.png"] = files[f"{name}.svg"] = fig
     if len(sweep.sample_shape) in (2, 3):
-        paths.append(save_figure(plot_sweep_samples(sweep), out / "sweep_samples.png"))
-    return paths
+        files["sweep_samples.png"] = plot_sweep_samples(sweep)
+    return files
