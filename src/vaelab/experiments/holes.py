@@ -40,8 +40,8 @@ for an AE, its codes f(x)):
 - ``gaussian_kl``: KL(N(m, S) ‖ N(0, I)) in nats, with m and S the mean and
   covariance of the codes: ½(tr S + mᵀm − Z − log det S).
 
-`compare_holes` runs it all for several models with one shared classifier;
-`vaelab.report.writers.write_holes` writes ``holes.json`` and the figures.
+`compare_holes` runs it all for several models with one shared classifier
+(``holes.json`` and its figures: `vaelab.report.writers.write_holes`).
 """
 
 from __future__ import annotations
