@@ -19,10 +19,10 @@ from typing import Any
 
 import torch
 
-from vaelab._version import __version__
 from vaelab import _tensorfile
 from vaelab._atomic import atomic_write_bytes, atomic_write_json
 from vaelab._config import nonfinite, parse_json
+from vaelab._version import __version__
 from vaelab.core.config import ModelConfig
 from vaelab.core.models import build_model
 from vaelab.data import DataSpec
