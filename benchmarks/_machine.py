@@ -68,14 +68,17 @@ def machine_line(m: dict | None = None) -> str:
     """One Markdown line describing the machine."""
     m = m or machine()
     gpu = m["cuda"] or "no GPU"
-    return (f"{m['cpu']}, {m['physical_cores']} physical cores ({m['torch_threads']} torch "
-            f"threads), AVX-512 BF16: {'yes' if m['cpu_bf16'] else 'no'}, {gpu}; torch "
-            f"{m['torch']}, Python {m['python']}; {m['date']}; 1-min load average at start "
-            f"{m['load_avg_1min']:.2f} (machine shared with other engineers)")
+    return (
+        f"{m['cpu']}, {m['physical_cores']} physical cores ({m['torch_threads']} torch "
+        f"threads), AVX-512 BF16: {'yes' if m['cpu_bf16'] else 'no'}, {gpu}; torch "
+        f"{m['torch']}, Python {m['python']}; {m['date']}; 1-min load average at start "
+        f"{m['load_avg_1min']:.2f} (machine shared with other engineers)"
+    )
 
 
-def matmul_peak(dtype: torch.dtype = torch.float32, n: int = 2048, seconds: float = 1.5,
-                repeats: int = 3) -> dict:
+def matmul_peak(
+    dtype: torch.dtype = torch.float32, n: int = 2048, seconds: float = 1.5, repeats: int = 3
+) -> dict:
     """Best-of-``repeats`` GFLOP/s of an ``n × n`` matmul in ``dtype``, per wall and per CPU second.
 
     On a shared machine the wall figure drops with other users' load; GFLOP per
@@ -103,10 +106,13 @@ def matmul_peak(dtype: torch.dtype = torch.float32, n: int = 2048, seconds: floa
 def peak_line(threads: int) -> tuple[str, dict]:
     """Measure fp32 and bf16 matmul peaks now; a Markdown sentence and the numbers."""
     peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
-    line = (f"Matmul peak measured in this run (2048², {threads} thread(s)): fp32 "
-            f"{peaks['fp32']['wall']:.0f} GFLOP/s wall ({peaks['fp32']['cpu']:.0f} per CPU s), "
-            f"bf16 {peaks['bf16']['wall']:.0f} GFLOP/s wall ({peaks['bf16']['cpu']:.0f} per CPU s).")
+    line = (
+        f"Matmul peak measured in this run (2048², {threads} thread(s)): fp32 "
+        f"{peaks['fp32']['wall']:.0f} GFLOP/s wall ({peaks['fp32']['cpu']:.0f} per CPU s), "
+        f"bf16 {peaks['bf16']['wall']:.0f} GFLOP/s wall ({peaks['bf16']['cpu']:.0f} per CPU s)."
+    )
     return line, peaks
+
 
 if __name__ == "__main__":
     print(machine_line())

@@ -16,11 +16,24 @@ import subprocess
 import sys
 import time
 
-COMMANDS = ["", "explain", "train", "evaluate", "sample", "reconstruct", "info", "curse",
-            "compare", "holes", "sweep-beta"]
-PROBE = ("import sys; from vaelab.cli import main\n"
-         "try:\n    main([*sys.argv[1:], '--help'])\nexcept SystemExit:\n    pass\n"
-         "print('HEAVY', [m for m in ('torch', 'sklearn') if m in sys.modules], file=sys.stderr)")
+COMMANDS = [
+    "",
+    "explain",
+    "train",
+    "evaluate",
+    "sample",
+    "reconstruct",
+    "info",
+    "curse",
+    "compare",
+    "holes",
+    "sweep-beta",
+]
+PROBE = (
+    "import sys; from vaelab.cli import main\n"
+    "try:\n    main([*sys.argv[1:], '--help'])\nexcept SystemExit:\n    pass\n"
+    "print('HEAVY', [m for m in ('torch', 'sklearn') if m in sys.modules], file=sys.stderr)"
+)
 
 
 def _time(argv: list[str], repeats: int) -> tuple[float, str]:
@@ -42,11 +55,12 @@ def main() -> None:
     print(f"{'command':<28} {'median s':>9} {'above floor':>12}  imports torch/sklearn")
     worst = 0.0
     for cmd in COMMANDS:
-        seconds, heavy = _time([sys.executable, "-c", PROBE, *([cmd] if cmd else [])],
-                               args.repeats)
+        seconds, heavy = _time([sys.executable, "-c", PROBE, *([cmd] if cmd else [])], args.repeats)
         worst = max(worst, seconds)
-        print(f"{'vaelab ' + (cmd + ' ' if cmd else '') + '--help':<28} {seconds:>9.3f} "
-              f"{seconds - floor:>12.3f}  {heavy}")
+        print(
+            f"{'vaelab ' + (cmd + ' ' if cmd else '') + '--help':<28} {seconds:>9.3f} "
+            f"{seconds - floor:>12.3f}  {heavy}"
+        )
     print(f"slowest: {worst:.3f} s (goal: under 0.5 s)")
 
 

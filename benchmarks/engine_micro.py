@@ -81,8 +81,10 @@ def _median_times(cases: dict, repeats: int) -> dict:
             with _machine.Timer() as t:
                 fn()
             times[name].append(t)
-    return {k: (statistics.median(t.wall for t in ts), statistics.median(t.cpu for t in ts))
-            for k, ts in times.items()}
+    return {
+        k: (statistics.median(t.wall for t in ts), statistics.median(t.cpu for t in ts))
+        for k, ts in times.items()
+    }
 
 
 def main() -> None:
@@ -95,34 +97,47 @@ def main() -> None:
     cores = _machine.physical_cores()
     x = torch.rand(60_000, 784, generator=torch.Generator().manual_seed(0))
     per_epoch = 469 / args.steps
-    thread_cases = {f"{t} thread(s), {'bf16' if bf else 'fp32'}":
-                    (lambda t=t, bf=bf: _steps(x, args.steps, t, bf))
-                    for t in sorted({1, cores}) for bf in (False, True)}
-    rows = [["training epoch (extrapolated from steps)", k, f"{w * per_epoch:.2f}",
-             f"{c * per_epoch:.2f}"]
-            for k, (w, c) in _median_times(thread_cases, args.repeats).items()]
+    thread_cases = {
+        f"{t} thread(s), {'bf16' if bf else 'fp32'}": (lambda t=t, bf=bf: _steps(x, args.steps, t, bf))
+        for t in sorted({1, cores})
+        for bf in (False, True)
+    }
+    rows = [
+        ["training epoch (extrapolated from steps)", k, f"{w * per_epoch:.2f}", f"{c * per_epoch:.2f}"]
+        for k, (w, c) in _median_times(thread_cases, args.repeats).items()
+    ]
     torch.set_num_threads(1)
-    gathers = ("fancy index x[perm[i:j]]", "index_select into a buffer",
-               "slices of a permuted copy")
-    rows += [["batch gathering, one epoch", k, f"{w:.3f}", f"{c:.3f}"] for k, (w, c) in
-             _median_times({h: (lambda h=h: _gather(x, h)) for h in gathers},
-                           args.repeats).items()]
-    rows += [["dynamic binarization, one epoch", k, f"{w:.3f}", f"{c:.3f}"] for k, (w, c) in
-             _median_times({h: (lambda h=h: _binarize(x, h))
-                            for h in ("torch.bernoulli", "rand() < x")}, args.repeats).items()]
+    gathers = ("fancy index x[perm[i:j]]", "index_select into a buffer", "slices of a permuted copy")
+    rows += [
+        ["batch gathering, one epoch", k, f"{w:.3f}", f"{c:.3f}"]
+        for k, (w, c) in _median_times(
+            {h: (lambda h=h: _gather(x, h)) for h in gathers}, args.repeats
+        ).items()
+    ]
+    rows += [
+        ["dynamic binarization, one epoch", k, f"{w:.3f}", f"{c:.3f}"]
+        for k, (w, c) in _median_times(
+            {h: (lambda h=h: _binarize(x, h)) for h in ("torch.bernoulli", "rand() < x")}, args.repeats
+        ).items()
+    ]
     logits = torch.randn(500, 100, 784)
     xb = torch.bernoulli(torch.full((100, 784), 0.2))
-    rows += [["Bernoulli log p(x|z), 500 × 100 × 784", k, f"{w:.3f}", f"{c:.3f}"]
-             for k, (w, c) in _median_times(
-                 {h: (lambda h=h: _log_prob(logits, xb, h))
-                  for h in ("BCE with logits", "x·l − softplus(l)")}, args.repeats).items()]
-    body = "\n\n".join([
-        f"Command: `{command_line()}`",
-        f"Machine: {_machine.machine_line(info)}",
-        f"Medians of {args.repeats} alternating repeats; seconds. Thread rows time "
-        f"{args.steps} steps of the 784-400-20 VAE at batch 128 and scale to a 469-step epoch.",
-        table(["what", "variant", "wall s", "CPU s"], rows),
-    ])
+    rows += [
+        ["Bernoulli log p(x|z), 500 × 100 × 784", k, f"{w:.3f}", f"{c:.3f}"]
+        for k, (w, c) in _median_times(
+            {h: (lambda h=h: _log_prob(logits, xb, h)) for h in ("BCE with logits", "x·l − softplus(l)")},
+            args.repeats,
+        ).items()
+    ]
+    body = "\n\n".join(
+        [
+            f"Command: `{command_line()}`",
+            f"Machine: {_machine.machine_line(info)}",
+            f"Medians of {args.repeats} alternating repeats; seconds. Thread rows time "
+            f"{args.steps} steps of the 784-400-20 VAE at batch 128 and scale to a 469-step epoch.",
+            table(["what", "variant", "wall s", "CPU s"], rows),
+        ]
+    )
     print(body)
     if not args.no_write:
         write_section("engine-micro", "Engine choices: micro-benchmarks", body)

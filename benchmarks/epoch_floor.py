@@ -54,8 +54,9 @@ def epoch_floor(dtype: torch.dtype, batch: int = BATCH, n: int = N) -> float:
     """Seconds for one epoch's matmuls alone (wall)."""
     ops = []
     for m, k, nn in shapes(batch):
-        ops.append((torch.randn(m, k).to(dtype), torch.randn(k, nn).to(dtype),
-                    torch.empty(m, nn, dtype=dtype)))
+        ops.append(
+            (torch.randn(m, k).to(dtype), torch.randn(k, nn).to(dtype), torch.empty(m, nn, dtype=dtype))
+        )
     steps = -(-n // batch)
     for a, b, c in ops:  # warm-up
         torch.mm(a, b, out=c)
@@ -123,8 +124,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=5, help="rounds")
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--no-reference", action="store_true",
-                   help="leave out the reference epoch of each round (no speed-up bounds)")
+    p.add_argument(
+        "--no-reference",
+        action="store_true",
+        help="leave out the reference epoch of each round (no speed-up bounds)",
+    )
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args()
     threads = _machine.set_threads(args.threads)
@@ -146,8 +150,7 @@ def main() -> None:
         for name, run in PARTS.items():
             times[name].append(run())
         times["bf16 step"].append(sum(times[k][-1] for k in STEP))
-        print(f"round {rep}: " + ", ".join(f"{k} {v[-1]:.3f}s" for k, v in times.items() if v),
-              flush=True)
+        print(f"round {rep}: " + ", ".join(f"{k} {v[-1]:.3f}s" for k, v in times.items() if v), flush=True)
 
     def bound(name: str) -> str:  # median over rounds of reference / floor
         if reference is None:
@@ -160,30 +163,52 @@ def main() -> None:
         if name == "reference" or not ts:
             continue
         med = statistics.median(ts)
-        label = (f"**bf16 step, fp32 master weights** (the {len(STEP)} parts above, per round)"
-                 if name == "bf16 step" else name)
+        label = (
+            f"**bf16 step, fp32 master weights** (the {len(STEP)} parts above, per round)"
+            if name == "bf16 step"
+            else name
+        )
         dtype = name.split()[0] if name.endswith("matmuls") else None
-        rows.append([label, f"{med:.3f}", f"{min(ts):.3f}",
-                     f"{gflop / med:.0f}" if dtype else "",
-                     f"{100 * gflop / med / peaks[dtype]['wall']:.0f}%" if dtype else "",
-                     bound(name) if name in ("fp32 matmuls", "bf16 step") else ""])
-    ref_text = ("" if reference is None else
-                f" The reference (pytorch/examples loop, fp32, as in section (a)) trained one "
-                f"epoch at the start of each round: median {statistics.median(times['reference']):.2f} s.")
-    body = "\n\n".join([
-        f"Command: `{command_line()}`",
-        f"Machine: {_machine.machine_line(info)}",
-        peak_text,
-        f"Work: one epoch of 784-400-20 at batch {BATCH} over {N // 1000}k images, "
-        f"{-(-N // BATCH)} steps × 11 matmuls = {gflop:.0f} GFLOP; each matmul on "
-        f"preallocated tensors with `out=`, nothing else. Adam: torch's fused Adam on the "
-        "model's 0.65 M parameters with preset gradients; casts: the two 784×400 weight "
-        "matrices to bf16 and their gradients back, per step; loss: softplus and sigmoid "
-        f"over the 128×784 logits, per step. {args.repeats} rounds.{ref_text}",
-        table(["work", "floor s (median)", "floor s (best)", "GFLOP/s", "% of the 2048² peak",
-               "largest possible speed-up over the reference (median of per-round ratios)"],
-              rows),
-    ])
+        rows.append(
+            [
+                label,
+                f"{med:.3f}",
+                f"{min(ts):.3f}",
+                f"{gflop / med:.0f}" if dtype else "",
+                f"{100 * gflop / med / peaks[dtype]['wall']:.0f}%" if dtype else "",
+                bound(name) if name in ("fp32 matmuls", "bf16 step") else "",
+            ]
+        )
+    ref_text = (
+        ""
+        if reference is None
+        else f" The reference (pytorch/examples loop, fp32, as in section (a)) trained one "
+        f"epoch at the start of each round: median {statistics.median(times['reference']):.2f} s."
+    )
+    body = "\n\n".join(
+        [
+            f"Command: `{command_line()}`",
+            f"Machine: {_machine.machine_line(info)}",
+            peak_text,
+            f"Work: one epoch of 784-400-20 at batch {BATCH} over {N // 1000}k images, "
+            f"{-(-N // BATCH)} steps × 11 matmuls = {gflop:.0f} GFLOP; each matmul on "
+            f"preallocated tensors with `out=`, nothing else. Adam: torch's fused Adam on the "
+            "model's 0.65 M parameters with preset gradients; casts: the two 784×400 weight "
+            "matrices to bf16 and their gradients back, per step; loss: softplus and sigmoid "
+            f"over the 128×784 logits, per step. {args.repeats} rounds.{ref_text}",
+            table(
+                [
+                    "work",
+                    "floor s (median)",
+                    "floor s (best)",
+                    "GFLOP/s",
+                    "% of the 2048² peak",
+                    "largest possible speed-up over the reference (median of per-round ratios)",
+                ],
+                rows,
+            ),
+        ]
+    )
     print(body)
     if not args.no_write:
         write_section("epoch-floor", "(a) The floor of one epoch", body)

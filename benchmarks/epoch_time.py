@@ -33,8 +33,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3, help="epochs per (implementation, precision)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: vaelab's rule)")
     p.add_argument("--precisions", default="fp32,bf16")
-    p.add_argument("--compile", action="store_true",
-                   help="also time vaelab with TrainConfig(compile=True)")
+    p.add_argument("--compile", action="store_true", help="also time vaelab with TrainConfig(compile=True)")
     p.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md")
     args = p.parse_args()
     threads = _machine.set_threads(args.threads)
@@ -43,9 +42,12 @@ def main() -> None:
     splits = _machine.load_mnist()
     precisions = args.precisions.split(",")
     configs = [("reference", prec, None) for prec in precisions]
-    configs += [(name, prec, compiled) for prec in precisions
-                for name, compiled in [("vaelab", False)]
-                + ([("vaelab, torch.compile", True)] if args.compile else [])]
+    configs += [
+        (name, prec, compiled)
+        for prec in precisions
+        for name, compiled in [("vaelab", False)]
+        + ([("vaelab, torch.compile", True)] if args.compile else [])
+    ]
     state = {}
     for name, prec, _ in configs:  # each configuration keeps its model across rounds
         if name == "reference":
@@ -61,8 +63,9 @@ def main() -> None:
                     model, opt, loader = state[name, prec]
                     reference_vae.train_epoch(model, opt, loader, autocast=prec == "bf16")
                 else:
-                    cfg = TrainConfig(epochs=1, batch_size=128, lr=1e-3, precision=prec,
-                                      seed=rep, compile=compiled)
+                    cfg = TrainConfig(
+                        epochs=1, batch_size=128, lr=1e-3, precision=prec, seed=rep, compile=compiled
+                    )
                     fit(state[name, prec], splits.train, cfg, progress=False)
             line.append(f"{name} {prec} {t.wall:.2f}s")
             if rep > 0:
@@ -70,8 +73,9 @@ def main() -> None:
         print(f"round {rep}: " + " | ".join(line), flush=True)
 
     def ratio(base: tuple[str, str], key: tuple[str, str], attr: str) -> float:
-        return statistics.median(getattr(r, attr) / getattr(v, attr)
-                                 for r, v in zip(times[base], times[key], strict=True))
+        return statistics.median(
+            getattr(r, attr) / getattr(v, attr) for r, v in zip(times[base], times[key], strict=True)
+        )
 
     gflop = 234.0  # forward + backward matmul work of one epoch (see the issue)
     rows = []
@@ -80,27 +84,42 @@ def main() -> None:
         c = statistics.median(t.cpu for t in ts)
         same = as_written = ""
         if name != "reference":
-            same = (f"{ratio(('reference', prec), (name, prec), 'wall'):.2f}× / "
-                    f"{ratio(('reference', prec), (name, prec), 'cpu'):.2f}×")
+            same = (
+                f"{ratio(('reference', prec), (name, prec), 'wall'):.2f}× / "
+                f"{ratio(('reference', prec), (name, prec), 'cpu'):.2f}×"
+            )
             if ("reference", "fp32") in times:
-                as_written = (f"{ratio(('reference', 'fp32'), (name, prec), 'wall'):.2f}× / "
-                              f"{ratio(('reference', 'fp32'), (name, prec), 'cpu'):.2f}×")
+                as_written = (
+                    f"{ratio(('reference', 'fp32'), (name, prec), 'wall'):.2f}× / "
+                    f"{ratio(('reference', 'fp32'), (name, prec), 'cpu'):.2f}×"
+                )
                 if (name, prec) == ("vaelab", "bf16"):
                     as_written = f"**{as_written}**"
         rows.append([prec, name, f"{w:.2f}", f"{c:.2f}", f"{gflop / c:.0f}", same, as_written])
-    body = "\n\n".join([
-        f"Command: `{command_line()}`",
-        f"Machine: {_machine.machine_line(info)}",
-        peak_text,
-        "Protocol: 784-400-20 VAE, Bernoulli on grey levels, batch 128, Adam 1e-3, one epoch of "
-        f"60k MNIST images; {args.repeats} rounds after one warm-up round, each round one "
-        "epoch of every configuration in turn; same thread count for all. GFLOP/s = 234 "
-        "GFLOP per epoch / CPU s. Speed-ups are medians of per-round ratios; vaelab's "
-        "default is bf16 (in bold: against the reference as pytorch/examples runs it).",
-        table(["precision", "implementation", "wall s (median)", "CPU s (median)",
-               "GFLOP/s per CPU s", "speed-up vs reference, same precision: wall / CPU",
-               "speed-up vs reference fp32: wall / CPU"], rows),
-    ])
+    body = "\n\n".join(
+        [
+            f"Command: `{command_line()}`",
+            f"Machine: {_machine.machine_line(info)}",
+            peak_text,
+            "Protocol: 784-400-20 VAE, Bernoulli on grey levels, batch 128, Adam 1e-3, one epoch of "
+            f"60k MNIST images; {args.repeats} rounds after one warm-up round, each round one "
+            "epoch of every configuration in turn; same thread count for all. GFLOP/s = 234 "
+            "GFLOP per epoch / CPU s. Speed-ups are medians of per-round ratios; vaelab's "
+            "default is bf16 (in bold: against the reference as pytorch/examples runs it).",
+            table(
+                [
+                    "precision",
+                    "implementation",
+                    "wall s (median)",
+                    "CPU s (median)",
+                    "GFLOP/s per CPU s",
+                    "speed-up vs reference, same precision: wall / CPU",
+                    "speed-up vs reference fp32: wall / CPU",
+                ],
+                rows,
+            ),
+        ]
+    )
     print(body)
     if not args.no_write:
         write_section("epoch-time", "(a) Epoch time at the identical protocol", body)

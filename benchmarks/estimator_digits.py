@@ -45,11 +45,28 @@ def main() -> None:
             pipe = make_pipeline(MinMaxScaler(), make(seed), LogisticRegression(max_iter=1000))
             accuracy = pipe.fit(Xtr, ytr).score(Xte, yte)
             results[name].append(accuracy)
-            print(json.dumps({"reducer": name, "seed": seed, "accuracy": round(accuracy, 4),
-                              "seconds": round(time.perf_counter() - start, 1)}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "reducer": name,
+                        "seed": seed,
+                        "accuracy": round(accuracy, 4),
+                        "seconds": round(time.perf_counter() - start, 1),
+                    }
+                ),
+                flush=True,
+            )
     for name, accs in results.items():
-        print(json.dumps({"reducer": name, "median_accuracy": round(statistics.median(accs), 4),
-                          "min_accuracy": round(min(accs), 4), "seeds": args.seeds}))
+        print(
+            json.dumps(
+                {
+                    "reducer": name,
+                    "median_accuracy": round(statistics.median(accs), 4),
+                    "min_accuracy": round(min(accs), 4),
+                    "seeds": args.seeds,
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -46,8 +46,9 @@ BUSY = "while True: pass"
 
 def step_ms(policy: str, threads: int) -> float:
     env = {**os.environ, "OMP_WAIT_POLICY": policy}
-    out = subprocess.run([sys.executable, "-c", STEP, str(threads)], env=env, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", STEP, str(threads)], env=env, check=True, capture_output=True, text=True
+    ).stdout
     return float(out.strip().splitlines()[-1])
 
 
@@ -55,8 +56,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
-    cells = [(load, pol, th) for load in ("as is", "busy") for th in (1, 2)
-             for pol in ("ACTIVE", "PASSIVE")]
+    cells = [(load, pol, th) for load in ("as is", "busy") for th in (1, 2) for pol in ("ACTIVE", "PASSIVE")]
     times: dict[tuple, list[float]] = {c: [] for c in cells}
     header_line = machine_line()
     for _ in range(args.repeats):

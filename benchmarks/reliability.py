@@ -66,6 +66,7 @@ KEEP = False  # --keep: leave every case directory in place
 
 # ---- running vaelab ------------------------------------------------------------------------
 
+
 @dataclass
 class Result:
     rc: int | None  # None: timed out
@@ -74,11 +75,13 @@ class Result:
     seconds: float
 
 
-_LIMITED = ("import os, resource, sys\n"
-            "for lim, v in ((resource.RLIMIT_AS, int(sys.argv[1])), "
-            "(resource.RLIMIT_FSIZE, int(sys.argv[2]))):\n"
-            "    if v > 0: resource.setrlimit(lim, (v, v))\n"
-            "os.execv(sys.executable, [sys.executable, *sys.argv[3:]])")
+_LIMITED = (
+    "import os, resource, sys\n"
+    "for lim, v in ((resource.RLIMIT_AS, int(sys.argv[1])), "
+    "(resource.RLIMIT_FSIZE, int(sys.argv[2]))):\n"
+    "    if v > 0: resource.setrlimit(lim, (v, v))\n"
+    "os.execv(sys.executable, [sys.executable, *sys.argv[3:]])"
+)
 
 
 class Env:
@@ -87,20 +90,36 @@ class Env:
     def __init__(self, home: Path) -> None:
         home.mkdir(parents=True, exist_ok=True)
         self.vars = {k: v for k, v in os.environ.items() if k != "VAELAB_DATA"}
-        self.vars.update(HOME=str(home), XDG_CACHE_HOME=str(home / "cache"),
-                         MPLCONFIGDIR=str(home / "mpl"), OMP_NUM_THREADS="1")
+        self.vars.update(
+            HOME=str(home),
+            XDG_CACHE_HOME=str(home / "cache"),
+            MPLCONFIGDIR=str(home / "mpl"),
+            OMP_NUM_THREADS="1",
+        )
 
     def popen(self, args: list[str], cwd: Path, **kw) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, *args], cwd=cwd, env=self.vars,
-                                stdin=subprocess.DEVNULL, start_new_session=True, **kw)
+        return subprocess.Popen(
+            [sys.executable, *args],
+            cwd=cwd,
+            env=self.vars,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            **kw,
+        )
 
-    def run(self, args: list[str], cwd: Path, timeout: float = TIMEOUT, memory: int = MEMORY_CAP,
-            fsize: int = 0) -> Result:
+    def run(
+        self, args: list[str], cwd: Path, timeout: float = TIMEOUT, memory: int = MEMORY_CAP, fsize: int = 0
+    ) -> Result:
         """``python ARGS`` under an address-space (and file-size) limit; killed at ``timeout``."""
         start = time.perf_counter()
-        proc = self.popen(["-c", _LIMITED, str(memory), str(fsize), *args], cwd,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          errors="replace")
+        proc = self.popen(
+            ["-c", _LIMITED, str(memory), str(fsize), *args],
+            cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+        )
         try:
             out, err = proc.communicate(timeout=timeout)
             rc = proc.returncode
@@ -115,6 +134,7 @@ class Env:
 
 
 # ---- snapshots: what a refused command must leave alone ------------------------------------
+
 
 def snapshot(root: Path) -> dict[str, str]:
     """Every path under ``root`` (symlinks not followed) → its type, mode and content hash."""
@@ -153,12 +173,16 @@ def diff(before: dict[str, str], after: dict[str, str]) -> str | None:
     added = sorted(set(after) - set(before))
     removed = sorted(set(before) - set(after))
     changed = sorted(k for k in before.keys() & after.keys() if before[k] != after[k])
-    parts = [f"{what}: {_names(paths)}" for what, paths in
-             (("left behind", added), ("removed", removed), ("modified", changed)) if paths]
+    parts = [
+        f"{what}: {_names(paths)}"
+        for what, paths in (("left behind", added), ("removed", removed), ("modified", changed))
+        if paths
+    ]
     return "; ".join(parts) or None
 
 
 # ---- mounts (root only: a private mount namespace, so nothing outlives this process) -------
+
 
 class Mounts:
     """tmpfs disks and read-only binds in a mount namespace private to this process."""
@@ -189,8 +213,7 @@ class Mounts:
 
     def read_only(self, target: Path) -> None:
         self.mount("--bind", str(target), target=target)
-        subprocess.run(["mount", "-o", "remount,bind,ro", str(target)], check=True,
-                       capture_output=True)
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(target)], check=True, capture_output=True)
 
     def release(self, under: Path) -> None:
         for target in [t for t in self.active if t == under or under in t.parents][::-1]:
@@ -210,16 +233,42 @@ def fill(disk: Path, leave: int) -> None:
 KILL_CONFIGS = {
     # name: extra `vaelab train` options; each is resumed and compared with its own reference
     "every-epoch": [],
-    "cosine+warmup+dynamic, ckpt/3": ["--checkpoint-every", "3", "--lr-schedule", "cosine",
-                                      "--kl-warmup", "10", "--binarize", "dynamic"],
+    "cosine+warmup+dynamic, ckpt/3": [
+        "--checkpoint-every",
+        "3",
+        "--lr-schedule",
+        "cosine",
+        "--kl-warmup",
+        "10",
+        "--binarize",
+        "dynamic",
+    ],
     "early-stopping": ["--patience", "3", "--valid-fraction", "0.2", "--batch-size", "64"],
 }
 
 
 def train_argv(config: str, epochs: int, seed: int, out: Path) -> list[str]:
-    return ["train", "--data", "digits", "--epochs", str(epochs), "--hidden", "32",
-            "--latent-dim", "2", "--precision", "fp32", "--device", "cpu", "--seed", str(seed),
-            "--quiet", "--out", str(out), *KILL_CONFIGS[config]]
+    return [
+        "train",
+        "--data",
+        "digits",
+        "--epochs",
+        str(epochs),
+        "--hidden",
+        "32",
+        "--latent-dim",
+        "2",
+        "--precision",
+        "fp32",
+        "--device",
+        "cpu",
+        "--seed",
+        str(seed),
+        "--quiet",
+        "--out",
+        str(out),
+        *KILL_CONFIGS[config],
+    ]
 
 
 @dataclass
@@ -237,8 +286,9 @@ def _appeared(parent: Path) -> bool:
         return False
 
 
-def _wait_for(proc: subprocess.Popen, ready: Callable[[], bool], deadline: float,
-              pause: float = 0.001) -> bool:
+def _wait_for(
+    proc: subprocess.Popen, ready: Callable[[], bool], deadline: float, pause: float = 0.001
+) -> bool:
     while proc.poll() is None and time.monotonic() < deadline:
         if ready():
             return True
@@ -252,8 +302,7 @@ def _metrics(run: Path) -> list[dict]:
     if not path.is_file():
         return []
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [{k: v for k, v in r.items() if k != "seconds"} if isinstance(r, dict) else r
-            for r in rows]
+    return [{k: v for k, v in r.items() if k != "seconds"} if isinstance(r, dict) else r for r in rows]
 
 
 def reference(env: Env, work: Path, config: str, epochs: int, seed: int) -> Reference:
@@ -261,15 +310,23 @@ def reference(env: Env, work: Path, config: str, epochs: int, seed: int) -> Refe
     parent = work / "parent"
     parent.mkdir(parents=True)
     start = time.monotonic()
-    proc = env.popen(["-m", "vaelab", *train_argv(config, epochs, seed, parent / "run")], work,
-                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = env.popen(
+        ["-m", "vaelab", *train_argv(config, epochs, seed, parent / "run")],
+        work,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     _wait_for(proc, lambda: _appeared(parent), start + 600)
     appeared = time.monotonic()
     _, err = proc.communicate(timeout=600)
     if proc.returncode != 0:
         raise SystemExit(f"reference run ({config}) failed:\n{err.decode(errors='replace')}")
-    return Reference((parent / "run" / "model.safetensors").read_bytes(), _metrics(parent / "run"),
-                     appeared - start, time.monotonic() - appeared)
+    return Reference(
+        (parent / "run" / "model.safetensors").read_bytes(),
+        _metrics(parent / "run"),
+        appeared - start,
+        time.monotonic() - appeared,
+    )
 
 
 def describe(run: Path) -> tuple[str, bool, bool]:
@@ -327,15 +384,20 @@ class KillCase:
     reasons: list[str] = field(default_factory=list)
 
 
-def kill_case(env: Env, work: Path, index: int, config: str, epochs: int, seed: int,
-              ref: Reference, rng: random.Random) -> KillCase:
+def kill_case(
+    env: Env, work: Path, index: int, config: str, epochs: int, seed: int, ref: Reference, rng: random.Random
+) -> KillCase:
     case = KillCase(index, config)
     parent = work / f"kill{index:02d}"
     parent.mkdir()
     run = parent / "run"
     phase = rng.choices(["first writes", "temp file", "training"], weights=[4, 2, 4])[0]
-    proc = env.popen(["-m", "vaelab", *train_argv(config, epochs, seed, run)], parent,
-                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = env.popen(
+        ["-m", "vaelab", *train_argv(config, epochs, seed, run)],
+        parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     _wait_for(proc, lambda: _appeared(parent), time.monotonic() + 300)
     t0 = time.monotonic()
     if phase == "first writes":
@@ -347,14 +409,19 @@ def kill_case(env: Env, work: Path, index: int, config: str, epochs: int, seed: 
         time.sleep(rng.uniform(0.0, 0.9 * ref.training))
     _kill(proc, case, run, f"{phase} +{(time.monotonic() - t0) * 1e3:.0f} ms")
     if rng.random() < 1 / 3 and run.exists():  # SIGKILL the resume as well
-        proc = env.popen(["-m", "vaelab", "train", "--resume", str(run), "--quiet"], parent,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = env.popen(
+            ["-m", "vaelab", "train", "--resume", str(run), "--quiet"],
+            parent,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         delay = rng.uniform(0.5 * ref.startup, ref.startup + ref.training)
         time.sleep(delay)
         _kill(proc, case, run, f"resume +{delay:.2f} s")
     # finish: resume what is there (or, with no run directory at all, start again)
-    argv = (["train", "--resume", str(run), "--quiet"] if run.exists()
-            else train_argv(config, epochs, seed, run))
+    argv = (
+        ["train", "--resume", str(run), "--quiet"] if run.exists() else train_argv(config, epochs, seed, run)
+    )
     done = env.vaelab(argv, parent, timeout=600, memory=0)
     if done.rc != 0:
         tail = (done.stderr.strip().splitlines() or ["(no stderr)"])[-1]
@@ -362,12 +429,14 @@ def kill_case(env: Env, work: Path, index: int, config: str, epochs: int, seed: 
         return case
     model = (run / "model.safetensors").read_bytes()
     if model != ref.model:
-        case.reasons.append(f"model.safetensors differs from the uninterrupted run "
-                            f"({_weight_difference(model, ref.model)})")
+        case.reasons.append(
+            f"model.safetensors differs from the uninterrupted run ({_weight_difference(model, ref.model)})"
+        )
     got = _metrics(run)
     if got != ref.metrics:
-        case.reasons.append(f"metrics.jsonl differs from the uninterrupted run "
-                            f"({_first_difference(got, ref.metrics)})")
+        case.reasons.append(
+            f"metrics.jsonl differs from the uninterrupted run ({_first_difference(got, ref.metrics)})"
+        )
     left = leftovers(parent, run)
     if left:
         case.reasons.append(f"left behind: {_names(left)}")
@@ -394,8 +463,9 @@ def _first_difference(got: list, ref: list) -> str:
                 return f"line {i + 1}: {str(g)[:60]} vs {str(r)[:60]}"
             keys = sorted(k for k in g.keys() | r.keys() if g.get(k) != r.get(k))
             k = keys[0]
-            return (f"first at line {i + 1} (epoch {g.get('epoch')}): {k} {g.get(k)} vs "
-                    f"{r.get(k)}" + (f" and {len(keys) - 1} more fields" if len(keys) > 1 else ""))
+            return f"first at line {i + 1} (epoch {g.get('epoch')}): {k} {g.get(k)} vs {r.get(k)}" + (
+                f" and {len(keys) - 1} more fields" if len(keys) > 1 else ""
+            )
     epochs = [r.get("epoch") if isinstance(r, dict) else r for r in got]
     return f"epochs {_span(epochs)}, reference 1..{len(ref)}"
 
@@ -430,8 +500,9 @@ def _kill(proc: subprocess.Popen, case: KillCase, run: Path, when: str) -> None:
         case.reasons.append(f"after SIGKILL ({when}) neither loadable nor resumable: {state}")
 
 
-def kill_campaign(env: Env, work: Path, kills: int, epochs: int, seed: int
-                  ) -> tuple[list[KillCase], list[tuple[str, list[str]]]]:
+def kill_campaign(
+    env: Env, work: Path, kills: int, epochs: int, seed: int
+) -> tuple[list[KillCase], list[tuple[str, list[str]]]]:
     """SIGKILL training until ``kills`` kills have landed; the cases and the controls."""
     rng = random.Random(seed)
     refs, controls = {}, []
@@ -439,10 +510,17 @@ def kill_campaign(env: Env, work: Path, kills: int, epochs: int, seed: int
         refs[config] = reference(env, work / f"ref{i}a", config, epochs, seed)
         again = reference(env, work / f"ref{i}b", config, epochs, seed)
         same = again.model == refs[config].model and again.metrics == refs[config].metrics
-        controls.append((f"uninterrupted {config} run is deterministic",
-                         [] if same else ["two uninterrupted runs differ"]))
-        print(f"reference {config}: {refs[config].startup:.1f} s to the first write, "
-              f"{refs[config].training:.1f} s of training; rerun identical: {same}", flush=True)
+        controls.append(
+            (
+                f"uninterrupted {config} run is deterministic",
+                [] if same else ["two uninterrupted runs differ"],
+            )
+        )
+        print(
+            f"reference {config}: {refs[config].startup:.1f} s to the first write, "
+            f"{refs[config].training:.1f} s of training; rerun identical: {same}",
+            flush=True,
+        )
     cases: list[KillCase] = []
     configs = list(KILL_CONFIGS)
     while sum(c.kills for c in cases) < kills and len(cases) < 2 * kills + 5:
@@ -450,12 +528,12 @@ def kill_campaign(env: Env, work: Path, kills: int, epochs: int, seed: int
         case = kill_case(env, work, len(cases), config, epochs, seed, refs[config], rng)
         cases.append(case)
         verdict = "PASS" if not case.reasons else "FAIL " + "; ".join(case.reasons)
-        print(f"kill case {case.index:2d} [{config}] {' | '.join(case.landings)}: {verdict}",
-              flush=True)
+        print(f"kill case {case.index:2d} [{config}] {' | '.join(case.landings)}: {verdict}", flush=True)
     return cases, controls
 
 
 # ---- B: bad inputs -------------------------------------------------------------------------
+
 
 @dataclass
 class Call:
@@ -479,7 +557,7 @@ class Case:
     build: Callable[[Path], Call]  # writes the case's files into its (empty) directory
 
 
-API_PRELUDE = textwrap.dedent('''
+API_PRELUDE = textwrap.dedent("""
     import json, math
     import numpy as np
     import vaelab
@@ -507,7 +585,7 @@ API_PRELUDE = textwrap.dedent('''
             nan = inf = False
         print(json.dumps({"raised": None, "returned": type(value).__name__, "nan": nan,
                           "inf": inf}))
-''')
+""")
 
 
 def judge_cli(res: Result, succeed: bool) -> list[str]:
@@ -553,8 +631,9 @@ def judge_api(res: Result, call: Call) -> list[str]:
     return []
 
 
-def run_case(case: Case, env: Env, root: Path, mounts: Mounts, number: int
-             ) -> tuple[str, list[str], float, str]:
+def run_case(
+    case: Case, env: Env, root: Path, mounts: Mounts, number: int
+) -> tuple[str, list[str], float, str]:
     """Run one case in its own directory: ('pass'|'fail'|'skip', reasons, seconds, what it said)."""
     d = root / f"{number:03d}"
     d.mkdir()
@@ -592,6 +671,7 @@ def run_case(case: Case, env: Env, root: Path, mounts: Mounts, number: int
 
 # -- inputs that the cases write
 
+
 def npy(d: Path, name: str, x, **kw) -> str:
     with open(d / name, "wb") as f:
         np.save(f, x, **kw)
@@ -600,9 +680,11 @@ def npy(d: Path, name: str, x, **kw) -> str:
 
 def raw_file(name: str, content: bytes) -> Callable[[Path], list]:
     """A build step writing ``content`` to ``name``; returns ``["--data", name]``."""
+
     def make(d: Path) -> list:
         (d / name).write_bytes(content)
         return ["--data", name]
+
     return make
 
 
@@ -634,8 +716,12 @@ def canary_check(d: Path) -> Callable[[], str | None]:
     return lambda: "UNPICKLED the file (canary created)" if (d / "UNPICKLED").exists() else None
 
 
-IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-             "t10k-labels-idx1-ubyte")
+IDX_NAMES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 
 
 def idx_dir(d: Path, breakage: str) -> str:
@@ -672,18 +758,21 @@ def idx_dir(d: Path, breakage: str) -> str:
     return "idx"
 
 
-TINY = ["--epochs", "1", "--hidden", "8", "--latent-dim", "2", "--device", "cpu", "--quiet",
-        "--out", "run"]
+TINY = ["--epochs", "1", "--hidden", "8", "--latent-dim", "2", "--device", "cpu", "--quiet", "--out", "run"]
 
 
 def data_cases() -> list[Case]:
     cases: list[Case] = []
 
-    def train(name: str, make: Callable[[Path], list], extra: list | None = None,
-              check: Callable[[Path], Callable] | None = None) -> None:
+    def train(
+        name: str,
+        make: Callable[[Path], list],
+        extra: list | None = None,
+        check: Callable[[Path], Callable] | None = None,
+    ) -> None:
         def build(d: Path) -> Call:
-            return Call(argv=["train", *make(d), *(extra or []), *TINY],
-                        check=check(d) if check else None)
+            return Call(argv=["train", *make(d), *(extra or []), *TINY], check=check(d) if check else None)
+
         cases.append(Case("data", name, build))
 
     def with_value(value: float, where=(3, 2)):
@@ -691,6 +780,7 @@ def data_cases() -> list[Case]:
             x = rand()
             x[where] = value
             return ["--data", npy(d, "x.npy", x)]
+
         return make
 
     train("NaN in .npy", with_value(np.nan))
@@ -714,10 +804,11 @@ def data_cases() -> list[Case]:
     train("garbage .npy", raw_file("x.npy", bytes(range(256))[::-1] * 2))
     train("complex .npy", lambda d: ["--data", npy(d, "x.npy", rand().astype(np.complex64))])
     train("string .npy", lambda d: ["--data", npy(d, "x.npy", np.array([["a", "b"]] * 20))])
-    train("float64 beyond float32 range",
-          lambda d: ["--data", npy(d, "x.npy", np.full((40, 6), 1e300))])
-    train("one value beyond float32 range",
-          lambda d: ["--data", npy(d, "x.npy", np.where(np.eye(40, 6) > 0, 1e39, rand().astype(float)))])
+    train("float64 beyond float32 range", lambda d: ["--data", npy(d, "x.npy", np.full((40, 6), 1e300))])
+    train(
+        "one value beyond float32 range",
+        lambda d: ["--data", npy(d, "x.npy", np.where(np.eye(40, 6) > 0, 1e39, rand().astype(float)))],
+    )
 
     def pickled(kind: str) -> Callable[[Path], list]:
         def make(d: Path) -> list:
@@ -731,6 +822,7 @@ def data_cases() -> list[Case]:
                 return ["--data", "x.npz"]
             (d / "x.npy").write_bytes(pickle.dumps(evil))
             return ["--data", "x.npy"]
+
         return make
 
     for kind in ("npy", "npz", "raw pickle"):
@@ -740,6 +832,7 @@ def data_cases() -> list[Case]:
         def make(d: Path) -> list:
             np.savez(d / "x.npz", **arrays)
             return ["--data", "x.npz"]
+
         return make
 
     train(".npz without known keys", npz(weights=rand()))
@@ -769,14 +862,21 @@ def data_cases() -> list[Case]:
     train("binary garbage .csv", csv(bytes(range(256)) * 4))
     train("CSV unknown label column name", csv("a,b,c\n" + rows, ["--label-column", "label"]))
     train("CSV label column index 99", csv("a,b,c\n" + rows, ["--label-column", "99"]))
-    train("values in [3, 3] with --likelihood bernoulli",
-          lambda d: ["--data", npy(d, "x.npy", np.full((20, 5), 3.0, np.float32))],
-          ["--likelihood", "bernoulli"])
-    train("negative values with --likelihood bernoulli",
-          lambda d: ["--data", npy(d, "x.npy", -rand())], ["--likelihood", "bernoulli"])
+    train(
+        "values in [3, 3] with --likelihood bernoulli",
+        lambda d: ["--data", npy(d, "x.npy", np.full((20, 5), 3.0, np.float32))],
+        ["--likelihood", "bernoulli"],
+    )
+    train(
+        "negative values with --likelihood bernoulli",
+        lambda d: ["--data", npy(d, "x.npy", -rand())],
+        ["--likelihood", "bernoulli"],
+    )
     for shape in ("3,3", "0,64", "-8,-8", "a,b", "1,4,4,4", "64,1,1,1"):
-        train(f"--shape {shape} for 64 features",
-              lambda d, s=shape: ["--data", npy(d, "x.npy", rand(40, 64)), "--shape", s])
+        train(
+            f"--shape {shape} for 64 features",
+            lambda d, s=shape: ["--data", npy(d, "x.npy", rand(40, 64)), "--shape", s],
+        )
     train("missing file", lambda d: ["--data", "nope.npy"])
     train("unknown extension .txt", raw_file("x.txt", b"1 2\n3 4\n"))
     train("unknown dataset name", lambda d: ["--data", "mnistt"])
@@ -793,22 +893,35 @@ def data_cases() -> list[Case]:
 
     train("symlink loop as --data", loop_file)
     train("symlink loop as --data-dir", loop_dir)
-    for breakage in ("truncated", "bad magic", "corrupt gzip", "not gzip", "empty gz",
-                     "label count", "huge count", "no test files"):
+    for breakage in (
+        "truncated",
+        "bad magic",
+        "corrupt gzip",
+        "not gzip",
+        "empty gz",
+        "label count",
+        "huge count",
+        "no test files",
+    ):
         train(f"IDX folder: {breakage}", lambda d, b=breakage: ["--data", idx_dir(d, b)])
-    train("IDX files failing their MD5 under --data mnist",
-          lambda d: ["--data", "mnist", "--data-dir", idx_dir(d, "none")])
+    train(
+        "IDX files failing their MD5 under --data mnist",
+        lambda d: ["--data", "mnist", "--data-dir", idx_dir(d, "none")],
+    )
     train("IDX: empty --data-dir", lambda d: [*mkdir(d / "mnist"), "--data", "mnist", "--data-dir", "mnist"])
     train("IDX: missing --data-dir", lambda d: ["--data", "mnist", "--data-dir", "nowhere"])
     return cases
 
 
-def needs_run(fx: Fixtures, make: Callable[[Path], list], interrupted: bool = False
-              ) -> Callable[[Path], Call]:
+def needs_run(
+    fx: Fixtures, make: Callable[[Path], list], interrupted: bool = False
+) -> Callable[[Path], Call]:
     """A build that copies the base run into the case directory as ./run first."""
+
     def build(d: Path) -> Call:
         shutil.copytree(fx.interrupted if interrupted else fx.done, d / "run", symlinks=True)
         return Call(argv=make(d))
+
     return build
 
 
@@ -818,6 +931,7 @@ def evaluate_data_cases(fx: Fixtures) -> list[Case]:
             call = needs_run(fx, lambda d: ["evaluate", "run", "--iw-samples", "10", "--data", make(d)])(d)
             call.check = check(d) if check else None
             return call
+
         return Case("data", f"evaluate --data: {name}", build)
 
     def evil(d: Path) -> str:
@@ -832,12 +946,23 @@ def evaluate_data_cases(fx: Fixtures) -> list[Case]:
         return npy(d, "x.npy", x)
 
     def const(d: Path) -> Call:
-        return Call(argv=["explain", "--data", npy(d, "x.npy", np.full((300, 16), 0.5, np.float32)),
-                          "--quick", "--out", "out"])
+        return Call(
+            argv=[
+                "explain",
+                "--data",
+                npy(d, "x.npy", np.full((300, 16), 0.5, np.float32)),
+                "--quick",
+                "--out",
+                "out",
+            ]
+        )
 
-    return [ev("9 features for a 64-feature model", lambda d: npy(d, "x.npy", rand(30, 9))),
-            ev("NaN", nan), ev("pickled objects", evil, canary_check),
-            Case("data", "explain on constant data", const)]
+    return [
+        ev("9 features for a 64-feature model", lambda d: npy(d, "x.npy", rand(30, 9))),
+        ev("NaN", nan),
+        ev("pickled objects", evil, canary_check),
+        Case("data", "explain on constant data", const),
+    ]
 
 
 def option_cases(gpu: bool) -> list[Case]:
@@ -845,8 +970,9 @@ def option_cases(gpu: bool) -> list[Case]:
 
     def train(*opts, skip: str | None = None) -> None:
         argv = ["train", "--data", "digits", *TINY, *map(str, opts)]
-        cases.append(Case("options", "train " + " ".join(map(str, opts)),
-                          lambda d: Call(argv=argv, skip=skip)))
+        cases.append(
+            Case("options", "train " + " ".join(map(str, opts)), lambda d: Call(argv=argv, skip=skip))
+        )
 
     for v in (0, -1, 1000000000):
         train("--latent-dim", v)
@@ -884,8 +1010,7 @@ def command_option_cases(fx: Fixtures) -> list[Case]:
     cases: list[Case] = []
 
     def on_run(*argv) -> None:
-        cases.append(Case("options", " ".join(map(str, argv)),
-                          needs_run(fx, lambda d: list(argv))))
+        cases.append(Case("options", " ".join(map(str, argv)), needs_run(fx, lambda d: list(argv))))
 
     for n in (0, -3, 1000000000):
         on_run("sample", "run", "-n", n)
@@ -899,26 +1024,64 @@ def command_option_cases(fx: Fixtures) -> list[Case]:
     on_run("evaluate", "run", "--iw-samples", -1)
     for n in (0, -5):
         on_run("evaluate", "run", "--iw-samples", "10", "--subsample", n)
-    sweep = ["sweep-beta", "--epochs", "1", "--max-train", "50", "--hidden", "8",
-             "--latent-dim", "2", "--n-samples", "10", "--out", "sweep"]
+    sweep = [
+        "sweep-beta",
+        "--epochs",
+        "1",
+        "--max-train",
+        "50",
+        "--hidden",
+        "8",
+        "--latent-dim",
+        "2",
+        "--n-samples",
+        "10",
+        "--out",
+        "sweep",
+    ]
     for betas in ("-1,1", "inf", "nan", ""):
-        cases.append(Case("options", f"sweep-beta --betas '{betas}'",
-                          lambda d, b=betas: Call(argv=[*sweep, "--betas", b])))
+        cases.append(
+            Case(
+                "options",
+                f"sweep-beta --betas '{betas}'",
+                lambda d, b=betas: Call(argv=[*sweep, "--betas", b]),
+            )
+        )
     cases.append(Case("options", "sweep-beta --lr 0", lambda d: Call(argv=[*sweep, "--lr", "0"])))
     holes = ["holes", "--epochs", "1", "--n-samples", "10", "--latent-dim", "2", "--out", "holes"]
     for hidden in ("0", "a"):
-        cases.append(Case("options", f"holes --hidden {hidden}",
-                          lambda d, h=hidden: Call(argv=[*holes, "--hidden", h])))
-    compare = ["compare", "--epochs", "1", "--max-train", "50", "--max-test", "20",
-               "--n-trust", "20", "--no-figures", "--out", "cmp"]
-    for opts in (["--methods", "nope"], ["--methods", "pca", "--knn-k", "0"],
-                 ["--methods", "pca,ae", "--hidden", "-3"]):
-        cases.append(Case("options", "compare " + " ".join(opts),
-                          lambda d, o=opts: Call(argv=[*compare, *o])))
+        cases.append(
+            Case(
+                "options", f"holes --hidden {hidden}", lambda d, h=hidden: Call(argv=[*holes, "--hidden", h])
+            )
+        )
+    compare = [
+        "compare",
+        "--epochs",
+        "1",
+        "--max-train",
+        "50",
+        "--max-test",
+        "20",
+        "--n-trust",
+        "20",
+        "--no-figures",
+        "--out",
+        "cmp",
+    ]
+    for opts in (
+        ["--methods", "nope"],
+        ["--methods", "pca", "--knn-k", "0"],
+        ["--methods", "pca,ae", "--hidden", "-3"],
+    ):
+        cases.append(
+            Case("options", "compare " + " ".join(opts), lambda d, o=opts: Call(argv=[*compare, *o]))
+        )
     return cases
 
 
 # -- damaged run directories
+
 
 def _edit_config(run: Path, edit: Callable[[dict], None]) -> None:
     config = json.loads((run / "config.json").read_text())
@@ -936,7 +1099,7 @@ def _rewrite_safetensors(path: Path, edit: Callable[[dict, dict], None]) -> None
     except ImportError:
         CHECKSUM, encode = "sha256", lambda t, metadata: save(t, metadata=metadata or None)
     raw = path.read_bytes()
-    header = json.loads(raw[8: 8 + int.from_bytes(raw[:8], "little")])
+    header = json.loads(raw[8 : 8 + int.from_bytes(raw[:8], "little")])
     tensors, meta = load(raw), dict(header.get("__metadata__") or {})
     meta.pop(CHECKSUM, None)
     edit(tensors, meta)
@@ -944,8 +1107,7 @@ def _rewrite_safetensors(path: Path, edit: Callable[[dict, dict], None]) -> None
 
 
 def _checkpoints(run: Path) -> list[Path]:
-    return [p for p in (run / "checkpoint.safetensors", run / "checkpoint.prev.safetensors")
-            if p.exists()]
+    return [p for p in (run / "checkpoint.safetensors", run / "checkpoint.prev.safetensors") if p.exists()]
 
 
 def _edit_meta(edit: Callable[[dict], None]) -> Callable[[Path], None]:
@@ -954,8 +1116,10 @@ def _edit_meta(edit: Callable[[dict], None]) -> Callable[[Path], None]:
             inner = json.loads(meta["vaelab"])
             edit(inner)
             meta["vaelab"] = json.dumps(inner)
+
         for path in _checkpoints(run):
             _rewrite_safetensors(path, change)
+
     return apply
 
 
@@ -963,7 +1127,7 @@ def _flip_tensor_bytes(run: Path) -> None:
     for path in _checkpoints(run):
         raw = bytearray(path.read_bytes())
         n = int.from_bytes(raw[:8], "little")
-        start = json.loads(raw[8: 8 + n])["model.encoder.0.weight"]["data_offsets"][0] + 8 + n
+        start = json.loads(raw[8 : 8 + n])["model.encoder.0.weight"]["data_offsets"][0] + 8 + n
         raw[start + 5] ^= 0xFF
         raw[start + 6] ^= 0xFF
         path.write_bytes(bytes(raw))
@@ -975,6 +1139,7 @@ def _wrong_shapes(run: Path) -> None:
     def change(tensors: dict, meta: dict) -> None:
         for k, t in tensors.items():
             tensors[k] = torch.zeros(t.shape[0] + 1, *t.shape[1:])
+
     _rewrite_safetensors(run / "model.safetensors", change)
 
 
@@ -982,6 +1147,7 @@ def _nan_weights(run: Path) -> None:
     def change(tensors: dict, meta: dict) -> None:
         first = sorted(k for k in tensors if k.endswith("weight"))[0]
         tensors[first] = tensors[first].clone().fill_(float("nan"))
+
     _rewrite_safetensors(run / "model.safetensors", change)
 
 
@@ -990,6 +1156,7 @@ def _wrong_rng(run: Path) -> None:
 
     def change(tensors: dict, meta: dict) -> None:
         tensors["rng.generator"] = torch.zeros(100, dtype=torch.uint8)
+
     for path in _checkpoints(run):
         _rewrite_safetensors(path, change)
 
@@ -999,6 +1166,7 @@ def _bytes(name: str, edit: Callable[[bytes], bytes]) -> Callable[[Path], None]:
         paths = _checkpoints(run) if name == "checkpoints" else [run / name]
         for p in paths:
             p.write_bytes(edit(p.read_bytes()))
+
     return apply
 
 
@@ -1021,6 +1189,7 @@ def _unlink(*names: str) -> Callable[[Path], None]:
     def apply(run: Path) -> None:
         for n in names:
             (run / n).unlink(missing_ok=True)
+
     return apply
 
 
@@ -1037,29 +1206,37 @@ DAMAGES: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
     "config.json nested 200000 deep": (_nested, ALL),
     "config.json unknown top-level key": (lambda r: _edit_config(r, lambda c: c.update(bogus=1)), MODEL),
     "config.json unknown model key": (
-        lambda r: _edit_config(r, lambda c: c["model"].update(latnet_dim=3)), MODEL),
+        lambda r: _edit_config(r, lambda c: c["model"].update(latnet_dim=3)),
+        MODEL,
+    ),
     "config.json latent_dim 'two'": (
-        lambda r: _edit_config(r, lambda c: c["model"].update(latent_dim="two")), MODEL),
+        lambda r: _edit_config(r, lambda c: c["model"].update(latent_dim="two")),
+        MODEL,
+    ),
     "config.json NaN sigma": (lambda r: _edit_config(r, _nan_sigma), MODEL),
     "model.safetensors missing": (_unlink("model.safetensors"), WEIGHTS),
     "model.safetensors truncated": (_bytes("model.safetensors", lambda b: b[: len(b) // 2]), WEIGHTS),
     "model.safetensors bit flip in header": (
-        _bytes("model.safetensors", lambda b: b[:8] + bytes([b[8] ^ 1]) + b[9:]), WEIGHTS),
+        _bytes("model.safetensors", lambda b: b[:8] + bytes([b[8] ^ 1]) + b[9:]),
+        WEIGHTS,
+    ),
     "model.safetensors header length 2**60": (
-        _bytes("model.safetensors", lambda b: (2**60).to_bytes(8, "little") + b[8:]), WEIGHTS),
+        _bytes("model.safetensors", lambda b: (2**60).to_bytes(8, "little") + b[8:]),
+        WEIGHTS,
+    ),
     "model.safetensors wrong shapes": (_wrong_shapes, WEIGHTS),
     "model.safetensors NaN weights": (_nan_weights, WEIGHTS),
     "model.safetensors sparse 30 GB": (_sparse, WEIGHTS),
     "checkpoint truncated": (_bytes("checkpoints", lambda b: b[: len(b) // 2]), ("resume",)),
-    "checkpoint metadata without param_groups": (
-        _edit_meta(lambda m: m.pop("param_groups")), ("resume",)),
+    "checkpoint metadata without param_groups": (_edit_meta(lambda m: m.pop("param_groups")), ("resume",)),
     "checkpoint state without epoch": (_edit_meta(lambda m: m["state"].pop("epoch")), ("resume",)),
     "checkpoint negative epoch": (_edit_meta(lambda m: m["state"].update(epoch=-3)), ("resume",)),
     "checkpoint RNG state of 100 bytes": (_wrong_rng, ("resume",)),
     "checkpoint 2 bytes flipped in tensor data": (_flip_tensor_bytes, ("resume",)),
     "metrics.jsonl line is a list": (
         _bytes("metrics.jsonl", lambda b: b"[1, 2, 3]\n" + b.split(b"\n", 1)[1]),
-        ("info", "resume", "load")),
+        ("info", "resume", "load"),
+    ),
     "summary.json missing keys": (_bytes("summary.json", lambda b: b'{"epochs": 2}\n'), ("info",)),
 }
 COMMANDS = {
@@ -1074,6 +1251,7 @@ def run_dir_cases(fx: Fixtures) -> list[Case]:
     cases = []
     for damage, (apply, commands) in DAMAGES.items():
         for command in commands:
+
             def build(d: Path, apply=apply, command=command) -> Call:
                 base = fx.interrupted if command == "resume" else fx.done
                 shutil.copytree(base, d / "run", symlinks=True)
@@ -1081,13 +1259,18 @@ def run_dir_cases(fx: Fixtures) -> list[Case]:
                 if command == "load":
                     return Call(api="report(lambda: vaelab.load('run'))", allowed=("VaelabError",))
                 return Call(argv=COMMANDS[command])
-            label = "vaelab.load" if command == "load" else COMMANDS[command][0] + (
-                " --resume" if command == "resume" else "")
+
+            label = (
+                "vaelab.load"
+                if command == "load"
+                else COMMANDS[command][0] + (" --resume" if command == "resume" else "")
+            )
             cases.append(Case("run directories", f"{damage} x {label}", build))
     return cases
 
 
 # -- output locations
+
 
 def user_files(d: Path) -> None:
     d.mkdir(parents=True, exist_ok=True)
@@ -1099,8 +1282,20 @@ def user_files(d: Path) -> None:
 
 def output_cases(fx: Fixtures, env: Env, mounts: Mounts) -> list[Case]:
     def train_for(epochs: int) -> list[str]:
-        return ["train", "--data", "digits", "--epochs", str(epochs), "--hidden", "32",
-                "--latent-dim", "2", "--device", "cpu", "--quiet"]
+        return [
+            "train",
+            "--data",
+            "digits",
+            "--epochs",
+            str(epochs),
+            "--hidden",
+            "32",
+            "--latent-dim",
+            "2",
+            "--device",
+            "cpu",
+            "--quiet",
+        ]
 
     train = train_for(1)
     cases: list[Case] = []
@@ -1136,9 +1331,14 @@ def output_cases(fx: Fixtures, env: Env, mounts: Mounts) -> list[Case]:
             except OSError as err:
                 return Call(skip=f"--out /dev/null unguarded ({mounts.why_not}) and mknod: {err}")
             return Call(argv=[*train, "--out", "null", "--overwrite"])
-        return Call(argv=[*train, "--out", "/dev/null", "--overwrite"],
-                    check=lambda: None if stat.S_ISCHR(os.stat("/dev/null").st_mode)
-                    else "/dev/null is no longer a character device")
+        return Call(
+            argv=[*train, "--out", "/dev/null", "--overwrite"],
+            check=lambda: (
+                None
+                if stat.S_ISCHR(os.stat("/dev/null").st_mode)
+                else "/dev/null is no longer a character device"
+            ),
+        )
 
     def read_only(d: Path) -> Call:
         if mounts.why_not:
@@ -1166,6 +1366,7 @@ def output_cases(fx: Fixtures, env: Env, mounts: Mounts) -> list[Case]:
             mounts.tmpfs(d / "disk", "1m")
             fill(d / "disk", leave)
             return Call(argv=[*train, "--out", "disk/run"])
+
         return build
 
     def full_run(command: list[str]) -> Callable[[Path], Call]:
@@ -1176,6 +1377,7 @@ def output_cases(fx: Fixtures, env: Env, mounts: Mounts) -> list[Case]:
             shutil.copytree(fx.done, d / "disk" / "run")
             fill(d / "disk", 0)
             return Call(argv=command)
+
         return build
 
     add("--out an existing user directory + --overwrite", user_dir)
@@ -1191,25 +1393,33 @@ def output_cases(fx: Fixtures, env: Env, mounts: Mounts) -> list[Case]:
     add("disk full at the first writes (ENOSPC, tmpfs, 0 B free)", enospc(0))
     add("disk full during training (ENOSPC, tmpfs, 24 KB free)", enospc(24 << 10))
     add("evaluate a run on a full disk", full_run(["evaluate", "disk/run", "--iw-samples", "10"]))
-    add("sample to a new file on a full disk",
-        full_run(["sample", "disk/run", "-n", "4", "--out", "disk/new.png"]))
+    add(
+        "sample to a new file on a full disk",
+        full_run(["sample", "disk/run", "-n", "4", "--out", "disk/new.png"]),
+    )
     # written atomically (temp file, rename), the new figure needs room of its own and fails;
     # written in place, it truncates the old one and fits: the disk tells the two apart
-    add("sample replacing run/figures/samples.png on a full disk",
-        full_run(["sample", "disk/run", "-n", "4"]))
-    add("sample --out below a regular file", needs_run(
-        fx, lambda d: [*touch(d / "file.txt"), "sample", "run", "--out", "file.txt/s.png"]))
+    add(
+        "sample replacing run/figures/samples.png on a full disk", full_run(["sample", "disk/run", "-n", "4"])
+    )
+    add(
+        "sample --out below a regular file",
+        needs_run(fx, lambda d: [*touch(d / "file.txt"), "sample", "run", "--out", "file.txt/s.png"]),
+    )
 
     def concurrent(second: Callable[[list[str]], list[str]]) -> Callable[[Path], Call]:
         def build(d: Path) -> Call:
             first = [*train_for(300), "--out", "run"]
             return Call(custom=lambda: _two_writers(env, d, first, second(first)))
+
         return build
 
     add("a second concurrent writer to the same --out", concurrent(lambda a: a))
     add("a second concurrent writer with --overwrite", concurrent(lambda a: [*a, "--overwrite"]))
-    add("a concurrent train --resume of a running run",
-        concurrent(lambda a: ["train", "--resume", "run", "--quiet"]))
+    add(
+        "a concurrent train --resume of a running run",
+        concurrent(lambda a: ["train", "--resume", "run", "--quiet"]),
+    )
     return cases
 
 
@@ -1250,53 +1460,78 @@ def _two_writers(env: Env, d: Path, first: list[str], second: list[str]) -> list
 
 # -- the Python API
 
+
 def api_cases() -> list[Case]:
     cases: list[Case] = []
 
     def add(name: str, code: str, allowed=("ValueError",), finite_ok=False) -> None:
-        cases.append(Case("API", name, lambda d: Call(api=code, allowed=allowed,
-                                                      finite_ok=finite_ok)))
+        cases.append(Case("API", name, lambda d: Call(api=code, allowed=allowed, finite_ok=finite_ok)))
 
     add("VAE(device='tpu').fit(X)", "report(lambda: vaelab.VAE(device='tpu').fit(X))")
     add("Autoencoder(device='tpu').fit(X)", "report(lambda: vaelab.Autoencoder(device='tpu').fit(X))")
-    for params, allowed in (("n_components=0", ("ValueError",)), ("n_components=-1", ("ValueError",)),
-                            ("n_components=2.5", ("ValueError", "TypeError")),
-                            ("n_components='2'", ("ValueError", "TypeError")),
-                            ("n_components=10**9", ("ValueError",)),
-                            ("hidden_layer_sizes=(100000, 100000)", ("ValueError",)),
-                            ("hidden_layer_sizes=(0,)", ("ValueError",)),
-                            ("learning_rate=float('inf')", ("ValueError",)),
-                            ("learning_rate=float('nan')", ("ValueError",)),
-                            ("learning_rate=0", ("ValueError",)),
-                            ("beta=float('inf')", ("ValueError",)), ("beta=float('nan')", ("ValueError",)),
-                            ("beta=-1", ("ValueError",)), ("batch_size=0", ("ValueError",)),
-                            ("max_epochs=0", ("ValueError",)), ("random_state=-1", ("ValueError",)),
-                            ("random_state=2**70", ("ValueError",)),
-                            ("early_stopping=True, validation_fraction=1.0", ("ValueError",)),
-                            ("likelihood='poisson'", ("ValueError",))):
-        add(f"VAE({params}).fit(X)",
-            f"report(lambda: vaelab.VAE(**{{'max_epochs': 1, **dict({params})}}).fit(X))", allowed)
-    for name, expr in (("NaN", "np.where(np.eye(60, 5) > 0, np.nan, X)"),
-                       ("inf", "np.where(np.eye(60, 5) > 0, np.inf, X)"),
-                       ("0 rows", "X[:0]"), ("1 sample", "X[:1]"), ("1-D", "X[:, 0]"),
-                       ("3-D", "X.reshape(60, 5, 1)"), ("words", "np.full((60, 5), 'abc', dtype=object)"),
-                       ("complex", "X.astype(complex)"),
-                       ("float64 beyond float32", "np.full((60, 5), 1e300)"),
-                       ("one value 1e39", "np.where(np.eye(60, 5) > 0, 1e39, X)")):
-        add(f"fit on {name} X", f"report(lambda: vaelab.VAE(max_epochs=1).fit({expr}))",
-            ("ValueError", "TypeError") if name in ("words", "complex") else ("ValueError",))
+    for params, allowed in (
+        ("n_components=0", ("ValueError",)),
+        ("n_components=-1", ("ValueError",)),
+        ("n_components=2.5", ("ValueError", "TypeError")),
+        ("n_components='2'", ("ValueError", "TypeError")),
+        ("n_components=10**9", ("ValueError",)),
+        ("hidden_layer_sizes=(100000, 100000)", ("ValueError",)),
+        ("hidden_layer_sizes=(0,)", ("ValueError",)),
+        ("learning_rate=float('inf')", ("ValueError",)),
+        ("learning_rate=float('nan')", ("ValueError",)),
+        ("learning_rate=0", ("ValueError",)),
+        ("beta=float('inf')", ("ValueError",)),
+        ("beta=float('nan')", ("ValueError",)),
+        ("beta=-1", ("ValueError",)),
+        ("batch_size=0", ("ValueError",)),
+        ("max_epochs=0", ("ValueError",)),
+        ("random_state=-1", ("ValueError",)),
+        ("random_state=2**70", ("ValueError",)),
+        ("early_stopping=True, validation_fraction=1.0", ("ValueError",)),
+        ("likelihood='poisson'", ("ValueError",)),
+    ):
+        add(
+            f"VAE({params}).fit(X)",
+            f"report(lambda: vaelab.VAE(**{{'max_epochs': 1, **dict({params})}}).fit(X))",
+            allowed,
+        )
+    for name, expr in (
+        ("NaN", "np.where(np.eye(60, 5) > 0, np.nan, X)"),
+        ("inf", "np.where(np.eye(60, 5) > 0, np.inf, X)"),
+        ("0 rows", "X[:0]"),
+        ("1 sample", "X[:1]"),
+        ("1-D", "X[:, 0]"),
+        ("3-D", "X.reshape(60, 5, 1)"),
+        ("words", "np.full((60, 5), 'abc', dtype=object)"),
+        ("complex", "X.astype(complex)"),
+        ("float64 beyond float32", "np.full((60, 5), 1e300)"),
+        ("one value 1e39", "np.where(np.eye(60, 5) > 0, 1e39, X)"),
+    ):
+        add(
+            f"fit on {name} X",
+            f"report(lambda: vaelab.VAE(max_epochs=1).fit({expr}))",
+            ("ValueError", "TypeError") if name in ("words", "complex") else ("ValueError",),
+        )
     fit_b, fit_g = "m = fitted()\n", "m = fitted(XR, likelihood='gaussian')\n"
     add("score_samples(-X) on a Bernoulli VAE", fit_b + "report(lambda: m.score_samples(-X))")
     add("score_samples(X * 1e6) on a Bernoulli VAE", fit_b + "report(lambda: m.score_samples(X * 1e6))")
-    add("score_samples(XR * 1e6) on a Gaussian VAE: no silent NaN",
-        fit_g + "report(lambda: m.score_samples(XR * 1e6))", finite_ok=True)
-    add("score_samples(XR * 1e30) on a Gaussian VAE: no silent NaN",
-        fit_g + "report(lambda: m.score_samples(XR * 1e30))", finite_ok=True)
+    add(
+        "score_samples(XR * 1e6) on a Gaussian VAE: no silent NaN",
+        fit_g + "report(lambda: m.score_samples(XR * 1e6))",
+        finite_ok=True,
+    )
+    add(
+        "score_samples(XR * 1e30) on a Gaussian VAE: no silent NaN",
+        fit_g + "report(lambda: m.score_samples(XR * 1e30))",
+        finite_ok=True,
+    )
     add("score_samples of NaN X", fit_b + "report(lambda: m.score_samples(np.full((3, 5), np.nan)))")
     add("transform with 6 features for 5", fit_b + "report(lambda: m.transform(np.zeros((3, 6))))")
     add("transform of inf X", fit_b + "report(lambda: m.transform(np.full((3, 5), np.inf)))")
-    add("inverse_transform with 3 codes for 2",
-        fit_b + "report(lambda: m.inverse_transform(np.zeros((3, 3))))")
+    add(
+        "inverse_transform with 3 codes for 2",
+        fit_b + "report(lambda: m.inverse_transform(np.zeros((3, 3))))",
+    )
     add("sample(0)", fit_b + "report(lambda: m.sample(0))")
     add("sample(-1)", fit_b + "report(lambda: m.sample(-1))")
     add("sample(2.5)", fit_b + "report(lambda: m.sample(2.5))", ("ValueError", "TypeError"))
@@ -1311,6 +1546,7 @@ def api_cases() -> list[Case]:
 
 # -- fixtures and controls
 
+
 @dataclass
 class Fixtures:
     done: Path  # a complete run (digits, 2 epochs)
@@ -1319,18 +1555,38 @@ class Fixtures:
 
 def fixtures(env: Env, work: Path) -> Fixtures:
     work.mkdir()
-    base = ["train", "--data", "digits", "--hidden", "16", "--latent-dim", "2", "--precision",
-            "fp32", "--device", "cpu", "--quiet"]
+    base = [
+        "train",
+        "--data",
+        "digits",
+        "--hidden",
+        "16",
+        "--latent-dim",
+        "2",
+        "--precision",
+        "fp32",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
     res = env.vaelab([*base, "--epochs", "2", "--out", "done"], work, timeout=600, memory=0)
     if res.rc != 0:
         raise SystemExit(f"cannot train the base run:\n{res.stderr}")
     metrics = work / "interrupted" / "metrics.jsonl"
     for _ in range(5):
         shutil.rmtree(work / "interrupted", ignore_errors=True)
-        proc = env.popen(["-m", "vaelab", *base, "--epochs", "60", "--out", "interrupted"], work,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_for(proc, lambda: metrics.exists() and metrics.read_text().count("\n") >= 3,
-                  time.monotonic() + 300, 0.005)
+        proc = env.popen(
+            ["-m", "vaelab", *base, "--epochs", "60", "--out", "interrupted"],
+            work,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_for(
+            proc,
+            lambda: metrics.exists() and metrics.read_text().count("\n") >= 3,
+            time.monotonic() + 300,
+            0.005,
+        )
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
@@ -1348,6 +1604,7 @@ def control_cases(fx: Fixtures) -> list[Case]:
             call = build(d)
             call.succeed = True
             return call
+
         return Case("controls (must succeed)", name, wrapped)
 
     def damaged_newest(d: Path) -> list:
@@ -1358,16 +1615,19 @@ def control_cases(fx: Fixtures) -> list[Case]:
         shutil.copytree(fx.done, d / "run")
         return Call(api="report(lambda: vaelab.load('run').transform(np.zeros((2, 64))))")
 
-    return [ok("info of an intact run", needs_run(fx, lambda d: ["info", "run"])),
-            ok("evaluate of an intact run", needs_run(fx, lambda d: COMMANDS["evaluate"])),
-            ok("sample of an intact run", needs_run(fx, lambda d: COMMANDS["sample"])),
-            ok("vaelab.load of an intact run", load),
-            ok("train --resume of an interrupted run", needs_run(fx, lambda d: COMMANDS["resume"], True)),
-            ok("train --resume falls back to checkpoint.prev", needs_run(fx, damaged_newest, True)),
-            ok("train into a fresh --out", lambda d: Call(argv=["train", "--data", "digits", *TINY]))]
+    return [
+        ok("info of an intact run", needs_run(fx, lambda d: ["info", "run"])),
+        ok("evaluate of an intact run", needs_run(fx, lambda d: COMMANDS["evaluate"])),
+        ok("sample of an intact run", needs_run(fx, lambda d: COMMANDS["sample"])),
+        ok("vaelab.load of an intact run", load),
+        ok("train --resume of an interrupted run", needs_run(fx, lambda d: COMMANDS["resume"], True)),
+        ok("train --resume falls back to checkpoint.prev", needs_run(fx, damaged_newest, True)),
+        ok("train into a fresh --out", lambda d: Call(argv=["train", "--data", "digits", *TINY])),
+    ]
 
 
 # ---- C: the report -------------------------------------------------------------------------
+
 
 def markdown_table(rows: list[list]) -> str:
     lines = ["| Category | Cases | Passed | Failed | Skipped |", "|---|---:|---:|---:|---:|"]
@@ -1386,11 +1646,15 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seed", type=int, default=0, help="seeds the kill schedule and the runs")
     p.add_argument("--kills", type=int, default=24, help="SIGKILLs to deliver (default 24)")
-    p.add_argument("--quick", action="store_true",
-                   help="6 kills of 40-epoch runs and every 4th bad-input case per category")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="6 kills of 40-epoch runs and every 4th bad-input case per category",
+    )
     p.add_argument("--only", choices=["kills", "inputs"], default=None)
-    p.add_argument("--filter", default=None,
-                   help="only the bad-input cases whose 'category / name' contains this text")
+    p.add_argument(
+        "--filter", default=None, help="only the bad-input cases whose 'category / name' contains this text"
+    )
     p.add_argument("--jobs", type=int, default=1, help="bad-input cases run in parallel")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     p.add_argument("--verbose", action="store_true", help="show what each case printed")
@@ -1418,42 +1682,65 @@ def main() -> None:
         if args.only in (None, "kills"):
             kills = 6 if args.quick and args.kills == 24 else args.kills
             (work / "kills").mkdir()
-            cases, controls = kill_campaign(env, work / "kills", kills, 40 if args.quick else 100,
-                                            args.seed)
+            cases, controls = kill_campaign(env, work / "kills", kills, 40 if args.quick else 100, args.seed)
             delivered = sum(c.kills for c in cases)
             early = sum(c.before_first_checkpoint for c in cases)
             mid = sum(c.mid_write for c in cases)
             failed = [c for c in cases if c.reasons]
-            rows.append([f"SIGKILL + resume ({delivered} kills: {early} before the first "
-                         f"checkpoint, {mid} inside a write)", len(cases),
-                         len(cases) - len(failed), len(failed), 0])
-            failures += [(f"kills / case {c.index} [{c.config}]: {' | '.join(c.landings)}",
-                          c.reasons) for c in failed]
+            rows.append(
+                [
+                    f"SIGKILL + resume ({delivered} kills: {early} before the first "
+                    f"checkpoint, {mid} inside a write)",
+                    len(cases),
+                    len(cases) - len(failed),
+                    len(failed),
+                    0,
+                ]
+            )
+            failures += [
+                (f"kills / case {c.index} [{c.config}]: {' | '.join(c.landings)}", c.reasons) for c in failed
+            ]
             bad_controls = [(n, r) for n, r in controls if r]
-            rows.append(["controls: determinism of the references", len(controls),
-                         len(controls) - len(bad_controls), len(bad_controls), 0])
+            rows.append(
+                [
+                    "controls: determinism of the references",
+                    len(controls),
+                    len(controls) - len(bad_controls),
+                    len(bad_controls),
+                    0,
+                ]
+            )
             failures += [(f"controls / {n}", r) for n, r in bad_controls]
         if args.only in (None, "inputs"):
             fx = fixtures(env, work / "fixtures")
-            cases = (control_cases(fx) + data_cases() + evaluate_data_cases(fx)
-                     + option_cases(torch.cuda.is_available()) + command_option_cases(fx)
-                     + run_dir_cases(fx) + output_cases(fx, env, mounts) + api_cases())
+            cases = (
+                control_cases(fx)
+                + data_cases()
+                + evaluate_data_cases(fx)
+                + option_cases(torch.cuda.is_available())
+                + command_option_cases(fx)
+                + run_dir_cases(fx)
+                + output_cases(fx, env, mounts)
+                + api_cases()
+            )
             if args.quick:
                 by_cat: dict[str, list[Case]] = {}
                 for c in cases:
                     by_cat.setdefault(c.category, []).append(c)
                 cases = [c for group in by_cat.values() for c in group[::4]]
             if args.filter:
-                cases = [c for c in cases
-                         if args.filter.lower() in f"{c.category} / {c.name}".lower()]
+                cases = [c for c in cases if args.filter.lower() in f"{c.category} / {c.name}".lower()]
             (work / "cases").mkdir()
             print(f"{len(cases)} bad-input cases, {args.jobs} at a time", flush=True)
 
             def one(item: tuple[int, Case]) -> tuple[Case, str, list[str], float]:
                 i, case = item
                 status, reasons, secs, said = run_case(case, env, work / "cases", mounts, i)
-                print(f"{status.upper():4s} {case.category} / {case.name} ({secs:.1f} s)"
-                      + (f": {'; '.join(reasons)}" if status != "pass" else ""), flush=True)
+                print(
+                    f"{status.upper():4s} {case.category} / {case.name} ({secs:.1f} s)"
+                    + (f": {'; '.join(reasons)}" if status != "pass" else ""),
+                    flush=True,
+                )
                 if args.verbose and said:
                     print(textwrap.indent(said[-600:], "     | "), flush=True)
                 return case, status, reasons, secs

@@ -46,15 +46,31 @@ def one_point(n: int, width: int, features: int, epochs: int, threads: int | Non
     vae = VAE(ModelConfig(input_shape=(features,), latent_dim=8, hidden=(width,)))
     vae(torch.from_numpy(x[:256]))  # allocator warm-up before the baseline
     base = _rss_mb()
-    hist = fit(vae, ds, TrainConfig(epochs=epochs, batch_size=256, precision="fp32",
-                                    threads=threads), progress=False)
-    return {"n": n, "width": width, "seconds": statistics.median(hist.seconds[1:]),
-            "data_mb": x.nbytes / 2**20, "base_mb": base, "extra_peak_mb": _rss_mb() - base}
+    hist = fit(
+        vae, ds, TrainConfig(epochs=epochs, batch_size=256, precision="fp32", threads=threads), progress=False
+    )
+    return {
+        "n": n,
+        "width": width,
+        "seconds": statistics.median(hist.seconds[1:]),
+        "data_mb": x.nbytes / 2**20,
+        "base_mb": base,
+        "extra_peak_mb": _rss_mb() - base,
+    }
 
 
 def run_point(n: int, width: int, args) -> dict:
-    cmd = [sys.executable, __file__, "--one", str(n), str(width), "--features",
-           str(args.features), "--epochs", str(args.epochs)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--one",
+        str(n),
+        str(width),
+        "--features",
+        str(args.features),
+        "--epochs",
+        str(args.epochs),
+    ]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
@@ -77,26 +93,42 @@ def main() -> None:
     info = _machine.machine()
     by_size = [run_point(n, 256, args) for n in SIZES]
     by_width = [run_point(100_000, w, args) for w in WIDTHS]
-    size_rows = [[f"{r['n']:,}", f"{r['seconds']:.2f}", f"{1e6 * r['seconds'] / r['n']:.1f}",
-                  f"{r['data_mb']:.0f}", f"{r['extra_peak_mb']:.0f}"] for r in by_size]
-    width_rows = [[r["width"], f"{r['seconds']:.2f}",
-                   f"{r['seconds'] / by_width[0]['seconds']:.2f}", f"{r['extra_peak_mb']:.0f}"]
-                  for r in by_width]
+    size_rows = [
+        [
+            f"{r['n']:,}",
+            f"{r['seconds']:.2f}",
+            f"{1e6 * r['seconds'] / r['n']:.1f}",
+            f"{r['data_mb']:.0f}",
+            f"{r['extra_peak_mb']:.0f}",
+        ]
+        for r in by_size
+    ]
+    width_rows = [
+        [
+            r["width"],
+            f"{r['seconds']:.2f}",
+            f"{r['seconds'] / by_width[0]['seconds']:.2f}",
+            f"{r['extra_peak_mb']:.0f}",
+        ]
+        for r in by_width
+    ]
     per = [r["seconds"] / r["n"] for r in by_size]
-    body = "\n\n".join([
-        f"Command: `{command_line()}`",
-        f"Machine: {_machine.machine_line(info)}",
-        f"Synthetic uniform data, D = {args.features}, VAE {args.features}-W-8, batch 256, "
-        "fp32, thread count by vaelab's default rule; one fresh process per point; median "
-        f"epoch time over epochs 2..{args.epochs}. Extra peak = peak RSS during fit minus RSS "
-        "with the data loaded.",
-        "Against dataset size (W = 256):",
-        table(["samples", "s / epoch", "µs / sample", "data MB", "extra peak MB"], size_rows),
-        f"µs per sample ranges {1e6 * min(per):.1f}–{1e6 * max(per):.1f} over a 100× range of "
-        "sizes (linear time means a flat column).",
-        "Against width (100,000 samples):",
-        table(["width W", "s / epoch", "× of W=64", "extra peak MB"], width_rows),
-    ])
+    body = "\n\n".join(
+        [
+            f"Command: `{command_line()}`",
+            f"Machine: {_machine.machine_line(info)}",
+            f"Synthetic uniform data, D = {args.features}, VAE {args.features}-W-8, batch 256, "
+            "fp32, thread count by vaelab's default rule; one fresh process per point; median "
+            f"epoch time over epochs 2..{args.epochs}. Extra peak = peak RSS during fit minus RSS "
+            "with the data loaded.",
+            "Against dataset size (W = 256):",
+            table(["samples", "s / epoch", "µs / sample", "data MB", "extra peak MB"], size_rows),
+            f"µs per sample ranges {1e6 * min(per):.1f}–{1e6 * max(per):.1f} over a 100× range of "
+            "sizes (linear time means a flat column).",
+            "Against width (100,000 samples):",
+            table(["width W", "s / epoch", "× of W=64", "extra peak MB"], width_rows),
+        ]
+    )
     print(body)
     if not args.no_write:
         write_section("scaling", "(d) Scaling with dataset size and width", body)

@@ -75,9 +75,15 @@ def main() -> None:
             reached = (epoch, vl_time)
             raise Reached
 
-    cfg = TrainConfig(epochs=args.max_epochs, batch_size=args.batch_size, lr=args.lr,
-                      lr_schedule=args.schedule, precision=args.precision, seed=1,
-                      threads=threads)
+    cfg = TrainConfig(
+        epochs=args.max_epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        lr_schedule=args.schedule,
+        precision=args.precision,
+        seed=1,
+        threads=threads,
+    )
     try:
         fit(vae, splits.train, cfg, on_epoch=on_epoch, progress=False)
     except Reached:
@@ -85,33 +91,47 @@ def main() -> None:
     vl_time = vl_rows[-1][1]
     ref_reach = next(r for r in ref_rows if r[2] <= target)
     if reached:
-        verdict = (f"vaelab reached {target:.2f} nats after {reached[0]} epoch(s) in "
-                   f"{reached[1]:.1f} s; the reference after {ref_reach[0]} epochs in "
-                   f"{ref_reach[1]:.1f} s: **{ref_reach[1] / reached[1]:.1f}× less wall time**.")
+        verdict = (
+            f"vaelab reached {target:.2f} nats after {reached[0]} epoch(s) in "
+            f"{reached[1]:.1f} s; the reference after {ref_reach[0]} epochs in "
+            f"{ref_reach[1]:.1f} s: **{ref_reach[1] / reached[1]:.1f}× less wall time**."
+        )
     else:
-        verdict = (f"vaelab did not reach {target:.2f} nats within {args.max_epochs} epochs "
-                   f"({vl_rows[-1][2]:.2f} after {vl_time:.1f} s).")
+        verdict = (
+            f"vaelab did not reach {target:.2f} nats within {args.max_epochs} epochs "
+            f"({vl_rows[-1][2]:.2f} after {vl_time:.1f} s)."
+        )
     n = max(len(ref_rows), len(vl_rows))
-    rows = [[i + 1,
-             *(f"{v:.1f}" if j == 0 else f"{v:.2f}" for j, v in
-               enumerate(ref_rows[i][1:] if i < len(ref_rows) else ())),
-             *(["", ""] if i >= len(ref_rows) else []),
-             *(f"{v:.1f}" if j == 0 else f"{v:.2f}" for j, v in
-               enumerate(vl_rows[i][1:] if i < len(vl_rows) else ())),
-             *(["", ""] if i >= len(vl_rows) else [])] for i in range(n)]
-    body = "\n\n".join([
-        f"Command: `{command_line()}`",
-        f"Machine: {_machine.machine_line(info)}; {threads} thread(s) for both.",
-        "Reference: pytorch/examples vae/main.py protocol (784-400-20, BCE on grey levels, Adam "
-        "1e-3, batch 128, seed 1; its published 10-epoch test loss is 105.6 nats). "
-        f"vaelab recipe: same model, batch {args.batch_size}, Adam lr {args.lr:g} "
-        f"({args.schedule} schedule over {args.max_epochs} epochs), precision "
-        f"{args.precision!r}. Test −ELBO: one-sample negative ELBO on the 10k test images, fp32. "
-        "Cumulative training seconds, evaluation excluded.",
-        table(["epoch", "reference s", "reference test −ELBO", "vaelab s",
-               "vaelab test −ELBO"], rows),
-        verdict,
-    ])
+    rows = [
+        [
+            i + 1,
+            *(
+                f"{v:.1f}" if j == 0 else f"{v:.2f}"
+                for j, v in enumerate(ref_rows[i][1:] if i < len(ref_rows) else ())
+            ),
+            *(["", ""] if i >= len(ref_rows) else []),
+            *(
+                f"{v:.1f}" if j == 0 else f"{v:.2f}"
+                for j, v in enumerate(vl_rows[i][1:] if i < len(vl_rows) else ())
+            ),
+            *(["", ""] if i >= len(vl_rows) else []),
+        ]
+        for i in range(n)
+    ]
+    body = "\n\n".join(
+        [
+            f"Command: `{command_line()}`",
+            f"Machine: {_machine.machine_line(info)}; {threads} thread(s) for both.",
+            "Reference: pytorch/examples vae/main.py protocol (784-400-20, BCE on grey levels, Adam "
+            "1e-3, batch 128, seed 1; its published 10-epoch test loss is 105.6 nats). "
+            f"vaelab recipe: same model, batch {args.batch_size}, Adam lr {args.lr:g} "
+            f"({args.schedule} schedule over {args.max_epochs} epochs), precision "
+            f"{args.precision!r}. Test −ELBO: one-sample negative ELBO on the 10k test images, fp32. "
+            "Cumulative training seconds, evaluation excluded.",
+            table(["epoch", "reference s", "reference test −ELBO", "vaelab s", "vaelab test −ELBO"], rows),
+            verdict,
+        ]
+    )
     print(body)
     if not args.no_write:
         write_section("time-to-quality", "(b) Time to the reference's 10-epoch quality", body)

@@ -52,22 +52,31 @@ def _cases(tmp):
         # name: (CLI data args, error class, message fragment)
         "nan": (["--data", _npy(tmp / "nan.npy", nan)], DataError, "NaN"),
         "inf": (["--data", _npy(tmp / "inf.npy", inf)], DataError, "inf"),
-        "empty": (["--data", _npy(tmp / "empty.npy", np.zeros((0, 5), np.float32))],
-                  DataError, "is empty"),
-        "single": (["--data", _npy(tmp / "one.npy", np.zeros((1, 5), np.float32))],
-                   DataError, "sample"),
+        "empty": (["--data", _npy(tmp / "empty.npy", np.zeros((0, 5), np.float32))], DataError, "is empty"),
+        "single": (["--data", _npy(tmp / "one.npy", np.zeros((1, 5), np.float32))], DataError, "sample"),
         "ragged_csv": (["--data", tmp / "ragged.csv"], DataError, "ragged.csv"),
         "non_numeric_csv": (["--data", tmp / "words.csv"], DataError, "hello"),
         "label_length": (["--data", tmp / "labels.npz"], DataError, "label"),
-        "bernoulli_range": (["--data", _npy(tmp / "big.npy", np.full((20, 5), 3.0, np.float32)),
-                             "--likelihood", "bernoulli"], ConfigError, "values in [3, 3]"),
-        "missing_files": (["--data", "mnist", "--data-dir", mnist], DataNotFoundError,
-                          "mnist_broken"),
+        "bernoulli_range": (
+            ["--data", _npy(tmp / "big.npy", np.full((20, 5), 3.0, np.float32)), "--likelihood", "bernoulli"],
+            ConfigError,
+            "values in [3, 3]",
+        ),
+        "missing_files": (["--data", "mnist", "--data-dir", mnist], DataNotFoundError, "mnist_broken"),
     }
 
 
-CASES = ["nan", "inf", "empty", "single", "ragged_csv", "non_numeric_csv", "label_length",
-         "bernoulli_range", "missing_files"]
+CASES = [
+    "nan",
+    "inf",
+    "empty",
+    "single",
+    "ragged_csv",
+    "non_numeric_csv",
+    "label_length",
+    "bernoulli_range",
+    "missing_files",
+]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -90,8 +99,12 @@ def test_bad_training_data_cli_and_api(tmp_path, case):
 def _idx_dir(tmp_path, breakage):
     src = tmp_path / "mnist"
     src.mkdir(parents=True)
-    names = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-             "t10k-labels-idx1-ubyte"]
+    names = [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ]
     rng = np.random.default_rng(0)
     for name in names:
         n = 30 if name.startswith("train") else 10
@@ -141,21 +154,24 @@ def _copy(run, tmp_path):
 
 def test_data_with_other_dimensions_than_the_model(trained_run, tmp_path):
     other = _npy(tmp_path / "wide.npy", np.random.default_rng(0).random((30, 9), dtype=np.float32))
-    code, stderr, _ = _cli("evaluate", trained_run, "--data", other, "--iw-samples", "0",
-                           "--no-latent")
+    code, stderr, _ = _cli("evaluate", trained_run, "--data", other, "--iw-samples", "0", "--no-latent")
     _one_line_error(code, stderr, "9")
 
 
-_DAMAGES = ["no_weights", "bad_weights", "no_config", "bad_config", "unknown_key",
-            "mistyped_key", "no_dir"]
+_DAMAGES = ["no_weights", "bad_weights", "no_config", "bad_config", "unknown_key", "mistyped_key", "no_dir"]
 # info only prints config.json and metrics: it builds no model, so weights and model
 # keys cannot trouble it
 _INFO_DAMAGES = ["no_config", "bad_config", "no_dir"]
 
 
-@pytest.mark.parametrize(("command", "damage"), [
-    (command, damage) for command in ("sample", "reconstruct", "info", "evaluate")
-    for damage in (_INFO_DAMAGES if command == "info" else _DAMAGES)])
+@pytest.mark.parametrize(
+    ("command", "damage"),
+    [
+        (command, damage)
+        for command in ("sample", "reconstruct", "info", "evaluate")
+        for damage in (_INFO_DAMAGES if command == "info" else _DAMAGES)
+    ],
+)
 def test_damaged_run_directory(trained_run, tmp_path, damage, command):
     run = _copy(trained_run, tmp_path)
     config = json.loads((run / "config.json").read_text())
@@ -178,10 +194,15 @@ def test_damaged_run_directory(trained_run, tmp_path, damage, command):
     extra = ["--iw-samples", "0", "--no-latent"] if command == "evaluate" else []
     before = set(run.rglob("*")) if run.exists() else set()
     code, stderr, _ = _cli(command, run, *extra)
-    fragment = {"no_weights": "model.safetensors", "bad_weights": "model.safetensors",
-                "no_config": "config.json", "bad_config": "config.json",
-                "unknown_key": "latnet_dim", "mistyped_key": "latent_dim",
-                "no_dir": "does not exist"}[damage]
+    fragment = {
+        "no_weights": "model.safetensors",
+        "bad_weights": "model.safetensors",
+        "no_config": "config.json",
+        "bad_config": "config.json",
+        "unknown_key": "latnet_dim",
+        "mistyped_key": "latent_dim",
+        "no_dir": "does not exist",
+    }[damage]
     _one_line_error(code, stderr, fragment)
     after = set(run.rglob("*")) if run.exists() else set()
     assert after == before  # no partial output

@@ -67,11 +67,15 @@ def loop(tmp_path):
     return link
 
 
-@pytest.mark.parametrize("args", [
-    lambda loop: ["--data", loop / "x.npy"],
-    lambda loop: ["--data", loop],
-    lambda loop: ["--data", "mnist", "--data-dir", loop],
-], ids=["file-under-loop", "loop-itself", "data-dir"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        lambda loop: ["--data", loop / "x.npy"],
+        lambda loop: ["--data", loop],
+        lambda loop: ["--data", "mnist", "--data-dir", loop],
+    ],
+    ids=["file-under-loop", "loop-itself", "data-dir"],
+)
 def test_symlink_loop_is_one_line(tmp_path, loop, args):
     out = tmp_path / "run"
     code, stderr, _ = _cli("train", *args(loop), *TINY, "--out", out)
@@ -156,10 +160,13 @@ def test_float64_within_float32_range_loads(tmp_path):
 # ---- model sizes and values ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--latent-dim", "1000000000"], "latent_dim=1000000000"),
-    (["--hidden", "100000,100000"], "hidden=(100000, 100000)"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--latent-dim", "1000000000"], "latent_dim=1000000000"),
+        (["--hidden", "100000,100000"], "hidden=(100000, 100000)"),
+    ],
+)
 def test_absurd_model_sizes_refused_before_allocating(tmp_path, args, fragment):
     out = tmp_path / "run"
     code, stderr, _ = _cli("train", "--epochs", "1", "--quiet", *args, "--out", out)
@@ -179,28 +186,40 @@ def test_infinite_beta_refused_in_cli(tmp_path):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    ({"beta": math.inf}, "beta=inf"),
-    ({"beta": math.nan}, "beta=nan"),
-    ({"sigma": math.inf}, "sigma=inf"),
-    ({"sigma": math.nan}, "sigma=nan"),
-    ({"sigma": 0.0}, "sigma=0.0"),
-    ({"sigma": -1.0}, "sigma=-1.0"),
-    ({"channels": 0}, "channels=0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"beta": math.inf}, "beta=inf"),
+        ({"beta": math.nan}, "beta=nan"),
+        ({"sigma": math.inf}, "sigma=inf"),
+        ({"sigma": math.nan}, "sigma=nan"),
+        ({"sigma": 0.0}, "sigma=0.0"),
+        ({"sigma": -1.0}, "sigma=-1.0"),
+        ({"channels": 0}, "channels=0"),
+    ],
+)
 def test_model_values_refused(kwargs, fragment):
     with pytest.raises(ConfigError, match=fragment):
         ModelConfig(**kwargs)
 
 
-@pytest.mark.parametrize("config", [
-    ModelConfig(input_shape=(784,), latent_dim=50, hidden=(512, 512)),  # the IWAE recipe
-    ModelConfig(input_shape=(1, 28, 28), network="conv", latent_dim=20),
-    ModelConfig(kind="ae", input_shape=(3, 8, 12), network="conv", channels=5,
-                likelihood="gaussian-heteroscedastic"),
-    linear_vae_config(784, 50),
-    ModelConfig(input_shape=(2, 3, 4), hidden=(5,), likelihood="gaussian", sigma=0.1),
-], ids=["iwae-recipe", "conv-mnist", "conv-rgb-ae", "linear", "mlp-image"])
+@pytest.mark.parametrize(
+    "config",
+    [
+        ModelConfig(input_shape=(784,), latent_dim=50, hidden=(512, 512)),  # the IWAE recipe
+        ModelConfig(input_shape=(1, 28, 28), network="conv", latent_dim=20),
+        ModelConfig(
+            kind="ae",
+            input_shape=(3, 8, 12),
+            network="conv",
+            channels=5,
+            likelihood="gaussian-heteroscedastic",
+        ),
+        linear_vae_config(784, 50),
+        ModelConfig(input_shape=(2, 3, 4), hidden=(5,), likelihood="gaussian", sigma=0.1),
+    ],
+    ids=["iwae-recipe", "conv-mnist", "conv-rgb-ae", "linear", "mlp-image"],
+)
 def test_valid_configs_are_kept_and_counted_exactly(config):
     model = build_model(config, seed=0)
     assert n_parameters(config) == sum(p.numel() for p in model.parameters())
@@ -229,13 +248,16 @@ def test_sample_and_reconstruct_need_a_positive_count(runs, tmp_path, command, n
     assert not out.exists()
 
 
-@pytest.mark.parametrize("run, command, name, want", [
-    ("images", "sample", "x.txt", ".png"),
-    ("images", "sample", "x.npy", ".png"),
-    ("table", "sample", "x.png", ".npy"),
-    ("table", "sample", "x.txt", ".npy"),
-    ("images", "reconstruct", "r.txt", ".png"),
-])
+@pytest.mark.parametrize(
+    "run, command, name, want",
+    [
+        ("images", "sample", "x.txt", ".png"),
+        ("images", "sample", "x.npy", ".png"),
+        ("table", "sample", "x.png", ".npy"),
+        ("table", "sample", "x.txt", ".npy"),
+        ("images", "reconstruct", "r.txt", ".png"),
+    ],
+)
 def test_output_file_type_must_fit_the_run(runs, tmp_path, run, command, name, want):
     out = tmp_path / name
     code, stderr, _ = _cli(command, runs[run], "--out", out)
@@ -251,11 +273,14 @@ def test_sample_writes_the_right_file_types(runs, tmp_path):
     assert np.load(tmp_path / "s.npy").shape == (3, 5)
 
 
-@pytest.mark.parametrize("k, fragments", [
-    (0, ["--knn-k", "0"]),
-    (-2, ["--knn-k", "-2"]),
-    (5000, ["knn_k=5000", "training codes"]),
-])
+@pytest.mark.parametrize(
+    "k, fragments",
+    [
+        (0, ["--knn-k", "0"]),
+        (-2, ["--knn-k", "-2"]),
+        (5000, ["knn_k=5000", "training codes"]),
+    ],
+)
 def test_evaluate_knn_k_must_fit(runs, k, fragments):
     evaluation = runs["images"] / "evaluation.json"
     assert not evaluation.exists()
@@ -286,11 +311,12 @@ def _explain_data(tmp_path, case):
     rng = np.random.default_rng(0)
     x = rng.random((100, 6)).astype(np.float32)
     return {
-        "constant": (_npz(tmp_path / "const.npy", np.full((100, 6), 0.5, np.float32)),
-                     "are identical"),
+        "constant": (_npz(tmp_path / "const.npy", np.full((100, 6), 0.5, np.float32)), "are identical"),
         "one_feature": (_npz(tmp_path / "one.npy", x[:, :1]), "at least 2 features"),
-        "on_a_line": (_npz(tmp_path / "line.npy", (x[:, :1] * np.arange(1, 7)).astype(
-            np.float32)), "lie on a line"),
+        "on_a_line": (
+            _npz(tmp_path / "line.npy", (x[:, :1] * np.arange(1, 7)).astype(np.float32)),
+            "lie on a line",
+        ),
     }[case]
 
 
@@ -306,8 +332,7 @@ def test_explain_refuses_data_it_cannot_teach_with(tmp_path, case):
 
 def test_explain_errors_leave_no_out_directory(tmp_path, loop):
     out = tmp_path / "out"
-    for args in (["--data", tmp_path / "missing.npy"], ["--data", loop / "x.npy"],
-                 ["--shape", "3,3"]):
+    for args in (["--data", tmp_path / "missing.npy"], ["--data", loop / "x.npy"], ["--shape", "3,3"]):
         code, stderr, _ = _cli("explain", "--quick", *args, "--out", out)
         _explain_error(code, stderr)
         assert not out.exists(), args
@@ -329,8 +354,7 @@ def test_explain_refuses_an_unwritable_out_before_running(tmp_path, loop):
 
 def test_explain_one_class_skips_knn_and_says_why(tmp_path):
     rng = np.random.default_rng(0)
-    path = _npz(tmp_path / "oneclass.npz", rng.random((100, 6)).astype(np.float32),
-                np.zeros(100, np.int64))
+    path = _npz(tmp_path / "oneclass.npz", rng.random((100, 6)).astype(np.float32), np.zeros(100, np.int64))
     out = tmp_path / "out"
     code, stderr, output = _cli("explain", "--quick", "--data", path, "--out", out)
     assert code == 0, stderr
@@ -343,8 +367,7 @@ def test_explain_one_class_skips_knn_and_says_why(tmp_path):
 
 def test_explain_keeps_what_it_did_not_write(tmp_path):
     rng = np.random.default_rng(0)
-    path = _npz(tmp_path / "two.npz", rng.random((100, 6)).astype(np.float32),
-                np.arange(100) % 2)
+    path = _npz(tmp_path / "two.npz", rng.random((100, 6)).astype(np.float32), np.arange(100) % 2)
     out = tmp_path / "out"
     (out / "figures").mkdir(parents=True)
     (out / "notes.txt").write_text("mine")
@@ -361,8 +384,7 @@ def test_explain_keeps_what_it_did_not_write(tmp_path):
 
 def test_explain_write_failure_removes_only_what_it_created(tmp_path):
     rng = np.random.default_rng(0)
-    path = _npz(tmp_path / "two.npz", rng.random((100, 6)).astype(np.float32),
-                np.arange(100) % 2)
+    path = _npz(tmp_path / "two.npz", rng.random((100, 6)).astype(np.float32), np.arange(100) % 2)
     out = tmp_path / "out"
     (out / "figures" / "sweep_3.png").mkdir(parents=True)  # a figure explain must write
     (out / "notes.txt").write_text("mine")
@@ -411,8 +433,14 @@ def test_gaussian_scores_of_huge_inputs_are_finite_in_float64(real_data, k):
     """A bounded (tanh) encoder: scores of inputs up to 1e100 are finite, as they should be.
 
     With K > 1 they were computed in float32 and came out NaN from 1e20 on."""
-    est = vaelab.VAE(n_components=2, hidden_layer_sizes=(8,), activation="tanh", max_epochs=2,
-                     random_state=0, n_importance_samples=k).fit(real_data)
+    est = vaelab.VAE(
+        n_components=2,
+        hidden_layer_sizes=(8,),
+        activation="tanh",
+        max_epochs=2,
+        random_state=0,
+        n_importance_samples=k,
+    ).fit(real_data)
     assert est.likelihood_ == "gaussian-learned"
     for scale in (1.0, 1e6, 1e20, 1e100):
         scores = est.score_samples(real_data * scale)
@@ -425,8 +453,9 @@ def test_gaussian_scores_of_huge_inputs_are_finite_in_float64(real_data, k):
 @pytest.mark.parametrize("k", [1, 5])
 def test_nan_scores_are_refused_naming_the_cause(real_data, k):
     """A ReLU encoder extrapolates log σ² linearly: far inputs get exp(log σ²) = inf."""
-    est = vaelab.VAE(n_components=2, hidden_layer_sizes=(8,), max_epochs=2, random_state=0,
-                     n_importance_samples=k).fit(real_data)
+    est = vaelab.VAE(
+        n_components=2, hidden_layer_sizes=(8,), max_epochs=2, random_state=0, n_importance_samples=k
+    ).fit(real_data)
     assert np.isfinite(est.score_samples(real_data)).all()
     with pytest.raises(DataError, match=r"score_samples is nan .*posterior log-variance"):
         est.score_samples(real_data * 1e6)
@@ -444,9 +473,16 @@ sys.stdout.write(vae.fit(X).transform(X).tobytes().hex())
 
 def test_random_state_reproduces_fit_across_processes():
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([sys.executable, "-c", _FIT_AND_PRINT, mode], env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for mode in ("plain", "disturbed")]  # two fresh processes, side by side
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _FIT_AND_PRINT, mode],
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for mode in ("plain", "disturbed")
+    ]  # two fresh processes, side by side
     outs = []
     for proc in procs:
         stdout, stderr = proc.communicate(timeout=300)
@@ -460,6 +496,5 @@ def test_fit_leaves_the_global_torch_state_alone(unit_data):
     torch.manual_seed(7)
     expected = torch.rand(3)
     torch.manual_seed(7)
-    vaelab.VAE(n_components=2, hidden_layer_sizes=(8,), max_epochs=1,
-               random_state=0).fit(unit_data)
+    vaelab.VAE(n_components=2, hidden_layer_sizes=(8,), max_epochs=1, random_state=0).fit(unit_data)
     assert torch.equal(torch.rand(3), expected)

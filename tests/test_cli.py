@@ -16,15 +16,23 @@ from vaelab.training.checkpoint import load_checkpoint
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("runs") / "vae"
-    result = CliRunner().invoke(main, ["train", "--data", "digits", "--epochs", "3",
-                                       "--latent-dim", "4", "--out", str(run), "--quiet"])
+    result = CliRunner().invoke(
+        main,
+        ["train", "--data", "digits", "--epochs", "3", "--latent-dim", "4", "--out", str(run), "--quiet"],
+    )
     assert result.exit_code == 0, result.output
     return run
 
 
 def test_train_writes_a_complete_run_directory(trained_run):
-    for name in ["config.json", "model.safetensors", "metrics.jsonl", "summary.json",
-                 "figures/samples.png", "figures/reconstructions.png"]:
+    for name in [
+        "config.json",
+        "model.safetensors",
+        "metrics.jsonl",
+        "summary.json",
+        "figures/samples.png",
+        "figures/reconstructions.png",
+    ]:
         assert (trained_run / name).is_file(), name
     config = json.loads((trained_run / "config.json").read_text())
     assert config["model"]["latent_dim"] == 4 and config["data"]["source"] == "digits"
@@ -51,8 +59,21 @@ def test_autoencoder_and_tabular_data(tmp_path):
     x = np.random.default_rng(0).normal(size=(300, 6)).astype(np.float32)
     np.save(tmp_path / "table.npy", x)
     runner = CliRunner()
-    result = runner.invoke(main, ["train", "--model", "ae", "--data", str(tmp_path / "table.npy"),
-                                  "--epochs", "2", "--out", str(tmp_path / "ae"), "--quiet"])
+    result = runner.invoke(
+        main,
+        [
+            "train",
+            "--model",
+            "ae",
+            "--data",
+            str(tmp_path / "table.npy"),
+            "--epochs",
+            "2",
+            "--out",
+            str(tmp_path / "ae"),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     config = json.loads((tmp_path / "ae" / "config.json").read_text())
     assert config["model"]["likelihood"] == "gaussian"  # real-valued data
@@ -61,19 +82,22 @@ def test_autoencoder_and_tabular_data(tmp_path):
     assert np.load(tmp_path / "ae" / "samples.npy").shape == (5, 6)
 
 
-@pytest.mark.parametrize("args,message", [
-    (["train", "--data", "nosuchdata"], "nosuchdata"),
-    (["train", "--data", "digits", "--hidden", "40,x"], "--hidden"),
-    (["train", "--data", "digits", "--epochs", "0"], "epochs=0"),
-    (["train", "--data", "digits", "--adam-eps", "0"], "adam_eps=0"),
-    (["train", "--data", "digits", "--lr-schedule", "linear"], "--lr-schedule"),
-    (["train", "--data", "digits", "--epochs", "ten"], "--epochs"),  # click's own usage errors
-    (["trian", "--data", "digits"], "No such command 'trian'"),
-    (["info"], "Missing argument 'RUN'"),
-    (["train", "--data", "digits", "--network", "conv", "--shape", "3,3"], "shape"),
-    (["info", "no/such/run"], "does not exist"),
-    (["sample", "no/such/run"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["train", "--data", "nosuchdata"], "nosuchdata"),
+        (["train", "--data", "digits", "--hidden", "40,x"], "--hidden"),
+        (["train", "--data", "digits", "--epochs", "0"], "epochs=0"),
+        (["train", "--data", "digits", "--adam-eps", "0"], "adam_eps=0"),
+        (["train", "--data", "digits", "--lr-schedule", "linear"], "--lr-schedule"),
+        (["train", "--data", "digits", "--epochs", "ten"], "--epochs"),  # click's own usage errors
+        (["trian", "--data", "digits"], "No such command 'trian'"),
+        (["info"], "Missing argument 'RUN'"),
+        (["train", "--data", "digits", "--network", "conv", "--shape", "3,3"], "shape"),
+        (["info", "no/such/run"], "does not exist"),
+        (["sample", "no/such/run"], "does not exist"),
+    ],
+)
 def test_user_errors_print_one_line_and_exit_2(tmp_path, args, message):
     out = tmp_path / "run"
     if args[0] == "train":
@@ -91,9 +115,25 @@ def test_the_learning_rate_schedule_reaches_training(tmp_path):
     lrs = {}
     for schedule in ("constant", "cosine"):
         run = tmp_path / schedule
-        result = CliRunner().invoke(main, ["train", "--data", "digits", "--epochs", "2",
-                                           "--lr", "0.004", "--lr-schedule", schedule,
-                                           "--adam-eps", "1e-4", "--out", str(run), "--quiet"])
+        result = CliRunner().invoke(
+            main,
+            [
+                "train",
+                "--data",
+                "digits",
+                "--epochs",
+                "2",
+                "--lr",
+                "0.004",
+                "--lr-schedule",
+                schedule,
+                "--adam-eps",
+                "1e-4",
+                "--out",
+                str(run),
+                "--quiet",
+            ],
+        )
         assert result.exit_code == 0, result.output
         train = json.loads((run / "config.json").read_text())["train"]
         assert (train["lr_schedule"], train["adam_eps"]) == (schedule, 1e-4)
@@ -106,8 +146,9 @@ def test_the_learning_rate_schedule_reaches_training(tmp_path):
 
 def test_existing_run_is_not_overwritten_without_asking(trained_run):
     before = (trained_run / "model.safetensors").read_bytes()
-    result = CliRunner().invoke(main, ["train", "--data", "digits", "--epochs", "1",
-                                       "--out", str(trained_run), "--quiet"])
+    result = CliRunner().invoke(
+        main, ["train", "--data", "digits", "--epochs", "1", "--out", str(trained_run), "--quiet"]
+    )
     assert result.exit_code == 2 and "--overwrite" in result.output
     assert (trained_run / "model.safetensors").read_bytes() == before
 
@@ -120,16 +161,36 @@ def test_every_command_has_help():
         assert len(result.output) > 200 and (command.help or "").strip(), name
 
 
-@pytest.mark.parametrize("command", ["", "explain", "train", "evaluate", "sample", "reconstruct",
-                                     "info", "curse", "compare", "holes", "sweep-beta"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "",
+        "explain",
+        "train",
+        "evaluate",
+        "sample",
+        "reconstruct",
+        "info",
+        "curse",
+        "compare",
+        "holes",
+        "sweep-beta",
+    ],
+)
 def test_help_imports_neither_torch_nor_sklearn(command):
     import subprocess
     import sys
 
-    probe = ("import sys; from vaelab.cli import main\n"
-             "try:\n    main([*sys.argv[1:], '--help'])\nexcept SystemExit:\n    pass\n"
-             "print(sorted(m for m in ('torch', 'sklearn') if m in sys.modules), file=sys.stderr)")
-    done = subprocess.run([sys.executable, "-c", probe, *([command] if command else [])],
-                          capture_output=True, text=True, timeout=60)
+    probe = (
+        "import sys; from vaelab.cli import main\n"
+        "try:\n    main([*sys.argv[1:], '--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('torch', 'sklearn') if m in sys.modules), file=sys.stderr)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *([command] if command else [])],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "Usage:" in done.stdout
     assert done.stderr.strip().splitlines()[-1] == "[]"

@@ -19,8 +19,15 @@ from vaelab.experiments.compare import CompareResult, code_representations, comp
 def small(digits) -> CompareResult:
     """Every method but UMAP on a digits subsample (t-SNE dominates the cost)."""
     return compare_methods(
-        digits.train, digits.test, methods=("pca", "random", "ae", "vae", "tsne"),
-        epochs=15, max_train=600, max_test=300, knn_k=(10,), seed=0, n_threads=1,
+        digits.train,
+        digits.test,
+        methods=("pca", "random", "ae", "vae", "tsne"),
+        epochs=15,
+        max_train=600,
+        max_test=300,
+        knn_k=(10,),
+        seed=0,
+        n_threads=1,
     )
 
 
@@ -124,8 +131,9 @@ def test_unlabelled_data_has_no_knn_but_the_rest(rng):
 
 
 def test_code_representations_align_rows(digits):
-    reps = code_representations(digits.train, digits.test, n_components=4, methods=("pca",),
-                                max_train=300, max_test=100)
+    reps = code_representations(
+        digits.train, digits.test, n_components=4, methods=("pca",), max_train=300, max_test=100
+    )
     assert list(reps) == ["pixels", "PCA"]
     assert reps["pixels"].shape == (100, 64) and reps["PCA"].shape == (100, 4)
     rng = np.random.default_rng(0)  # the seeded subsamples: train first, then test
@@ -140,10 +148,22 @@ def test_code_representations_align_rows(digits):
 
 def test_cli_writes_json_and_figures(tmp_path):
     out = tmp_path / "cmp"
-    res = CliRunner().invoke(main, [
-        "compare", "--data", "digits", "--methods", "pca,random,ae", "--epochs", "2",
-        "--knn-k", "5,20", "--out", str(out),
-    ])
+    res = CliRunner().invoke(
+        main,
+        [
+            "compare",
+            "--data",
+            "digits",
+            "--methods",
+            "pca,random,ae",
+            "--epochs",
+            "2",
+            "--knn-k",
+            "5,20",
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "PCA" in res.output and "kNN@20" in res.output
     data = json.loads((out / "compare.json").read_text())
@@ -159,10 +179,26 @@ def test_cli_bad_method_is_one_line_error(tmp_path):
 
 
 def test_curse_cli_with_real_data_contrasts_pixels_and_codes(tmp_path):
-    res = CliRunner().invoke(main, [
-        "curse", "--max-dim", "5", "--n-points", "50", "--data", "digits", "--latent-dim", "3",
-        "--epochs", "3", "--max-samples", "400", "--out", str(tmp_path),
-    ])
+    res = CliRunner().invoke(
+        main,
+        [
+            "curse",
+            "--max-dim",
+            "5",
+            "--n-points",
+            "50",
+            "--data",
+            "digits",
+            "--latent-dim",
+            "3",
+            "--epochs",
+            "3",
+            "--max-samples",
+            "400",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert res.exit_code == 0, res.output
     rep = json.loads((tmp_path / "curse.json").read_text())["representations"]
     assert rep["names"] == ["pixels", "PCA", "AE", "VAE"]
@@ -175,8 +211,9 @@ def test_curse_cli_with_real_data_contrasts_pixels_and_codes(tmp_path):
 @pytest.mark.slow
 def test_umap_when_installed_is_inductive_and_beats_pca(digits):
     pytest.importorskip("umap", reason="umap-learn (the optional extra vaelab[umap]) is not installed")
-    r = compare_methods(digits.train, digits.test, methods=("pca", "umap"), max_train=600,
-                        max_test=300, n_threads=1)
+    r = compare_methods(
+        digits.train, digits.test, methods=("pca", "umap"), max_train=600, max_test=300, n_threads=1
+    )
     u = r.methods["umap"]
     assert u.available and u.protocol == "inductive" and u.transform_seconds is not None
     assert u.reconstruction_mse is None

@@ -22,9 +22,29 @@ EPOCHS = 60  # more than the kills below can use up (at most 7 × 6 epochs)
 def _cmd(data, run, resume=False):
     if resume:
         return [sys.executable, "-m", "vaelab", "train", "--resume", str(run), "--quiet"]
-    return [sys.executable, "-m", "vaelab", "train", "--data", str(data), "--epochs",
-            str(EPOCHS), "--batch-size", "16", "--hidden", "8", "--latent-dim", "2",
-            "--device", "cpu", "--valid-fraction", "0.1", "--quiet", "--out", str(run)]
+    return [
+        sys.executable,
+        "-m",
+        "vaelab",
+        "train",
+        "--data",
+        str(data),
+        "--epochs",
+        str(EPOCHS),
+        "--batch-size",
+        "16",
+        "--hidden",
+        "8",
+        "--latent-dim",
+        "2",
+        "--device",
+        "cpu",
+        "--valid-fraction",
+        "0.1",
+        "--quiet",
+        "--out",
+        str(run),
+    ]
 
 
 def _env():
@@ -42,8 +62,9 @@ def test_sigkill_at_random_moments_never_breaks_the_run(tmp_path):
         resume = has_checkpoint(run)
         log = tmp_path / f"stderr{attempt}.txt"
         with open(log, "wb") as err:
-            proc = subprocess.Popen(_cmd(data, run, resume), env=_env(),
-                                    stdout=subprocess.DEVNULL, stderr=err)
+            proc = subprocess.Popen(
+                _cmd(data, run, resume), env=_env(), stdout=subprocess.DEVNULL, stderr=err
+            )
         # kill after a random number of further checkpointed epochs plus a random instant
         # (saves happen every epoch, so many kills land during or right around a save);
         # counting epochs rather than seconds keeps this independent of the machine's speed
@@ -64,8 +85,9 @@ def test_sigkill_at_random_moments_never_breaks_the_run(tmp_path):
         assert epoch >= last_epoch  # never lose a checkpointed epoch
         last_epoch = epoch
     assert kills == 7
-    done = subprocess.run(_cmd(data, run, resume=True), env=_env(), capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        _cmd(data, run, resume=True), env=_env(), capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     assert read_summary(run)["epochs"] == EPOCHS
     assert [r["epoch"] for r in read_metrics(run)] == list(range(1, EPOCHS + 1))

@@ -30,9 +30,25 @@ def trained(tmp_path_factory):
     On the CPU, so that its generator states are CPU ones on any machine.
     """
     run = tmp_path_factory.mktemp("damaged") / "run"
-    result = CliRunner().invoke(main, ["train", "--data", "digits", "--epochs", "2", "--hidden",
-                                       "16", "--latent-dim", "2", "--device", "cpu",
-                                       "--out", str(run), "--quiet"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data",
+            "digits",
+            "--epochs",
+            "2",
+            "--hidden",
+            "16",
+            "--latent-dim",
+            "2",
+            "--device",
+            "cpu",
+            "--out",
+            str(run),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert (run / CHECKPOINT).is_file() and (run / PREVIOUS).is_file()
     return run
@@ -61,6 +77,7 @@ def refused(*args, needles=()) -> str:
 
 
 # --- checkpoints ----------------------------------------------------------------------------
+
 
 def _rewrite_checkpoint(path, change):
     """Rewrite a checkpoint with ``change(meta, tensors)`` applied and a valid checksum.
@@ -94,43 +111,58 @@ CHECKPOINT_DAMAGE = {
     "negative rollbacks": (lambda m, t: m["state"].update(rollbacks=-1), "state.rollbacks=-1"),
     "unknown state key": (lambda m, t: m["state"].update(extra=1), "state.extra"),
     "history not a dict": (lambda m, t: m["state"].update(history=[1]), "state.history"),
-    "history lacks a curve": (lambda m, t: m["state"]["history"].pop("train_kl"),
-                              "state.history.train_kl"),
-    "history too short": (lambda m, t: m["state"]["history"]["train_loss"].pop(),
-                          "state.history.train_loss has 1 values"),
+    "history lacks a curve": (lambda m, t: m["state"]["history"].pop("train_kl"), "state.history.train_kl"),
+    "history too short": (
+        lambda m, t: m["state"]["history"]["train_loss"].pop(),
+        "state.history.train_loss has 1 values",
+    ),
     "epoch beyond history": (lambda m, t: m["state"].update(epoch=5), "state.history.epoch"),
     "no param_groups": (lambda m, t: m.pop("param_groups"), "lacks param_groups"),
     "param_groups a dict": (lambda m, t: m.update(param_groups={}), "param_groups"),
-    "lr a string": (lambda m, t: m["param_groups"][0].update(lr="fast"),
-                    "param_groups[0].lr='fast'"),
-    "betas of three": (lambda m, t: m["param_groups"][0].update(betas=[0.9, 0.9, 0.9]),
-                       "param_groups[0].betas"),
+    "lr a string": (lambda m, t: m["param_groups"][0].update(lr="fast"), "param_groups[0].lr='fast'"),
+    "betas of three": (
+        lambda m, t: m["param_groups"][0].update(betas=[0.9, 0.9, 0.9]),
+        "param_groups[0].betas",
+    ),
     "too few params": (lambda m, t: m["param_groups"][0].update(params=[0, 1]), "param_groups"),
     "format 2": (lambda m, t: m.update(format=2), "unknown checkpoint format 2"),
     "has_best without best": (lambda m, t: m.update(has_best=True), "lacks best."),
     "unknown device": (lambda m, t: m.update(generator_device="gpu"), "generator_device='gpu'"),
-    "short generator state": (lambda m, t: t.update({"rng.generator": torch.zeros(10, dtype=torch.uint8)}),
-                              "rng.generator holds 10 bytes"),
-    "float torch state": (lambda m, t: t.update({"rng.torch_cpu": t["rng.torch_cpu"].float()}),
-                          "rng.torch_cpu must be a 1-D uint8"),
+    "short generator state": (
+        lambda m, t: t.update({"rng.generator": torch.zeros(10, dtype=torch.uint8)}),
+        "rng.generator holds 10 bytes",
+    ),
+    "float torch state": (
+        lambda m, t: t.update({"rng.torch_cpu": t["rng.torch_cpu"].float()}),
+        "rng.torch_cpu must be a 1-D uint8",
+    ),
     "no generator state": (lambda m, t: t.pop("rng.generator"), "'rng.generator'"),
     "garbage generator state": (
         lambda m, t: t.update({"rng.generator": torch.full_like(t["rng.generator"], 255)}),
-        "random-number generator state rng.generator is damaged"),
+        "random-number generator state rng.generator is damaged",
+    ),
     "optimizer moment of wrong shape": (
-        lambda m, t: t.update({"optim.0.exp_avg": torch.zeros(3, 3)}), "optim.0.exp_avg"),
-    "optimizer moment missing": (lambda m, t: t.pop("optim.3.exp_avg_sq"),
-                                 "optimizer state of parameter 3"),
+        lambda m, t: t.update({"optim.0.exp_avg": torch.zeros(3, 3)}),
+        "optim.0.exp_avg",
+    ),
+    "optimizer moment missing": (lambda m, t: t.pop("optim.3.exp_avg_sq"), "optimizer state of parameter 3"),
     "optimizer state for a parameter that does not exist": (
-        lambda m, t: t.update({"optim.99.step": torch.tensor(1.0)}), "optimizer state"),
-    "negative step": (lambda m, t: t.update({"optim.0.step": torch.tensor(-5.0)}),
-                      "optim.0.step holds a negative or NaN step"),
+        lambda m, t: t.update({"optim.99.step": torch.tensor(1.0)}),
+        "optimizer state",
+    ),
+    "negative step": (
+        lambda m, t: t.update({"optim.0.step": torch.tensor(-5.0)}),
+        "optim.0.step holds a negative or NaN step",
+    ),
     "negative second moment": (
         lambda m, t: t.update({"optim.1.exp_avg_sq": -torch.ones_like(t["optim.1.exp_avg_sq"])}),
-        "optim.1.exp_avg_sq holds negative"),
+        "optim.1.exp_avg_sq holds negative",
+    ),
     "NaN weight": (lambda m, t: _poison(t), "model.decoder.0.bias holds NaN"),
-    "weights of another model": (lambda m, t: t.update({_first(t): torch.zeros(17)}),
-                                 "model.decoder.0.bias is torch.float32 of shape [17]"),
+    "weights of another model": (
+        lambda m, t: t.update({_first(t): torch.zeros(17)}),
+        "model.decoder.0.bias is torch.float32 of shape [17]",
+    ),
     "unexpected tensor": (lambda m, t: t.update({"extra": torch.zeros(1)}), "'extra'"),
 }
 
@@ -154,8 +186,13 @@ def test_checkpoint_that_does_not_fit_this_run_is_refused_when_restored(run):
     """A checkpoint whose Adam settings differ from the run's (a hand edit, not damage)."""
     (run / PREVIOUS).unlink()
     _rewrite_checkpoint(run / CHECKPOINT, lambda m, t: m["param_groups"][0].update(eps=0.5))
-    refused("train", "--resume", run, "--quiet",
-            needles=(CHECKPOINT, "param_groups[0].eps=0.5 differs from this run's 1e-08"))
+    refused(
+        "train",
+        "--resume",
+        run,
+        "--quiet",
+        needles=(CHECKPOINT, "param_groups[0].eps=0.5 differs from this run's 1e-08"),
+    )
 
 
 def test_negative_epoch_trains_nothing(run):
@@ -195,8 +232,7 @@ def test_damaged_checkpoint_header_is_refused_before_reading(run):
     blob = path.read_bytes()
     n = int.from_bytes(blob[:8], "little")
     path.write_bytes(blob[: 8 + n] + b"\0" * 10)  # the data lost: a torn copy
-    refused("train", "--resume", run, "--quiet",
-            needles=(CHECKPOINT, "header describes", "truncated"))
+    refused("train", "--resume", run, "--quiet", needles=(CHECKPOINT, "header describes", "truncated"))
     path.write_bytes((2**40).to_bytes(8, "little") + blob[8:])
     refused("train", "--resume", run, "--quiet", needles=("header length 1099511627776",))
 
@@ -212,6 +248,7 @@ def test_checkpoint_without_checksum_still_loads(run):
 
 # --- config.json ----------------------------------------------------------------------------
 
+
 def _edit_config(run, change):
     config = json.loads((run / CONFIG).read_text())
     change(config)
@@ -223,10 +260,11 @@ CONFIG_DAMAGE = {
     "format 999": (lambda c: c.update(format=999), "format=999"),
     "no format": (lambda c: c.pop("format"), "format=None"),
     "format true": (lambda c: c.update(format=True), "format=True"),
-    "sigma NaN": (lambda c: c["model"].update(sigma=float("nan")),
-                  "model.sigma=nan is not a finite number"),
-    "beta Infinity": (lambda c: c["model"].update(beta=float("inf")),
-                      "model.beta=inf is not a finite number"),
+    "sigma NaN": (lambda c: c["model"].update(sigma=float("nan")), "model.sigma=nan is not a finite number"),
+    "beta Infinity": (
+        lambda c: c["model"].update(beta=float("inf")),
+        "model.beta=inf is not a finite number",
+    ),
     "no model": (lambda c: c.pop("model"), "no 'model' section"),
     "latent_dim 0": (lambda c: c["model"].update(latent_dim=0), "latent_dim=0"),
     "hidden a string": (lambda c: c["model"].update(hidden="16"), "model.hidden"),
@@ -275,6 +313,7 @@ def test_info_reads_a_valid_run_and_its_defaults(run):
 
 # --- metrics.jsonl and summary.json ---------------------------------------------------------
 
+
 def test_torn_last_metrics_line_is_ignored(run):
     with open(run / METRICS, "a") as f:
         f.write('{"epoch": 3, "train_lo')
@@ -283,14 +322,19 @@ def test_torn_last_metrics_line_is_ignored(run):
     assert [r["epoch"] for r in read_metrics(run)] == [1, 2]
 
 
-@pytest.mark.parametrize("line,needle", [
-    ("[1, 2]", "expected a JSON object, got list"),
-    ('{"epoch": 2}', "lacks 'train_loss'"),
-    ('{"epoch": 0, "train_loss": 1}', "epoch=0"),
-    ('{"epoch": 2, "train_loss": "low", "train_reconstruction": 1, "train_kl": 1, '
-     '"seconds": 1}', "train_loss='low'"),
-    ("not json", "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "line,needle",
+    [
+        ("[1, 2]", "expected a JSON object, got list"),
+        ('{"epoch": 2}', "lacks 'train_loss'"),
+        ('{"epoch": 0, "train_loss": 1}', "epoch=0"),
+        (
+            '{"epoch": 2, "train_loss": "low", "train_reconstruction": 1, "train_kl": 1, "seconds": 1}',
+            "train_loss='low'",
+        ),
+        ("not json", "not valid JSON"),
+    ],
+)
 def test_malformed_metrics_record_is_refused_with_its_line(run, line, needle):
     lines = (run / METRICS).read_text().splitlines()
     (run / METRICS).write_text("\n".join([lines[0], line, lines[1]]) + "\n")
@@ -305,12 +349,15 @@ def test_malformed_complete_last_metrics_line_is_refused(run):
     refused("info", run, needles=(f"{METRICS} line 3",))
 
 
-@pytest.mark.parametrize("change,needle", [
-    (lambda s: s.pop("train_seconds"), "lacks 'train_seconds'"),
-    (lambda s: s.update(test_loss="x"), "test_loss='x'"),
-    (lambda s: s.update(epochs=-1), "epochs=-1"),
-    (lambda s: s.update(best_epoch=0), "best_epoch=0"),
-])
+@pytest.mark.parametrize(
+    "change,needle",
+    [
+        (lambda s: s.pop("train_seconds"), "lacks 'train_seconds'"),
+        (lambda s: s.update(test_loss="x"), "test_loss='x'"),
+        (lambda s: s.update(epochs=-1), "epochs=-1"),
+        (lambda s: s.update(best_epoch=0), "best_epoch=0"),
+    ],
+)
 def test_malformed_summary_is_refused(run, change, needle):
     summary = json.loads((run / SUMMARY).read_text())
     change(summary)
@@ -325,6 +372,7 @@ def test_summary_that_is_not_an_object_is_refused(run):
 
 # --- model.safetensors ----------------------------------------------------------------------
 
+
 def test_sparse_30_gb_weights_are_refused_without_reading(run):
     path = run / WEIGHTS
     with open(path, "r+b") as f:
@@ -338,8 +386,7 @@ def test_forged_header_claiming_30_gb_is_refused_without_reading(run):
     path = run / WEIGHTS
     name = next(iter(load_model(run).state_dict()))
     size = 30 * 2**30
-    header = json.dumps({name: {"dtype": "F32", "shape": [size // 4],
-                                "data_offsets": [0, size]}}).encode()
+    header = json.dumps({name: {"dtype": "F32", "shape": [size // 4], "data_offsets": [0, size]}}).encode()
     with open(path, "wb") as f:
         f.write(len(header).to_bytes(8, "little") + header)
         f.truncate(8 + len(header) + size)  # the size the header claims, all holes
@@ -382,6 +429,8 @@ def test_weights_without_checksum_still_load(run):
     model = load_model(run)
     (run / WEIGHTS).write_bytes(st_save(model.state_dict()))
     same = load_model(run)
-    assert all(torch.equal(a, b) for a, b in zip(same.state_dict().values(),
-                                                 model.state_dict().values(), strict=True))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(same.state_dict().values(), model.state_dict().values(), strict=True)
+    )
     assert cli("sample", run, "-n", "4").exit_code == 0

@@ -30,8 +30,7 @@ def test_real_files() -> None:
 def test_real_file_checksum_mismatch(tmp_path: Path) -> None:
     root = shared_data("binarized_mnist")
     for split in ("train", "test"):
-        (tmp_path / f"binarized_mnist_{split}.amat.gz").symlink_to(
-            root / f"binarized_mnist_{split}.amat.gz")
+        (tmp_path / f"binarized_mnist_{split}.amat.gz").symlink_to(root / f"binarized_mnist_{split}.amat.gz")
     (tmp_path / "binarized_mnist_valid.amat").write_text((line() + "\n") * 3)
     with pytest.raises(DataError, match="binarized_mnist_valid.amat: SHA256 .* published 1de3"):
         load_dataset("binarized-mnist", data_dir=tmp_path)

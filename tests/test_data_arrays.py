@@ -26,11 +26,17 @@ def test_npy_mmap_float32_is_not_copied(tmp_path: Path, rng: np.random.Generator
     assert isinstance(ds.x, np.memmap) and ds.kind == "unit" and ds.sample_shape == (6,)
 
 
-@pytest.mark.parametrize(("values", "kind"), [
-    ([[0, 1], [1, 1]], "binary"), ([[0.0, 0.5], [1.0, 0.25]], "unit"),
-    ([[-1.0, 3.0], [2.0, 0.0]], "real"), ([[0, 300], [5, 7]], "real"),
-    ([[0, 255], [255, 0]], "binary"), ([[True, False], [False, True]], "binary"),
-])
+@pytest.mark.parametrize(
+    ("values", "kind"),
+    [
+        ([[0, 1], [1, 1]], "binary"),
+        ([[0.0, 0.5], [1.0, 0.25]], "unit"),
+        ([[-1.0, 3.0], [2.0, 0.0]], "real"),
+        ([[0, 300], [5, 7]], "real"),
+        ([[0, 255], [255, 0]], "binary"),
+        ([[True, False], [False, True]], "binary"),
+    ],
+)
 def test_kind_inference(values: list, kind: str) -> None:
     ds = array_dataset(np.array(values))
     assert ds.kind == kind and ds.x.dtype == np.float32
@@ -49,8 +55,7 @@ def test_npz_key_variants(tmp_path: Path) -> None:
 
 
 def test_npz_with_train_test_splits(tmp_path: Path) -> None:
-    np.savez(tmp_path / "s.npz", x_train=np.zeros((6, 4)), y_train=np.arange(6),
-             x_test=np.ones((3, 4)))
+    np.savez(tmp_path / "s.npz", x_train=np.zeros((6, 4)), y_train=np.arange(6), x_test=np.ones((3, 4)))
     splits = load_dataset(tmp_path / "s.npz", shape=(2, 2))
     assert len(splits.train) == 6 and len(splits.test) == 3 and splits.test.y is None
     assert splits.train.sample_shape == (1, 2, 2)
@@ -87,17 +92,20 @@ def test_csv_without_header(tmp_path: Path) -> None:
         load_array(tmp_path / "n.csv", label_column="y")
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("a,b\n1,2\n3\n", "row 3 has 1 columns, expected 2"),
-    ("1,2\n3,4,5\n", "row 2 has 3 columns, expected 2"),
-    ("a,b\n1,2\n3,x\n", "row 3, column 2: 'x' is not a number"),
-    ("1,2\n,4\n", "row 2, column 1: '' is not a number"),
-    ("1,2\nnan,4\n", "sample 1, value 0 is nan"),
-    ("1,inf\n3,4\n", "sample 0, value 1 is inf"),
-    ("a,b\n", "empty"),
-    ("", "empty CSV"),
-    ("1,2\n", "single sample"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a,b\n1,2\n3\n", "row 3 has 1 columns, expected 2"),
+        ("1,2\n3,4,5\n", "row 2 has 3 columns, expected 2"),
+        ("a,b\n1,2\n3,x\n", "row 3, column 2: 'x' is not a number"),
+        ("1,2\n,4\n", "row 2, column 1: '' is not a number"),
+        ("1,2\nnan,4\n", "sample 1, value 0 is nan"),
+        ("1,inf\n3,4\n", "sample 0, value 1 is inf"),
+        ("a,b\n", "empty"),
+        ("", "empty CSV"),
+        ("1,2\n", "single sample"),
+    ],
+)
 def test_bad_csv(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "bad.csv").write_text(text)
     with pytest.raises(DataError, match=message):
@@ -109,15 +117,18 @@ def test_shape_mismatch_names_both_sizes() -> None:
         array_dataset(np.zeros((4, 8)), shape=(3, 3))
 
 
-@pytest.mark.parametrize(("x", "y", "message"), [
-    (np.zeros((0, 4)), None, "empty"),
-    (np.zeros((1, 4)), None, "single sample"),
-    (np.zeros(5), None, r"shape \(5,\), expected \(n_samples, n_features\)"),
-    (np.zeros((3, 2)), np.arange(4), r"labels of shape \(4,\) for 3 samples"),
-    (np.zeros((3, 2)), np.array([0.5, 1, 2]), "not all integers"),
-    (np.array([["a", "b"], ["c", "d"]]), None, "expected numbers"),
-    (np.array([[1.0, np.nan], [0.0, 0.0]]), None, "NaN and inf are not allowed"),
-])
+@pytest.mark.parametrize(
+    ("x", "y", "message"),
+    [
+        (np.zeros((0, 4)), None, "empty"),
+        (np.zeros((1, 4)), None, "single sample"),
+        (np.zeros(5), None, r"shape \(5,\), expected \(n_samples, n_features\)"),
+        (np.zeros((3, 2)), np.arange(4), r"labels of shape \(4,\) for 3 samples"),
+        (np.zeros((3, 2)), np.array([0.5, 1, 2]), "not all integers"),
+        (np.array([["a", "b"], ["c", "d"]]), None, "expected numbers"),
+        (np.array([[1.0, np.nan], [0.0, 0.0]]), None, "NaN and inf are not allowed"),
+    ],
+)
 def test_invalid_arrays(x: np.ndarray, y: np.ndarray | None, message: str) -> None:
     with pytest.raises(DataError, match=message):
         array_dataset(x, y)

@@ -46,8 +46,7 @@ def serve(tmp_path: Path) -> Iterator:
 
     def start(folder: Path, lie_about_length: bool = False) -> tuple[str, list[str]]:
         requests: list[str] = []
-        handler = type("H", (_Handler,), {"requests": requests,
-                                          "lie_about_length": lie_about_length})
+        handler = type("H", (_Handler,), {"requests": requests, "lie_about_length": lie_about_length})
         server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(folder)))
         thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
         thread.start()
@@ -86,8 +85,7 @@ def test_download_from_mirror_then_cached(tmp_path: Path, serve, env: Path) -> N
     assert len(requests) == 4  # the second load read the cache
 
 
-def test_mirror_from_environment(tmp_path: Path, serve, env: Path,
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mirror_from_environment(tmp_path: Path, serve, env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     mirror_dir = tmp_path / "mirror"
     mirror_dir.mkdir()
     name = "t10k-labels-idx1-ubyte.gz"
@@ -144,8 +142,7 @@ def test_vaelab_data_subfolder(env: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert locate("binarized-mnist") == root / "binarized_mnist"
 
 
-def test_vaelab_data_files_directly(tmp_path: Path, env: Path,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_vaelab_data_files_directly(tmp_path: Path, env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "direct").mkdir()
     (tmp_path / "direct" / "train-images-idx3-ubyte").write_bytes(b"")
     monkeypatch.setenv("VAELAB_DATA", str(tmp_path / "direct"))
@@ -156,4 +153,3 @@ def test_vaelab_data_files_directly(tmp_path: Path, env: Path,
 def test_data_dir_must_exist(tmp_path: Path) -> None:
     with pytest.raises(DataNotFoundError, match="is not a directory"):
         load_dataset("mnist", data_dir=tmp_path / "nope")
-

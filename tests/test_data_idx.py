@@ -36,8 +36,7 @@ def write_split(directory: Path, prefix: str, images: bytes, labels: bytes, gz: 
 def good_dir(tmp_path: Path, gz: bool, n_train: int = 6, n_test: int = 4) -> Path:
     d = tmp_path / "idx"
     for prefix, n in (("train", n_train), ("t10k", n_test)):
-        write_split(d, prefix, idx_bytes(IMAGES_MAGIC, (n, 3, 2)),
-                    idx_bytes(LABELS_MAGIC, (n,)), gz)
+        write_split(d, prefix, idx_bytes(IMAGES_MAGIC, (n, 3, 2)), idx_bytes(LABELS_MAGIC, (n,)), gz)
     return d
 
 
@@ -80,26 +79,47 @@ def test_synthetic_directory_loads(tmp_path: Path, gz: bool) -> None:
 @pytest.mark.parametrize(
     ("images", "labels", "message"),
     [
-        (idx_bytes(LABELS_MAGIC, (6,)), idx_bytes(LABELS_MAGIC, (6,)),
-         "train-images-idx3-ubyte.*magic number 2049, expected 2051"),
-        (idx_bytes(IMAGES_MAGIC, (6, 3, 2)), idx_bytes(IMAGES_MAGIC, (6, 3, 2)),
-         "train-labels-idx1-ubyte.*magic number 2051, expected 2049"),
-        (idx_bytes(IMAGES_MAGIC, (6, 3, 2))[:-5], idx_bytes(LABELS_MAGIC, (6,)),
-         "truncated: header .* promises 36 data bytes, the file has 31"),
-        (idx_bytes(IMAGES_MAGIC, (6, 3, 2)) + b"\0", idx_bytes(LABELS_MAGIC, (6,)),
-         "trailing bytes"),
-        (idx_bytes(IMAGES_MAGIC, (6, 3, 2))[:10], idx_bytes(LABELS_MAGIC, (6,)),
-         "truncated header"),
+        (
+            idx_bytes(LABELS_MAGIC, (6,)),
+            idx_bytes(LABELS_MAGIC, (6,)),
+            "train-images-idx3-ubyte.*magic number 2049, expected 2051",
+        ),
+        (
+            idx_bytes(IMAGES_MAGIC, (6, 3, 2)),
+            idx_bytes(IMAGES_MAGIC, (6, 3, 2)),
+            "train-labels-idx1-ubyte.*magic number 2051, expected 2049",
+        ),
+        (
+            idx_bytes(IMAGES_MAGIC, (6, 3, 2))[:-5],
+            idx_bytes(LABELS_MAGIC, (6,)),
+            "truncated: header .* promises 36 data bytes, the file has 31",
+        ),
+        (idx_bytes(IMAGES_MAGIC, (6, 3, 2)) + b"\0", idx_bytes(LABELS_MAGIC, (6,)), "trailing bytes"),
+        (idx_bytes(IMAGES_MAGIC, (6, 3, 2))[:10], idx_bytes(LABELS_MAGIC, (6,)), "truncated header"),
         (b"\x00\x00", idx_bytes(LABELS_MAGIC, (6,)), "too short"),
-        (b"\x00\x00\x0d\x03" + idx_bytes(IMAGES_MAGIC, (6, 3, 2))[4:],
-         idx_bytes(LABELS_MAGIC, (6,)), "element type 0x0d, expected 0x08"),
-        (idx_bytes(IMAGES_MAGIC, (6, 3, 2)), idx_bytes(LABELS_MAGIC, (5,)),
-         "6 images but .* 5 labels"),
-        (idx_bytes(IMAGES_MAGIC, (6, 3, 2)), idx_bytes(LABELS_MAGIC, (6,), bytes([0, 1, 2, 10, 4, 5])),
-         "label 10 at index 3 .* outside 0-9"),
+        (
+            b"\x00\x00\x0d\x03" + idx_bytes(IMAGES_MAGIC, (6, 3, 2))[4:],
+            idx_bytes(LABELS_MAGIC, (6,)),
+            "element type 0x0d, expected 0x08",
+        ),
+        (idx_bytes(IMAGES_MAGIC, (6, 3, 2)), idx_bytes(LABELS_MAGIC, (5,)), "6 images but .* 5 labels"),
+        (
+            idx_bytes(IMAGES_MAGIC, (6, 3, 2)),
+            idx_bytes(LABELS_MAGIC, (6,), bytes([0, 1, 2, 10, 4, 5])),
+            "label 10 at index 3 .* outside 0-9",
+        ),
     ],
-    ids=["wrong-magic-images", "wrong-magic-labels", "truncated", "trailing", "short-header",
-         "tiny", "wrong-type", "count-mismatch", "label-out-of-range"],
+    ids=[
+        "wrong-magic-images",
+        "wrong-magic-labels",
+        "truncated",
+        "trailing",
+        "short-header",
+        "tiny",
+        "wrong-type",
+        "count-mismatch",
+        "label-out-of-range",
+    ],
 )
 def test_broken_files(tmp_path: Path, gz: bool, images: bytes, labels: bytes, message: str) -> None:
     d = good_dir(tmp_path, gz)

@@ -27,8 +27,7 @@ def test_digits() -> None:
 def test_unknown_name_lists_known_names() -> None:
     with pytest.raises(DataError, match="unknown dataset 'cifar'.*'binarized-mnist', 'digits'"):
         load_dataset("cifar")
-    assert set(KNOWN_DATASETS) == {"digits", "mnist", "fashion-mnist", "kmnist",
-                                   "binarized-mnist"}
+    assert set(KNOWN_DATASETS) == {"digits", "mnist", "fashion-mnist", "kmnist", "binarized-mnist"}
 
 
 def test_array_options_rejected_for_named_datasets() -> None:
@@ -38,12 +37,13 @@ def test_array_options_rejected_for_named_datasets() -> None:
 
 def test_meta_reloads_the_same_data(tmp_path: Path, rng: np.random.Generator) -> None:
     (tmp_path / "d.csv").write_text(
-        "y,a,b,c,d\n" + "".join(f"{i % 3},{i},{i * 2},{i * 3},1\n" for i in range(20)))
-    splits = load_dataset(tmp_path / "d.csv", label_column="y", shape=(2, 2),
-                          test_fraction=0.3, seed=4)
+        "y,a,b,c,d\n" + "".join(f"{i % 3},{i},{i * 2},{i * 3},1\n" for i in range(20))
+    )
+    splits = load_dataset(tmp_path / "d.csv", label_column="y", shape=(2, 2), test_fraction=0.3, seed=4)
     stored = json.loads(json.dumps(splits.train.meta))  # as config.json would keep it
     assert stored["source"] == describe_source(
-        tmp_path / "d.csv", label_column="y", shape=(2, 2), test_fraction=0.3, seed=4)
+        tmp_path / "d.csv", label_column="y", shape=(2, 2), test_fraction=0.3, seed=4
+    )
     assert stored["split"] == "train" and Path(stored["source"]["source"]).is_absolute()
     reloaded = load_dataset(**stored["source"])
     np.testing.assert_array_equal(reloaded.train.x, splits.train.x)

@@ -62,11 +62,24 @@ def _launch(out, epochs, resume=False, kind="ae"):
     port = _port()
     procs = []
     for rank in range(2):
-        env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
-               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}
-        procs.append(subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(out), str(epochs), "1" if resume else "0", kind],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        env = {
+            **os.environ,
+            "RANK": str(rank),
+            "LOCAL_RANK": str(rank),
+            "WORLD_SIZE": "2",
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "OMP_NUM_THREADS": "1",
+        }
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", WORKER, str(out), str(epochs), "1" if resume else "0", kind],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     for p in procs:
         log, _ = p.communicate(timeout=300)
         assert p.returncode == 0, log
@@ -77,10 +90,12 @@ def _single(epochs):
     x = np.random.default_rng(0).random((256, 12), dtype=np.float32)
     torch.manual_seed(1)
     model = build_model(ModelConfig(kind="ae", input_shape=(12,), latent_dim=3, hidden=(16,)))
-    fit(model, Dataset(x, None, (12,), "unit"),
-        TrainConfig(epochs=epochs, batch_size=32, device="cpu", seed=2, adam_eps=1e-3,
-                    precision="fp32"),
-        progress=False)
+    fit(
+        model,
+        Dataset(x, None, (12,), "unit"),
+        TrainConfig(epochs=epochs, batch_size=32, device="cpu", seed=2, adam_eps=1e-3, precision="fp32"),
+        progress=False,
+    )
     return model.state_dict()
 
 
@@ -112,12 +127,36 @@ def test_torchrun_cli_rank0_writes(tmp_path):
     data = tmp_path / "x.npy"
     np.save(data, np.random.default_rng(0).random((200, 6), dtype=np.float32))
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_port", str(_port()), "-m", "vaelab", "train", "--data", str(data),
-           "--epochs", "2", "--batch-size", "32", "--hidden", "8", "--latent-dim", "2",
-           "--device", "cpu", "--quiet", "--out", str(run)]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(_port()),
+        "-m",
+        "vaelab",
+        "train",
+        "--data",
+        str(data),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "32",
+        "--hidden",
+        "8",
+        "--latent-dim",
+        "2",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--out",
+        str(run),
+    ]
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.count("run directory:") == 1  # only rank 0 reports
     assert [r["epoch"] for r in read_metrics(run)] == [1, 2]  # one writer: no duplicates

@@ -22,14 +22,14 @@ def _huge_data(n=256, d=8):
 
 def _gaussian():
     torch.manual_seed(0)
-    return build_model(ModelConfig(input_shape=(8,), latent_dim=2, hidden=(8,),
-                                   likelihood="gaussian", sigma=1e-3))
+    return build_model(
+        ModelConfig(input_shape=(8,), latent_dim=2, hidden=(8,), likelihood="gaussian", sigma=1e-3)
+    )
 
 
 def test_huge_values_stop_at_the_first_step_naming_the_cause():
     cfg = TrainConfig(epochs=3, batch_size=64, device="cpu", check_every=1)
-    with pytest.raises(TrainingDivergedError,
-                       match=r"epoch 1, step 1 of 4.*huge values") as err:
+    with pytest.raises(TrainingDivergedError, match=r"epoch 1, step 1 of 4.*huge values") as err:
         fit(_gaussian(), _huge_data(), cfg, progress=False)
     assert "rollback" in str(err.value)
 
@@ -95,7 +95,8 @@ def test_rollback_continues_at_a_tenth_of_the_learning_rate(tmp_path):
 
 
 def test_rollback_gives_up_after_max_rollbacks():
-    cfg = TrainConfig(epochs=2, batch_size=64, device="cpu", on_divergence="rollback",
-                      max_rollbacks=2, check_every=1)
+    cfg = TrainConfig(
+        epochs=2, batch_size=64, device="cpu", on_divergence="rollback", max_rollbacks=2, check_every=1
+    )
     with pytest.warns(RuntimeWarning), pytest.raises(TrainingDivergedError, match="epoch 1"):
         fit(_gaussian(), _huge_data(), cfg, progress=False)

@@ -44,11 +44,13 @@ def test_digits_pipeline_reaches_90_percent():
     """The issue's bar: MinMaxScaler → VAE(10) → LogisticRegression, held-out accuracy ≥ 0.90."""
     X, y = load_digits(return_X_y=True)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
-    pipe = Pipeline([
-        ("scale", MinMaxScaler()),
-        ("vae", VAE(n_components=10, random_state=0)),
-        ("clf", LogisticRegression(max_iter=1000)),
-    ]).fit(Xtr, ytr)
+    pipe = Pipeline(
+        [
+            ("scale", MinMaxScaler()),
+            ("vae", VAE(n_components=10, random_state=0)),
+            ("clf", LogisticRegression(max_iter=1000)),
+        ]
+    ).fit(Xtr, ytr)
     accuracy = pipe.score(Xte, yte)
     assert pipe.named_steps["vae"].likelihood_ == "bernoulli"
     assert accuracy >= 0.90, accuracy
@@ -75,8 +77,14 @@ def test_column_transformer_on_wine_with_gaussian_likelihood():
     X, y = load_wine(return_X_y=True, as_frame=True)
     reduce = make_pipeline(
         StandardScaler(),
-        VAE(n_components=3, likelihood="gaussian-learned", hidden_layer_sizes=(32,),
-            max_epochs=150, batch_size=32, random_state=0),
+        VAE(
+            n_components=3,
+            likelihood="gaussian-learned",
+            hidden_layer_sizes=(32,),
+            max_epochs=150,
+            batch_size=32,
+            random_state=0,
+        ),
     )
     cols = list(X.columns)
     ct = ColumnTransformer([("vae", reduce, cols[:10]), ("rest", StandardScaler(), cols[10:])])
@@ -222,8 +230,13 @@ def test_history_and_early_stopping(digits):
     X, _ = digits
     vae = VAE(n_components=2, **FAST).fit(X[:200])
     assert vae.n_iter_ == 5 and len(vae.history_["train_loss"]) == 5
-    stopped = VAE(n_components=2, **{**FAST, "max_epochs": 200}, early_stopping=True,
-                  n_iter_no_change=1, learning_rate=0.05).fit(X[:200])
+    stopped = VAE(
+        n_components=2,
+        **{**FAST, "max_epochs": 200},
+        early_stopping=True,
+        n_iter_no_change=1,
+        learning_rate=0.05,
+    ).fit(X[:200])
     assert stopped.n_iter_ < 200
     assert len(stopped.history_["valid_loss"]) == stopped.n_iter_
 
@@ -263,8 +276,11 @@ def test_load_a_cli_run(tmp_path):
     torch.set_num_threads(1)  # a tiny MLP: threads only add synchronisation
     try:
         net, _ = train_run(
-            DataSpec("digits"), ModelConfig(latent_dim=3, hidden=(16,)),
-            TrainConfig(epochs=2, batch_size=64, device="cpu"), tmp_path / "cli", progress=False,
+            DataSpec("digits"),
+            ModelConfig(latent_dim=3, hidden=(16,)),
+            TrainConfig(epochs=2, batch_size=64, device="cpu"),
+            tmp_path / "cli",
+            progress=False,
         )
     finally:
         torch.set_num_threads(threads)

@@ -37,21 +37,25 @@ def _brute_force(model, x, k, seed) -> np.ndarray:
         eps = torch.randn((k, *mu.shape), generator=gen)
         z = mu + torch.exp(0.5 * log_var) * eps
         q = torch.distributions.Normal(mu, torch.exp(0.5 * log_var))
-        log_w = (model.likelihood.log_prob(model.decode(z), x)
-                 + torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
-                 - q.log_prob(z).sum(-1))
+        log_w = (
+            model.likelihood.log_prob(model.decode(z), x)
+            + torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
+            - q.log_prob(z).sum(-1)
+        )
     return (torch.logsumexp(log_w.double(), 0) - math.log(k)).numpy()
 
 
 def test_chunked_estimate_equals_brute_force(rng):
     model, x = _vae(), _binary(rng)
     # one chunk of all samples and data draws the same ε as the brute-force formula
-    one = iw_log_likelihood(model, x, 300, data_chunk=len(x), sample_chunk=300,
-                            generator=torch.Generator().manual_seed(1))
+    one = iw_log_likelihood(
+        model, x, 300, data_chunk=len(x), sample_chunk=300, generator=torch.Generator().manual_seed(1)
+    )
     np.testing.assert_allclose(one.log_likelihood, _brute_force(model, x, 300, 1), atol=1e-4)
     # chunking changes which ε goes where, not what is estimated
-    many = iw_log_likelihood(model, x, 300, data_chunk=7, sample_chunk=37,
-                             generator=torch.Generator().manual_seed(2))
+    many = iw_log_likelihood(
+        model, x, 300, data_chunk=7, sample_chunk=37, generator=torch.Generator().manual_seed(2)
+    )
     assert abs(many.mean - one.mean) < 3 * one.standard_error
 
 
@@ -110,8 +114,7 @@ def test_active_units_follow_burda_definition(rng):
         enc[0].weight[0, 0] = 1.0
         enc[-1].weight[0, 0] = 3.0
     x = _binary(rng, n=200).numpy()
-    ev = evaluate(model, Dataset(x, None, (12,), "binary"), iw_samples=0,
-                  latent_metrics=False)
+    ev = evaluate(model, Dataset(x, None, (12,), "binary"), iw_samples=0, latent_metrics=False)
     assert ev.active_units == 1
     assert ev.latent_mean_variance[1] == pytest.approx(0.0, abs=1e-12)
 
@@ -159,8 +162,13 @@ def test_bf16_importance_sampling_stays_close_to_fp32(rng):
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("runs") / "vae-digits"
-    train_run(DataSpec(source="digits"), ModelConfig(latent_dim=4, hidden=(32,)),
-              TrainConfig(epochs=3, batch_size=64), run, progress=False)
+    train_run(
+        DataSpec(source="digits"),
+        ModelConfig(latent_dim=4, hidden=(32,)),
+        TrainConfig(epochs=3, batch_size=64),
+        run,
+        progress=False,
+    )
     return run
 
 
@@ -174,8 +182,13 @@ def test_evaluate_run_writes_evaluation_json(digits_run):
 
 def test_evaluate_run_uses_a_fixed_binarization_for_dynamic_runs(tmp_path):
     run = tmp_path / "dyn"
-    train_run(DataSpec(source="digits"), ModelConfig(latent_dim=2, hidden=(16,)),
-              TrainConfig(epochs=1, binarize="dynamic"), run, progress=False)
+    train_run(
+        DataSpec(source="digits"),
+        ModelConfig(latent_dim=2, hidden=(16,)),
+        TrainConfig(epochs=1, binarize="dynamic"),
+        run,
+        progress=False,
+    )
     a = evaluate_run(run, iw_samples=20, latent_metrics=False)
     b = evaluate_run(run, iw_samples=20, latent_metrics=False)
     assert "binary pixel" in a.bits_per_dim_note  # scored on 0/1 data, not grey levels
@@ -183,8 +196,9 @@ def test_evaluate_run_uses_a_fixed_binarization_for_dynamic_runs(tmp_path):
 
 
 def test_cli_prints_table_and_writes_json(digits_run):
-    result = CliRunner().invoke(main, ["evaluate", str(digits_run), "--iw-samples", "20",
-                                       "--subsample", "50"])
+    result = CliRunner().invoke(
+        main, ["evaluate", str(digits_run), "--iw-samples", "20", "--subsample", "50"]
+    )
     assert result.exit_code == 0, result.output
     assert "L_K with K=20" in result.output and "active units" in result.output
     assert json.loads((digits_run / EVALUATION).read_text())["n_examples"] == 50

@@ -25,8 +25,9 @@ EXPLAIN = Path(__file__).resolve().parents[1] / "src" / "vaelab" / "report" / "e
 
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian-learned"])
 def test_exported_decoder_reproduces_torch(likelihood):
-    model = build_model(ModelConfig(kind="vae", input_shape=(12,), latent_dim=3, hidden=(7, 5),
-                                    likelihood=likelihood)).eval()
+    model = build_model(
+        ModelConfig(kind="vae", input_shape=(12,), latent_dim=3, hidden=(7, 5), likelihood=likelihood)
+    ).eval()
     exp = export_decoder(model)
     z = np.random.default_rng(0).normal(size=(6, 3)).astype(np.float32)
     h = z.astype(np.float64)
@@ -52,8 +53,10 @@ def _holes(ratio_ae, ratio_vae):
         prior = SamplerRealism("prior", 10, r, r, 0.5, None, None, 1.0, np.zeros((2, 4)))
         mismatch = CodeMismatch(10, 10, 99.0, 1.0, 0.5, 0.5, 1.0, 1.0, 0.0, 1.0)
         return HolesResult(name, name.lower(), 2, 1.0, 1.0, 1.0, 1.0, mismatch, {"prior": prior})
-    return HolesComparison([model("AE", ratio_ae), model("VAE", ratio_vae)], None, None, None,
-                           None, "data", [4])
+
+    return HolesComparison(
+        [model("AE", ratio_ae), model("VAE", ratio_vae)], None, None, None, None, "data", [4]
+    )
 
 
 def test_holes_text_states_the_effect_only_when_measured():
@@ -66,11 +69,30 @@ def test_holes_text_states_the_effect_only_when_measured():
 
 def _sweep(high_rate, high_active, spread):
     def point(beta, rate, distortion, active, spread):
-        return SweepPoint(beta, rate, distortion, rate + distortion, active, [0.0] * 10, spread,
-                          1.0, None, np.zeros((16, 4)))
-    return BetaSweep([point(0.1, 8.0, 20.0, 10, 1.0), point(10.0, high_rate, 30.0, high_active,
-                                                             spread)],
-                     "data", [4], 100, 20, {"latent_dim": 10}, {"epochs": 3}, None, None)
+        return SweepPoint(
+            beta,
+            rate,
+            distortion,
+            rate + distortion,
+            active,
+            [0.0] * 10,
+            spread,
+            1.0,
+            None,
+            np.zeros((16, 4)),
+        )
+
+    return BetaSweep(
+        [point(0.1, 8.0, 20.0, 10, 1.0), point(10.0, high_rate, 30.0, high_active, spread)],
+        "data",
+        [4],
+        100,
+        20,
+        {"latent_dim": 10},
+        {"epochs": 3},
+        None,
+        None,
+    )
 
 
 def test_balance_text_reports_collapse_only_when_it_happened():
@@ -88,11 +110,13 @@ def test_one_active_units_rule_and_no_import_shims():
         tree = ast.parse(src)
         for node in ast.walk(tree):
             if isinstance(node, ast.Compare):  # the 0.01 threshold lives in core.inference
-                assert not any(isinstance(c, ast.Constant) and c.value == 0.01
-                               for c in node.comparators), path.name
+                assert not any(isinstance(c, ast.Constant) and c.value == 0.01 for c in node.comparators), (
+                    path.name
+                )
             if isinstance(node, ast.Try):  # no try/except ImportError around imports
-                assert not any(isinstance(n, ast.Import | ast.ImportFrom) for b in node.body
-                               for n in ast.walk(b)), path.name
+                assert not any(
+                    isinstance(n, ast.Import | ast.ImportFrom) for b in node.body for n in ast.walk(b)
+                ), path.name
 
 
 def test_figures_belong_to_their_sections():
@@ -104,8 +128,7 @@ def test_figures_belong_to_their_sections():
 
 @pytest.mark.slow
 def test_cli_quick_markdown(tmp_path):
-    res = CliRunner().invoke(main, ["explain", "--quick", "--format", "md", "--out",
-                                    str(tmp_path)])
+    res = CliRunner().invoke(main, ["explain", "--quick", "--format", "md", "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
     md = (tmp_path / "explain.md").read_text()
     numbers = json.loads((tmp_path / "explain.json").read_text())
@@ -118,8 +141,7 @@ def test_cli_quick_markdown(tmp_path):
     # one rule for active units: the sweep's counts and the VAE's come from Var(μ) > 0.01
     assert o["active_units"]["threshold"] == 0.01
     rows = [line for line in md.splitlines() if line.startswith("| ")][1:]
-    assert [int(r.split("|")[4]) for r in rows] == [
-        p["active_units"] for p in numbers["sweep"]["points"]]
+    assert [int(r.split("|")[4]) for r in rows] == [p["active_units"] for p in numbers["sweep"]["points"]]
     # explain.json keeps numbers, not the page's arrays
     assert "samples" not in numbers["sweep"]["points"][0]
     assert "examples" not in numbers["holes"]["models"][0]["samplers"]["prior"]

@@ -12,8 +12,7 @@ pytestmark = pytest.mark.slow
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "explain"
-SECTIONS = ["curse", "reduce", "autoencoder", "holes", "vae", "objective", "balance",
-            "generation", "result"]
+SECTIONS = ["curse", "reduce", "autoencoder", "holes", "vae", "objective", "balance", "generation", "result"]
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +38,16 @@ def page(built):
         browser = pw.chromium.launch(
             executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"])
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         pg = browser.new_page(viewport={"width": 1100, "height": 900})
         blocked: list[str] = []
 
@@ -66,7 +72,9 @@ def _pixels(pg, cid: str) -> list[int]:
     return pg.evaluate(
         "id => Array.from(document.getElementById(id).getContext('2d')"
         ".getImageData(0, 0, document.getElementById(id).width, "
-        "document.getElementById(id).height).data)", cid)
+        "document.getElementById(id).height).data)",
+        cid,
+    )
 
 
 def test_every_section_renders_without_errors(page):
@@ -105,17 +113,25 @@ def test_js_decoder_matches_pytorch(built, page):
     _, report = built
     t = report.two_d
     for kind, model in (("ae", t.ae), ("vae", t.vae)):
-        js = np.array([page.evaluate(f"z => window.vaelab.decode('{kind}', z)", z.tolist())
-                       for z in t.check_z])
+        js = np.array(
+            [page.evaluate(f"z => window.vaelab.decode('{kind}', z)", z.tolist()) for z in t.check_z]
+        )
         np.testing.assert_allclose(js, model.check, atol=1e-4)
 
 
-@pytest.mark.parametrize("slider,canvas", [("dim-slider", "dim-canvas"),
-                                           ("beta-slider", "beta-samples"),
-                                           ("beta-slider", "rd-canvas"),
-                                           ("interp-slider", "interp-vae")])
+@pytest.mark.parametrize(
+    "slider,canvas",
+    [
+        ("dim-slider", "dim-canvas"),
+        ("beta-slider", "beta-samples"),
+        ("beta-slider", "rd-canvas"),
+        ("interp-slider", "interp-vae"),
+    ],
+)
 def test_sliders_update_their_figures(page, slider, canvas):
     before = _pixels(page, canvas)
-    page.eval_on_selector(f"#{slider}", "s => { s.value = s.value == s.min ? s.max : s.min; "
-                                        "s.dispatchEvent(new Event('input')); }")
+    page.eval_on_selector(
+        f"#{slider}",
+        "s => { s.value = s.value == s.min ? s.max : s.min; s.dispatchEvent(new Event('input')); }",
+    )
     assert _pixels(page, canvas) != before

@@ -33,8 +33,9 @@ from vaelab.training.checkpoint import capture, load_checkpoint, save_checkpoint
 from vaelab.training.config import TrainConfig
 
 # derandomize: CI runs the same ~3,000 examples every run, so a failure is reproducible
-SETTINGS = settings(max_examples=300, deadline=None, database=None, derandomize=True,
-                    suppress_health_check=list(HealthCheck))
+SETTINGS = settings(
+    max_examples=300, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck)
+)
 
 
 def _idx(n=3):
@@ -60,8 +61,12 @@ def _safetensors():
 
 
 BASES = {
-    "idx": _idx(), "idx.gz": gzip.compress(_idx()), "amat": b"0 1 1 0\n1 0 0 1\n0 0 1 1\n",
-    "npy": _npy(), "npz": _npz(), "csv": b"a,b,c\n0.1,0.2,0.3\n0.4,0.5,0.6\n0.7,0.8,0.9\n",
+    "idx": _idx(),
+    "idx.gz": gzip.compress(_idx()),
+    "amat": b"0 1 1 0\n1 0 0 1\n0 0 1 1\n",
+    "npy": _npy(),
+    "npz": _npz(),
+    "csv": b"a,b,c\n0.1,0.2,0.3\n0.4,0.5,0.6\n0.7,0.8,0.9\n",
     "safetensors": _safetensors(),
 }
 
@@ -153,6 +158,7 @@ def test_array_files(workdir, suffix):
                 src = NpySource(path)
                 for _ in src.batches(torch.arange(len(src)), 2):
                     pass
+
             _check(stream)
 
     run()
@@ -177,8 +183,13 @@ def checkpoint_bytes(workdir):
 
 
 def test_checkpoint(workdir, checkpoint_bytes):
-    @settings(max_examples=200, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=200,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(mutated(checkpoint_bytes))
     def run(content):
         d = workdir / "ck2"
@@ -190,14 +201,13 @@ def test_checkpoint(workdir, checkpoint_bytes):
 
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-10, 10**6) | st.floats(allow_nan=True)
-    | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8),
-                                                                     children, max_size=4),
+    st.none() | st.booleans() | st.integers(-10, 10**6) | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=10,
 )
-VALID = {"model": ModelConfig().to_dict(), "train": TrainConfig().to_dict(),
-         "data": DataSpec().to_dict()}
+VALID = {"model": ModelConfig().to_dict(), "train": TrainConfig().to_dict(), "data": DataSpec().to_dict()}
 CLASSES = {"model": ModelConfig, "train": TrainConfig, "data": DataSpec}
 
 

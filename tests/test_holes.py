@@ -29,8 +29,7 @@ def comparison(digits, tmp_path_factory):
     """AE vs VAE, same MLP (64-128-8), 40 epochs on digits each; holes measured and written."""
     models = {}
     for kind in ("ae", "vae"):
-        net = build_model(ModelConfig(kind=kind, input_shape=(1, 8, 8), latent_dim=8,
-                                      hidden=(128,)))
+        net = build_model(ModelConfig(kind=kind, input_shape=(1, 8, 8), latent_dim=8, hidden=(128,)))
         fit(net, digits.train, TrainConfig(epochs=40, batch_size=64, seed=0), progress=False)
         models[kind.upper()] = net
     out = tmp_path_factory.mktemp("holes")
@@ -90,8 +89,11 @@ def test_json_and_figures_written(comparison):
     data = json.loads((out / "holes.json").read_text())
     back = HolesComparison.from_dict(data)
     assert back.by_name("AE").mismatch == result.by_name("AE").mismatch
-    assert np.allclose(back.by_name("VAE").samplers["gmm"].examples,
-                       result.by_name("VAE").samplers["gmm"].examples, atol=1e-3)
+    assert np.allclose(
+        back.by_name("VAE").samplers["gmm"].examples,
+        result.by_name("VAE").samplers["gmm"].examples,
+        atol=1e-3,
+    )
     for name in ("holes_metrics.png", "holes_metrics.svg", "holes_samples.png"):
         assert (out / name).stat().st_size > 1000
 
@@ -127,8 +129,7 @@ def test_unknown_sampler_and_unlabelled_data(comparison, digits):
         holes_metrics(vae, digits.train, digits.test, samplers=("uniform",))
     unlabelled = digits.train.subset(np.arange(300))
     unlabelled = type(unlabelled)(unlabelled.x, None, unlabelled.sample_shape, unlabelled.kind)
-    res = compare_holes({"VAE": vae}, unlabelled, digits.test, n_samples=100,
-                        samplers=("prior",))
+    res = compare_holes({"VAE": vae}, unlabelled, digits.test, n_samples=100, samplers=("prior",))
     assert res.classifier is None and res.models[0].samplers["prior"].classifier_confidence is None
 
 
@@ -136,12 +137,38 @@ def test_unknown_sampler_and_unlabelled_data(comparison, digits):
 def test_cli_holes_from_two_runs(tmp_path):
     runner = CliRunner()
     for kind in ("ae", "vae"):
-        r = runner.invoke(main, ["train", "--model", kind, "--data", "digits", "--latent-dim", "4",
-                                 "--hidden", "32", "--epochs", "2", "--quiet",
-                                 "--out", str(tmp_path / kind)])
+        r = runner.invoke(
+            main,
+            [
+                "train",
+                "--model",
+                kind,
+                "--data",
+                "digits",
+                "--latent-dim",
+                "4",
+                "--hidden",
+                "32",
+                "--epochs",
+                "2",
+                "--quiet",
+                "--out",
+                str(tmp_path / kind),
+            ],
+        )
         assert r.exit_code == 0, r.output
-    r = runner.invoke(main, ["holes", str(tmp_path / "ae"), str(tmp_path / "vae"),
-                             "--n-samples", "100", "--out", str(tmp_path / "holes")])
+    r = runner.invoke(
+        main,
+        [
+            "holes",
+            str(tmp_path / "ae"),
+            str(tmp_path / "vae"),
+            "--n-samples",
+            "100",
+            "--out",
+            str(tmp_path / "holes"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "AE" in r.output and "VAE" in r.output and "classifier accuracy" in r.output
     assert json.loads((tmp_path / "holes" / "holes.json").read_text())["models"][0]["name"] == "AE"

@@ -14,14 +14,28 @@ from vaelab.errors import RunDirError
 from vaelab.runs.files import CONFIG, WEIGHTS, load_model, read_metrics, save_model
 
 
-@pytest.mark.parametrize("kind,network,likelihood", [
-    ("vae", "mlp", "bernoulli"), ("ae", "conv", "gaussian"),
-    ("vae", "linear", "gaussian-learned"), ("vae", "mlp", "gaussian-heteroscedastic"),
-])
+@pytest.mark.parametrize(
+    "kind,network,likelihood",
+    [
+        ("vae", "mlp", "bernoulli"),
+        ("ae", "conv", "gaussian"),
+        ("vae", "linear", "gaussian-learned"),
+        ("vae", "mlp", "gaussian-heteroscedastic"),
+    ],
+)
 def test_save_then_load_gives_identical_outputs(tmp_path, kind, network, likelihood):
     shape = (1, 8, 8) if network != "linear" else (64,)
-    model = build_model(ModelConfig(kind=kind, input_shape=shape, latent_dim=3, network=network,
-                                    hidden=(16,), likelihood=likelihood, channels=4)).eval()
+    model = build_model(
+        ModelConfig(
+            kind=kind,
+            input_shape=shape,
+            latent_dim=3,
+            network=network,
+            hidden=(16,),
+            likelihood=likelihood,
+            channels=4,
+        )
+    ).eval()
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.1 * torch.randn_like(p))  # not the init: the saved weights must matter

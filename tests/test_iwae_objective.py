@@ -35,8 +35,7 @@ def _setup(rng, orthogonal: bool = False):
 def _bound(vae, x, k: int, reps: int) -> np.ndarray:
     """−loss of the K-sample objective, ``reps`` independent draws."""
     with torch.no_grad():
-        return np.array([-float(vae(torch.from_numpy(x), n_samples=k).loss)
-                         for _ in range(reps)])
+        return np.array([-float(vae(torch.from_numpy(x), n_samples=k).loss) for _ in range(reps)])
 
 
 def test_exact_posterior_makes_the_bound_exact_for_every_k(rng):
@@ -67,8 +66,7 @@ def test_training_objective_matches_the_evaluation_estimator(rng):
     torch.manual_seed(1)
     train_side = _bound(vae, x, 10, 60)
     gen = torch.Generator().manual_seed(2)
-    eval_side = [iw_log_likelihood(vae, torch.from_numpy(x), 10, generator=gen).mean
-                 for _ in range(60)]
+    eval_side = [iw_log_likelihood(vae, torch.from_numpy(x), 10, generator=gen).mean for _ in range(60)]
     se = np.hypot(train_side.std(ddof=1), np.std(eval_side, ddof=1)) / np.sqrt(60)
     assert abs(train_side.mean() - np.mean(eval_side)) < 4 * se
 
@@ -78,12 +76,14 @@ def test_fit_with_importance_samples_improves_the_bound(rng):
     ds = Dataset(x, None, (16,), "binary")
     torch.manual_seed(0)
     vae = VAE(ModelConfig(input_shape=(16,), latent_dim=2, hidden=(16,)))
-    before = iw_log_likelihood(vae, torch.from_numpy(x), 50,
-                               generator=torch.Generator().manual_seed(0)).mean
-    hist = fit(vae, ds, TrainConfig(epochs=5, batch_size=64, lr=1e-2, importance_samples=5,
-                                    precision="fp32", threads=1), progress=False)
-    after = iw_log_likelihood(vae, torch.from_numpy(x), 50,
-                              generator=torch.Generator().manual_seed(0)).mean
+    before = iw_log_likelihood(vae, torch.from_numpy(x), 50, generator=torch.Generator().manual_seed(0)).mean
+    hist = fit(
+        vae,
+        ds,
+        TrainConfig(epochs=5, batch_size=64, lr=1e-2, importance_samples=5, precision="fp32", threads=1),
+        progress=False,
+    )
+    after = iw_log_likelihood(vae, torch.from_numpy(x), 50, generator=torch.Generator().manual_seed(0)).mean
     assert np.isfinite(hist.train_loss).all() and after > before + 1.0
 
 

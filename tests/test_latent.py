@@ -32,8 +32,7 @@ def trained(digits):
     """An AE and a VAE with the same architecture (latent 4), trained on digits in ~3 s."""
     models = {}
     for kind in ("ae", "vae"):
-        net = build_model(ModelConfig(kind=kind, input_shape=(1, 8, 8), latent_dim=4,
-                                      hidden=(64,)))
+        net = build_model(ModelConfig(kind=kind, input_shape=(1, 8, 8), latent_dim=4, hidden=(64,)))
         fit(net, digits.train, TrainConfig(epochs=25, batch_size=64, seed=0), progress=False)
         models[kind] = net
     return models
@@ -49,7 +48,8 @@ def test_slerp_keeps_the_norm_and_lerp_cuts_inside(rng):
     # the straight line dips below the shell: at t = 1/2 its norm is |za|·cos(ω/2)
     omega = np.arccos(za @ zb / np.linalg.norm(za) ** 2)
     assert np.linalg.norm(lerp(za, zb, t)[5]) == pytest.approx(
-        np.linalg.norm(za) * np.cos(omega / 2), rel=1e-10)
+        np.linalg.norm(za) * np.cos(omega / 2), rel=1e-10
+    )
 
 
 def test_slerp_interpolates_unequal_norms_linearly(rng):
@@ -100,8 +100,9 @@ def test_aggregate_posterior_of_a_vae_is_near_the_prior(trained, digits):
     assert np.abs(q.mean(axis=0)).max() < 0.3
     np.testing.assert_allclose(q.std(axis=0), 1.0, atol=0.3)
     # an AE has no posterior noise: its draws are its codes
-    np.testing.assert_array_equal(aggregate_posterior_codes(trained["ae"], digits.test),
-                                  encode(trained["ae"], digits.test))
+    np.testing.assert_array_equal(
+        aggregate_posterior_codes(trained["ae"], digits.test), encode(trained["ae"], digits.test)
+    )
 
 
 def test_quantile_grid_shape_and_monotone_coordinates(trained):
@@ -129,8 +130,7 @@ def test_active_units_of_trained_models(trained, digits):
     au = active_units(trained["ae"], digits.test)
     assert au.n_active == 4 and min(au.variances) > 0.01
     # a VAE whose posterior mean ignores x (zero weights into μ) has no active unit
-    vae = build_model(ModelConfig(kind="vae", input_shape=(1, 8, 8), latent_dim=4,
-                                  hidden=(64,)))
+    vae = build_model(ModelConfig(kind="vae", input_shape=(1, 8, 8), latent_dim=4, hidden=(64,)))
     with torch.no_grad():
         vae.encoder[-1].weight[:4].zero_()  # rows 0..3 produce μ, rows 4..7 log σ²
     au = active_units(vae, digits.test)
@@ -158,8 +158,7 @@ def test_latent_figures(trained, digits, tmp_path):
     vae, shape = trained["vae"], digits.test.sample_shape
     xa, xb = digits.test.x[0], digits.test.x[1]
     figs = {
-        "interp": plot_interpolations([interpolate(vae, xa, xb, 8, m) for m in ("linear", "slerp")],
-                                      shape),
+        "interp": plot_interpolations([interpolate(vae, xa, xb, 8, m) for m in ("linear", "slerp")], shape),
         "trav": plot_traversals([traverse(vae, d) for d in range(4)], shape),
         "grid": plot_quantile_grid(quantile_grid(vae, n=6), shape),
         "scatter": plot_latent_scatter(latent_scatter(vae, digits.test)),
@@ -183,6 +182,13 @@ def test_latent_tour_is_written_as_json_and_figures(trained, digits, tmp_path):
     assert paths[0] == tmp_path / "latent.json" and res == json.loads(json.dumps(tour.to_dict()))
     assert res["active_units"]["latent_dim"] == 4
     assert len(res["traversals"]) == 4 and len(res["quantile_grid"]["z"]) == 25
-    for name in ("latent.json", "interpolation.png", "traversal.png", "quantile_grid.svg",
-                 "latent_scatter.png", "samples_prior.png", "samples_gmm.png"):
+    for name in (
+        "latent.json",
+        "interpolation.png",
+        "traversal.png",
+        "quantile_grid.svg",
+        "latent_scatter.png",
+        "samples_prior.png",
+        "samples_gmm.png",
+    ):
         assert (tmp_path / name).stat().st_size > 500

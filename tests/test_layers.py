@@ -72,8 +72,7 @@ def _imports(module: str, path: Path, modules: dict[str, Path]) -> set[str]:
                 anchor = anchor if is_package else anchor[:-1]
                 anchor = anchor[: len(anchor) - node.level + 1]
                 base = ".".join(anchor + ([base] if base else []))
-            names = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base
-                     for a in node.names]
+            names = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
         else:
             continue
         found |= {_resolve(n, modules) for n in names if n == "vaelab" or n.startswith("vaelab.")}
@@ -97,8 +96,12 @@ def test_every_module_has_a_layer():
 
 
 def test_imports_go_one_way():
-    upward = sorted(f"{m} (layer {layer(m)}) imports {t} (layer {layer(t)})"
-                    for m, targets in graph().items() for t in targets if layer(t) > layer(m))
+    upward = sorted(
+        f"{m} (layer {layer(m)}) imports {t} (layer {layer(t)})"
+        for m, targets in graph().items()
+        for t in targets
+        if layer(t) > layer(m)
+    )
     assert upward == []
 
 
@@ -110,7 +113,7 @@ def test_no_import_cycles():
         state[node] = "open"
         for nxt in sorted(g.get(node, ())):
             if state.get(nxt) == "open":
-                cycles.append(" -> ".join(stack[stack.index(nxt):] + [nxt]))
+                cycles.append(" -> ".join(stack[stack.index(nxt) :] + [nxt]))
             elif nxt not in state:
                 visit(nxt, stack + [nxt])
         state[node] = "done"
@@ -124,8 +127,12 @@ def test_no_import_cycles():
 def test_the_checker_sees_function_local_and_relative_imports(tmp_path):
     source = "def f():\n    from vaelab.cli import main\n    from . import _config\n"
     path = PACKAGE / "core" / "_probe.py"
-    tree = {"vaelab.core._probe": path, "vaelab.cli": PACKAGE / "cli" / "__init__.py",
-            "vaelab.core": PACKAGE / "core" / "__init__.py", "vaelab": PACKAGE / "__init__.py"}
+    tree = {
+        "vaelab.core._probe": path,
+        "vaelab.cli": PACKAGE / "cli" / "__init__.py",
+        "vaelab.core": PACKAGE / "core" / "__init__.py",
+        "vaelab": PACKAGE / "__init__.py",
+    }
     probe = tmp_path / "_probe.py"
     probe.write_text(source)
     found = _imports("vaelab.core._probe", probe, tree)
@@ -133,11 +140,20 @@ def test_the_checker_sees_function_local_and_relative_imports(tmp_path):
     assert layer("vaelab.cli") > layer("vaelab.core._probe")
 
 
-@pytest.mark.parametrize("path, name", [
-    ("vaelab", "VAE"), ("vaelab", "Autoencoder"), ("vaelab", "load"),
-    ("vaelab.data", "load_dataset"), ("vaelab.models", "ModelConfig"),
-    ("vaelab.models", "build_model"), ("vaelab.train", "TrainConfig"), ("vaelab.train", "fit"),
-    ("vaelab.io", "load_model"), ("vaelab.io", "save_model"),
-])
+@pytest.mark.parametrize(
+    "path, name",
+    [
+        ("vaelab", "VAE"),
+        ("vaelab", "Autoencoder"),
+        ("vaelab", "load"),
+        ("vaelab.data", "load_dataset"),
+        ("vaelab.models", "ModelConfig"),
+        ("vaelab.models", "build_model"),
+        ("vaelab.train", "TrainConfig"),
+        ("vaelab.train", "fit"),
+        ("vaelab.io", "load_model"),
+        ("vaelab.io", "save_model"),
+    ],
+)
 def test_the_documented_public_paths_still_work(path, name):
     assert getattr(importlib.import_module(path), name) is not None

@@ -115,23 +115,28 @@ def test_peak_memory_is_bounded_by_the_batch_not_the_file(tmp_path):
     path = tmp_path / "big.npy"
     block = np.random.default_rng(0).random((16384, d), dtype=np.float32)  # 16 MiB
     with open(path, "wb") as f:  # plain writes: no dirty mapped pages in this process
-        np.lib.format.write_array_header_1_0(
-            f, {"descr": "<f4", "fortran_order": False, "shape": (n, d)})
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": (n, d)})
         for i in range(0, n, len(block)):
             f.write(block[: min(len(block), n - i)].tobytes())
     size = path.stat().st_size
     try:
-        out = subprocess.run([sys.executable, "-c", SCRIPT, str(path)], capture_output=True,
-                             text=True, timeout=600, env={"OMP_NUM_THREADS": "2",
-                                                          "PATH": "/usr/bin:/bin"})
+        out = subprocess.run(
+            [sys.executable, "-c", SCRIPT, str(path)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={"OMP_NUM_THREADS": "2", "PATH": "/usr/bin:/bin"},
+        )
         assert out.returncode == 0, out.stderr
         before, peak, rows = map(int, out.stdout.split())
     finally:
         path.unlink()
     assert rows == n
     batch_bytes = 16384 * d * 4  # 16 MiB
-    print(f"file {size / 2**30:.2f} GiB, peak RSS {peak / 2**20:.0f} MiB "
-          f"({before / 2**20:.0f} MiB before training)")
+    print(
+        f"file {size / 2**30:.2f} GiB, peak RSS {peak / 2**20:.0f} MiB "
+        f"({before / 2**20:.0f} MiB before training)"
+    )
     assert peak < size / 4  # far below the file size
     # what training adds is a fixed multiple of the batch (activations, gradients, the read
     # buffer, pages mapped around the rows read), not a share of the 3 GiB file

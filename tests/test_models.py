@@ -22,8 +22,15 @@ SHAPES = {"mlp": (1, 8, 8), "conv": (1, 8, 8), "linear": (20,)}
 )
 def test_output_shapes(kind, network, likelihood):
     shape = SHAPES[network]
-    cfg = ModelConfig(kind=kind, input_shape=shape, latent_dim=3, network=network,
-                      hidden=(16,), likelihood=likelihood, channels=4)
+    cfg = ModelConfig(
+        kind=kind,
+        input_shape=shape,
+        latent_dim=3,
+        network=network,
+        hidden=(16,),
+        likelihood=likelihood,
+        channels=4,
+    )
     model = build_model(cfg)
     x = torch.rand(5, math.prod(shape))
     out = model(x)
@@ -47,9 +54,10 @@ def test_conv_rejects_shapes_it_cannot_handle():
         build_model(ModelConfig(input_shape=(64,), network="conv"))
 
 
-@pytest.mark.parametrize("field,value", [("kind", "gan"), ("likelihood", "poisson"),
-                                         ("latent_dim", 0), ("beta", -1.0),
-                                         ("activation", "swish2")])
+@pytest.mark.parametrize(
+    "field,value",
+    [("kind", "gan"), ("likelihood", "poisson"), ("latent_dim", 0), ("beta", -1.0), ("activation", "swish2")],
+)
 def test_config_rejects_bad_values_by_name(field, value):
     with pytest.raises(ConfigError, match=field):
         ModelConfig(**{field: value})
@@ -84,8 +92,9 @@ def test_gradients_reach_the_encoder_through_the_reparameterized_sample():
 
 def test_unit_gaussian_likelihood_is_half_squared_error_plus_constant():
     torch.manual_seed(1)
-    cfg = ModelConfig(kind="ae", input_shape=(12,), latent_dim=3, hidden=(8,),
-                      likelihood="gaussian", sigma=1.0)
+    cfg = ModelConfig(
+        kind="ae", input_shape=(12,), latent_dim=3, hidden=(8,), likelihood="gaussian", sigma=1.0
+    )
     ae = Autoencoder(cfg)
     x = torch.randn(9, 12)
     out = ae(x)

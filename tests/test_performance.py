@@ -49,8 +49,7 @@ def test_threads_are_validated_and_restored():
     before = torch.get_num_threads()
     x = np.random.default_rng(0).random((64, 8), dtype=np.float32)
     vae = VAE(ModelConfig(input_shape=(8,), latent_dim=2, hidden=(4,)))
-    fit(vae, Dataset(x, None, (8,), "unit"), TrainConfig(epochs=1, batch_size=32, threads=1),
-        progress=False)
+    fit(vae, Dataset(x, None, (8,), "unit"), TrainConfig(epochs=1, batch_size=32, threads=1), progress=False)
     assert torch.get_num_threads() == before
 
 
@@ -66,8 +65,12 @@ def test_dynamic_binarization_draws_bernoulli_with_the_grey_level_as_p(monkeypat
 
     monkeypatch.setattr(vae, "forward", spy)
     x = np.full((400, 50), 0.3, dtype=np.float32)
-    fit(vae, Dataset(x, None, (50,), "unit"),
-        TrainConfig(epochs=2, batch_size=100, binarize="dynamic"), progress=False)
+    fit(
+        vae,
+        Dataset(x, None, (50,), "unit"),
+        TrainConfig(epochs=2, batch_size=100, binarize="dynamic"),
+        progress=False,
+    )
     xs = torch.cat(seen)
     assert set(xs.unique().tolist()) == {0.0, 1.0}
     assert float(xs.mean()) == pytest.approx(0.3, abs=0.01)  # 40k draws: sd 0.0023
@@ -104,8 +107,7 @@ def test_compiled_training_matches_eager_training():
     for compiled in (False, True):
         torch.manual_seed(0)
         vae = VAE(ModelConfig(input_shape=(8,), latent_dim=2, hidden=(4,)))
-        hist = fit(vae, ds, TrainConfig(epochs=2, batch_size=64, compile=compiled, threads=1),
-                   progress=False)
+        hist = fit(vae, ds, TrainConfig(epochs=2, batch_size=64, compile=compiled, threads=1), progress=False)
         losses.append(hist.train_loss)
     # inductor draws its own reparameterization noise, so agreement is statistical
     np.testing.assert_allclose(losses[0], losses[1], rtol=0.02)

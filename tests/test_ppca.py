@@ -76,8 +76,7 @@ def test_elbo_below_log_likelihood_and_gap_is_kl_to_posterior(rng):
         q_var = np.exp(rng.normal(size=p_mean.shape))
         elbo = m.elbo(x, q_mean, q_var)
         assert (elbo <= exact + 1e-12).all()
-        np.testing.assert_allclose(exact - elbo, m.kl_to_posterior(x, q_mean, q_var),
-                                   rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(exact - elbo, m.kl_to_posterior(x, q_mean, q_var), rtol=1e-10, atol=1e-10)
     # a full-covariance q equal to the posterior would close the gap; the diagonal
     # of it leaves exactly the KL of the dropped correlations
     gap = exact - m.elbo(x, p_mean, np.diag(p_cov))
@@ -153,8 +152,7 @@ def test_linear_vae_trained_on_digits_reaches_ppca_maximum():
     target = PCA(n_latent).fit(x).score(x)  # pPCA max log-likelihood per example
     torch.manual_seed(0)
     vae = VAE(linear_vae_config(x.shape[1], n_latent))
-    fit(vae, ds, TrainConfig(epochs=150, batch_size=128, lr=1e-2, lr_schedule="cosine"),
-        progress=False)
+    fit(vae, ds, TrainConfig(epochs=150, batch_size=128, lr=1e-2, lr_schedule="cosine"), progress=False)
     ev = evaluate(vae, ds, iw_samples=200, latent_metrics=False)
     m = from_linear_vae(vae)
     exact = m.log_likelihood(x).mean()

@@ -33,14 +33,18 @@ def _stop_at(epoch):
     def cb(e, record):
         if e == epoch:
             raise Stop
+
     return cb
 
 
-@pytest.mark.parametrize("extra", [
-    {},
-    {"binarize": "dynamic", "lr_schedule": "cosine", "kl_warmup_epochs": 3},
-    {"patience": 10},
-])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"binarize": "dynamic", "lr_schedule": "cosine", "kl_warmup_epochs": 3},
+        {"patience": 10},
+    ],
+)
 def test_resume_is_bit_identical(tmp_path, extra):
     train, valid = _data(), _data(60, seed=5)
     cfg = TrainConfig(epochs=4, batch_size=32, device="cpu", seed=3, precision="fp32", **extra)
@@ -49,12 +53,18 @@ def test_resume_is_bit_identical(tmp_path, extra):
 
     interrupted = _model()
     with pytest.raises(Stop):  # dies after epoch 3's metrics, before its checkpoint
-        fit(interrupted, train, cfg, valid=valid, progress=False, checkpoint_dir=tmp_path,
-            on_epoch=_stop_at(3))
+        fit(
+            interrupted,
+            train,
+            cfg,
+            valid=valid,
+            progress=False,
+            checkpoint_dir=tmp_path,
+            on_epoch=_stop_at(3),
+        )
     assert load_checkpoint(tmp_path)["meta"]["state"]["epoch"] == 2
     resumed = _model(seed=99)  # different init: everything must come from the checkpoint
-    h2 = fit(resumed, train, cfg, valid=valid, progress=False, checkpoint_dir=tmp_path,
-             resume=True)
+    h2 = fit(resumed, train, cfg, valid=valid, progress=False, checkpoint_dir=tmp_path, resume=True)
     a, b = straight.state_dict(), resumed.state_dict()
     assert a.keys() == b.keys()
     for k in a:
@@ -76,8 +86,7 @@ def test_checkpoint_every_n_epochs_keeps_previous(tmp_path):
 
 
 def test_checkpoint_by_minutes(tmp_path):
-    cfg = TrainConfig(epochs=2, batch_size=64, device="cpu", checkpoint_every=0,
-                      checkpoint_minutes=1e-9)
+    cfg = TrainConfig(epochs=2, batch_size=64, device="cpu", checkpoint_every=0, checkpoint_minutes=1e-9)
     fit(_model(), _data(), cfg, progress=False, checkpoint_dir=tmp_path)
     assert load_checkpoint(tmp_path)["meta"]["state"]["epoch"] == 2
 
@@ -103,9 +112,13 @@ def test_model_file_holds_the_latest_epoch_while_a_run_trains(tmp_path, monkeypa
     monkeypatch.setattr(runs, "append_metrics", interrupt_in_epoch_2)
     run = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        runs.train_run(runs.DataSpec(), ModelConfig(latent_dim=2, hidden=(8,)),
-                       TrainConfig(epochs=5, threads=1, precision="fp32"), run, progress=False)
+        runs.train_run(
+            runs.DataSpec(),
+            ModelConfig(latent_dim=2, hidden=(8,)),
+            TrainConfig(epochs=5, threads=1, precision="fp32"),
+            run,
+            progress=False,
+        )
     model, _ = runs.load_run(run)
     saved = load_checkpoint(run)["tensors"]  # written at the end of epoch 1
-    assert saved and all(torch.equal(t, saved[f"model.{name}"])
-                         for name, t in model.state_dict().items())
+    assert saved and all(torch.equal(t, saved[f"model.{name}"]) for name, t in model.state_dict().items())

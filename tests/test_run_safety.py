@@ -29,8 +29,14 @@ SMALL = ["--epochs", "1", "--hidden", "16", "--latent-dim", "2", "--quiet", "--d
 
 def _vaelab(*args, cwd=None, timeout=300):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    return subprocess.run([sys.executable, "-m", "vaelab", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "vaelab", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _one_line_error(result) -> str:
@@ -45,8 +51,10 @@ def _one_line_error(result) -> str:
 
 
 def _tree(path: Path) -> dict[str, str]:
-    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
-            if p.is_file() else "dir" for p in sorted(path.rglob("*"))}
+    return {
+        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+        for p in sorted(path.rglob("*"))
+    }
 
 
 def _sha(path: Path) -> str:
@@ -62,14 +70,16 @@ def data_npy(tmp_path):
 
 # 1. --overwrite never deletes what vaelab did not write -----------------------------------
 
+
 def test_overwrite_refuses_a_directory_that_is_not_a_run(tmp_path, data_npy):
     victim = tmp_path / "victim"
     (victim / "sub").mkdir(parents=True)
     (victim / "important.txt").write_text("precious\n")
     (victim / "data.npy").write_bytes(data_npy.read_bytes())
     before = _tree(victim)
-    r = CliRunner().invoke(main, ["train", "--data", str(victim / "data.npy"), *SMALL,
-                                  "--out", str(victim), "--overwrite"])
+    r = CliRunner().invoke(
+        main, ["train", "--data", str(victim / "data.npy"), *SMALL, "--out", str(victim), "--overwrite"]
+    )
     line = _one_line_error(r)
     assert "important.txt" in line and "not a vaelab run directory" in line
     assert _tree(victim) == before
@@ -87,14 +97,14 @@ def test_overwrite_of_the_current_directory_is_refused(tmp_path, data_npy):
 def test_overwrite_replaces_only_vaelab_files_of_a_run(tmp_path, data_npy):
     run = tmp_path / "run"
     runner = CliRunner()
-    assert runner.invoke(main, ["train", "--data", str(data_npy), *SMALL, "--out", str(run)]
-                         ).exit_code == 0
+    assert runner.invoke(main, ["train", "--data", str(data_npy), *SMALL, "--out", str(run)]).exit_code == 0
     (run / "my_notes.txt").write_text("keep me")
     (run / "figures").mkdir(exist_ok=True)
     (run / "figures" / "my_plot.png").write_bytes(b"not vaelab's")
     old_model = _sha(run / "model.safetensors")
-    r = runner.invoke(main, ["train", "--data", str(data_npy), *SMALL, "--seed", "5",
-                             "--out", str(run), "--overwrite"])
+    r = runner.invoke(
+        main, ["train", "--data", str(data_npy), *SMALL, "--seed", "5", "--out", str(run), "--overwrite"]
+    )
     assert r.exit_code == 0, r.output
     assert (run / "my_notes.txt").read_text() == "keep me"
     assert (run / "figures" / "my_plot.png").read_bytes() == b"not vaelab's"
@@ -144,12 +154,33 @@ def test_a_symlinked_out_trains_into_its_target(tmp_path, data_npy):
 
 # 2. two writers never share a run directory ---------------------------------------------
 
+
 def _start_long_run(data, run):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.Popen([sys.executable, "-m", "vaelab", "train", "--data", str(data),
-                             "--epochs", "100000", "--hidden", "8", "--latent-dim", "2",
-                             "--quiet", "--device", "cpu", "--out", str(run)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vaelab",
+            "train",
+            "--data",
+            str(data),
+            "--epochs",
+            "100000",
+            "--hidden",
+            "8",
+            "--latent-dim",
+            "2",
+            "--quiet",
+            "--device",
+            "cpu",
+            "--out",
+            str(run),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 120
     while not (run / "checkpoint.safetensors").exists():
         assert proc.poll() is None, proc.stderr.read()
@@ -158,8 +189,7 @@ def _start_long_run(data, run):
     return proc
 
 
-def test_a_second_writer_and_a_live_resume_are_refused_and_a_stale_lock_is_not(tmp_path,
-                                                                             data_npy):
+def test_a_second_writer_and_a_live_resume_are_refused_and_a_stale_lock_is_not(tmp_path, data_npy):
     run = tmp_path / "run"
     first = _start_long_run(data_npy, run)
     try:
@@ -182,14 +212,34 @@ def test_a_second_writer_and_a_live_resume_are_refused_and_a_stale_lock_is_not(t
 
 # 3. resumable and loadable from the first second ----------------------------------------
 
+
 def test_a_run_killed_before_its_first_checkpoint_resumes_from_epoch_0(tmp_path, data_npy):
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    args = ["--data", data_npy, "--epochs", "2", "--hidden", "16", "--latent-dim", "2",
-            "--quiet", "--device", "cpu", "--precision", "fp32", "--seed", "4"]
+    args = [
+        "--data",
+        data_npy,
+        "--epochs",
+        "2",
+        "--hidden",
+        "16",
+        "--latent-dim",
+        "2",
+        "--quiet",
+        "--device",
+        "cpu",
+        "--precision",
+        "fp32",
+        "--seed",
+        "4",
+    ]
     assert _vaelab("train", *args, "--out", straight).returncode == 0
     assert _vaelab("train", *args, "--out", killed).returncode == 0
-    for name in ("checkpoint.safetensors", "checkpoint.prev.safetensors", "summary.json",
-                 "metrics.jsonl"):  # the state of a run killed before its first checkpoint
+    for name in (
+        "checkpoint.safetensors",
+        "checkpoint.prev.safetensors",
+        "summary.json",
+        "metrics.jsonl",
+    ):  # the state of a run killed before its first checkpoint
         (killed / name).unlink(missing_ok=True)
     (killed / ".model.safetensors.x1y2.tmp").write_bytes(b"half a write")
     r = _vaelab("train", "--resume", killed, "--quiet")
@@ -201,17 +251,35 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_from_epoch_0(tmp_path,
 @pytest.mark.slow
 def test_sigkill_inside_the_first_writes_always_leaves_a_resumable_run(tmp_path, data_npy):
     """Kill as soon as the run directory (or its hidden staging sibling) appears."""
-    args = ["--data", data_npy, "--epochs", "2", "--hidden", "16", "--latent-dim", "2",
-            "--quiet", "--device", "cpu", "--precision", "fp32", "--seed", "1"]
+    args = [
+        "--data",
+        data_npy,
+        "--epochs",
+        "2",
+        "--hidden",
+        "16",
+        "--latent-dim",
+        "2",
+        "--quiet",
+        "--device",
+        "cpu",
+        "--precision",
+        "fp32",
+        "--seed",
+        "1",
+    ]
     reference = tmp_path / "reference"
     assert _vaelab("train", *args, "--out", reference).returncode == 0
     rng = random.Random(0)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     for attempt in range(5):
         run = tmp_path / f"run{attempt}"
-        proc = subprocess.Popen([sys.executable, "-m", "vaelab", "train", *map(str, args),
-                                 "--out", str(run)], env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vaelab", "train", *map(str, args), "--out", str(run)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         while proc.poll() is None and not (run.exists() or list(tmp_path.glob(f".{run.name}.*"))):
             time.sleep(0.0005)
         time.sleep(rng.uniform(0, 0.02))
@@ -228,31 +296,48 @@ def test_sigkill_inside_the_first_writes_always_leaves_a_resumable_run(tmp_path,
 
 def test_checkpoint_every_0_without_minutes_is_refused(tmp_path, data_npy):
     out = tmp_path / "run"
-    r = CliRunner().invoke(main, ["train", "--data", str(data_npy), *SMALL,
-                                  "--checkpoint-every", "0", "--out", str(out)])
+    r = CliRunner().invoke(
+        main, ["train", "--data", str(data_npy), *SMALL, "--checkpoint-every", "0", "--out", str(out)]
+    )
     assert "never be resumed" in _one_line_error(r)
     assert not out.exists()
 
 
 # 4. --seed makes runs reproducible across processes -------------------------------------
 
+
 def test_two_processes_with_the_same_seed_write_the_same_bytes(tmp_path):
-    args = ["--data", "digits", "--epochs", "1", "--precision", "fp32", "--seed", "3",
-            "--quiet", "--device", "cpu"]
+    args = [
+        "--data",
+        "digits",
+        "--epochs",
+        "1",
+        "--precision",
+        "fp32",
+        "--seed",
+        "3",
+        "--quiet",
+        "--device",
+        "cpu",
+    ]
     a, b = tmp_path / "a", tmp_path / "b"
     assert _vaelab("train", *args, "--out", a).returncode == 0
     assert _vaelab("train", *args, "--out", b).returncode == 0
     assert _sha(a / "model.safetensors") == _sha(b / "model.safetensors")
     c = tmp_path / "c"
-    assert _vaelab("train", *args[:6], "--seed", "4", "--quiet", "--device", "cpu",
-                   "--out", c).returncode == 0
+    assert (
+        _vaelab("train", *args[:6], "--seed", "4", "--quiet", "--device", "cpu", "--out", c).returncode == 0
+    )
     assert _sha(c / "model.safetensors") != _sha(a / "model.safetensors")
 
 
-@pytest.mark.parametrize("command", [
-    ["sweep-beta", "--betas", "0.5,2", "--epochs", "1", "--hidden", "16", "--max-train", "300"],
-    ["holes", "--epochs", "1", "--hidden", "16", "--n-samples", "50"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sweep-beta", "--betas", "0.5,2", "--epochs", "1", "--hidden", "16", "--max-train", "300"],
+        ["holes", "--epochs", "1", "--hidden", "16", "--n-samples", "50"],
+    ],
+)
 def test_experiments_are_reproducible_across_processes(tmp_path, command):
     outs = [tmp_path / "a", tmp_path / "b"]
     for out in outs:
@@ -274,21 +359,34 @@ def _without_timings(obj):
 @pytest.mark.parametrize("seed", ["-1", str(2**70)])
 def test_seeds_out_of_range_are_refused(tmp_path, seed):
     out = tmp_path / "run"
-    r = CliRunner().invoke(main, ["train", "--data", "digits", *SMALL, "--seed", seed,
-                                  "--out", str(out)])
+    r = CliRunner().invoke(main, ["train", "--data", "digits", *SMALL, "--seed", seed, "--out", str(out)])
     assert "seed" in _one_line_error(r)
     assert not out.exists()
 
 
 # 5. runs do not depend on the working directory -----------------------------------------
 
+
 def test_a_run_with_relative_paths_works_from_another_directory(tmp_path, data_npy):
     here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
     here.mkdir()
     elsewhere.mkdir()
     (here / "x.npy").write_bytes(data_npy.read_bytes())
-    args = ["--data", "x.npy", "--epochs", "2", "--hidden", "16", "--latent-dim", "2",
-            "--quiet", "--device", "cpu", "--checkpoint-every", "1"]
+    args = [
+        "--data",
+        "x.npy",
+        "--epochs",
+        "2",
+        "--hidden",
+        "16",
+        "--latent-dim",
+        "2",
+        "--quiet",
+        "--device",
+        "cpu",
+        "--checkpoint-every",
+        "1",
+    ]
     assert _vaelab("train", *args, "--out", "run", cwd=here).returncode == 0
     run = here / "run"
     assert read_config(run)["data"]["source"] == str(here / "x.npy")
@@ -300,17 +398,22 @@ def test_a_run_with_relative_paths_works_from_another_directory(tmp_path, data_n
 
 # 6. a failed start leaves nothing behind; the disk filling up is one line -----------------
 
-@pytest.mark.parametrize("args", [
-    ["--device", "cuda"] if not __import__("torch").cuda.is_available() else ["--lr", "nan"],
-    ["--model", "ae", "--importance-samples", "5"],
-    ["--valid-fraction", "0.999"],
-    ["--lr", "inf"],
-    ["--importance-samples", "10000000"],
-])
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--device", "cuda"] if not __import__("torch").cuda.is_available() else ["--lr", "nan"],
+        ["--model", "ae", "--importance-samples", "5"],
+        ["--valid-fraction", "0.999"],
+        ["--lr", "inf"],
+        ["--importance-samples", "10000000"],
+    ],
+)
 def test_errors_found_late_are_found_before_anything_is_written(tmp_path, args):
     out = tmp_path / "run"
-    r = CliRunner().invoke(main, ["train", "--data", "digits", "--epochs", "1", "--quiet",
-                                  *args, "--out", str(out)])
+    r = CliRunner().invoke(
+        main, ["train", "--data", "digits", "--epochs", "1", "--quiet", *args, "--out", str(out)]
+    )
     _one_line_error(r)
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
@@ -321,8 +424,9 @@ def small_disk(tmp_path):
     """A real 64 KiB tmpfs: room for a run's first files, not for its checkpoint."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True, text=True
+    )
     if made.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({made.stderr.strip()})")
     yield mount
@@ -349,8 +453,9 @@ def test_a_full_disk_at_the_start_leaves_nothing(small_disk):
 def test_a_read_only_out_is_one_line(tmp_path):
     mount = tmp_path / "ro"
     mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount)], capture_output=True, text=True
+    )
     if made.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({made.stderr.strip()})")
     try:
@@ -362,25 +467,48 @@ def test_a_read_only_out_is_one_line(tmp_path):
 
 # 8. --resume with other options ----------------------------------------------------------
 
+
 def test_resume_may_change_the_safe_options_and_records_the_change(tmp_path):
     run = tmp_path / "run"
     r = CliRunner().invoke(main, ["train", "--data", "digits", *SMALL, "--out", str(run)])
     assert r.exit_code == 0, r.output
-    r = CliRunner().invoke(main, ["train", "--resume", str(run), "--epochs", "3", "--lr", "1e-4",
-                                  "--on-divergence", "rollback", "--quiet"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--resume",
+            str(run),
+            "--epochs",
+            "3",
+            "--lr",
+            "1e-4",
+            "--on-divergence",
+            "rollback",
+            "--quiet",
+        ],
+    )
     assert r.exit_code == 0, r.output
     train = read_config(run)["train"]
     assert (train["epochs"], train["lr"], train["on_divergence"]) == (3, 1e-4, "rollback")
     lines = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
     events = [x for x in lines if x.get("event") == "resume"]
-    assert events == [{"event": "resume", "after_epoch": 1, "changed": {
-        "epochs": {"from": 1, "to": 3}, "lr": {"from": 1e-3, "to": 1e-4},
-        "on_divergence": {"from": "stop", "to": "rollback"}}}]
+    assert events == [
+        {
+            "event": "resume",
+            "after_epoch": 1,
+            "changed": {
+                "epochs": {"from": 1, "to": 3},
+                "lr": {"from": 1e-3, "to": 1e-4},
+                "on_divergence": {"from": "stop", "to": "rollback"},
+            },
+        }
+    ]
     assert [x["epoch"] for x in lines if "epoch" in x] == [1, 2, 3]
 
 
-@pytest.mark.parametrize("option", [["--latent-dim", "5"], ["--data", "mnist"],
-                                    ["--seed", "1"], ["--batch-size", "64"]])
+@pytest.mark.parametrize(
+    "option", [["--latent-dim", "5"], ["--data", "mnist"], ["--seed", "1"], ["--batch-size", "64"]]
+)
 def test_resume_refuses_options_that_cannot_change(tmp_path, option):
     run = tmp_path / "run"
     CliRunner().invoke(main, ["train", "--data", "digits", *SMALL, "--out", str(run)])

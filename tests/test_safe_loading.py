@@ -40,8 +40,12 @@ def run(tmp_path):
     from vaelab.training.config import TrainConfig
 
     d = tmp_path / "run"
-    save_model(d, build_model(ModelConfig(input_shape=(4,), latent_dim=2, hidden=(3,))),
-               train=TrainConfig(epochs=1).to_dict(), data=DataSpec().to_dict())
+    save_model(
+        d,
+        build_model(ModelConfig(input_shape=(4,), latent_dim=2, hidden=(3,))),
+        train=TrainConfig(epochs=1).to_dict(),
+        data=DataSpec().to_dict(),
+    )
     return d
 
 
@@ -60,8 +64,18 @@ def _refused(call, marker, allow_empty=False):
     assert not marker.exists(), "the payload ran"
 
 
-@pytest.mark.parametrize("name", ["model.safetensors", "config.json", CHECKPOINT, PREVIOUS,
-                                  "summary.json", "evaluation.json", "metrics.jsonl"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "model.safetensors",
+        "config.json",
+        CHECKPOINT,
+        PREVIOUS,
+        "summary.json",
+        "evaluation.json",
+        "metrics.jsonl",
+    ],
+)
 def test_run_directory_files(run, marker, name):
     _plant(run / name, marker)
     calls = {
@@ -92,21 +106,34 @@ def test_numpy_files_with_object_arrays(tmp_path, marker):
     shards = tmp_path / "shards"
     shards.mkdir()
     shutil.copy(tmp_path / "x.npy", shards / "a.npy")
-    for call in (lambda: load_dataset(tmp_path / "x.npy"),
-                 lambda: load_dataset(tmp_path / "x.npz"),
-                 lambda: load_dataset(tmp_path / "raw.npy"),
-                 lambda: NpySource(tmp_path / "x.npy"),
-                 lambda: NpySource(shards)):
+    for call in (
+        lambda: load_dataset(tmp_path / "x.npy"),
+        lambda: load_dataset(tmp_path / "x.npz"),
+        lambda: load_dataset(tmp_path / "raw.npy"),
+        lambda: NpySource(tmp_path / "x.npy"),
+        lambda: NpySource(shards),
+    ):
         _refused(call, marker)
 
 
-@pytest.mark.parametrize("name", ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                                  "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ],
+)
 def test_idx_files(tmp_path, marker, name):
     d = tmp_path / "mnist"
     d.mkdir()
-    for other in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                  "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+    for other in (
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ):
         _plant(d / other, marker) if other == name else (d / other).write_bytes(b"")
     _refused(lambda: load_dataset("mnist", data_dir=d), marker)
 

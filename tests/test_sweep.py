@@ -21,9 +21,12 @@ def sweep(digits, tmp_path_factory):
     """Four VAEs (latent 6) on digits, 25 epochs each, written to a directory."""
     out = tmp_path_factory.mktemp("sweep")
     result = sweep_beta(
-        digits.train, digits.test, betas=(64.0, 0.0, 1.0, 8.0),
+        digits.train,
+        digits.test,
+        betas=(64.0, 0.0, 1.0, 8.0),
         model=ModelConfig(latent_dim=6, hidden=(128,)),
-        train_config=TrainConfig(epochs=25, batch_size=64, seed=0), n_samples=500,
+        train_config=TrainConfig(epochs=25, batch_size=64, seed=0),
+        n_samples=500,
     )
     write_sweep(out, result)
     return result, out
@@ -67,8 +70,13 @@ def test_sweep_json_and_figures(sweep):
     back = BetaSweep.from_dict(json.loads((out / "sweep.json").read_text()))
     assert back.betas == s.betas and back.column("rate") == s.column("rate")
     assert back.points[0].samples.shape == (16, 64)
-    for name in ("rate_distortion.png", "rate_distortion.svg", "sweep_metrics.png",
-                 "sweep_metrics.svg", "sweep_samples.png"):
+    for name in (
+        "rate_distortion.png",
+        "rate_distortion.svg",
+        "sweep_metrics.png",
+        "sweep_metrics.svg",
+        "sweep_samples.png",
+    ):
         assert (out / name).stat().st_size > 1000
 
 
@@ -81,10 +89,28 @@ def test_bad_betas_and_model_kind(digits):
 
 @pytest.mark.slow
 def test_cli_sweep_beta(tmp_path):
-    r = CliRunner().invoke(main, ["sweep-beta", "--data", "digits", "--betas", "0,64",
-                                  "--epochs", "2", "--max-train", "400", "--hidden", "32",
-                                  "--latent-dim", "3", "--n-samples", "100",
-                                  "--out", str(tmp_path)])
+    r = CliRunner().invoke(
+        main,
+        [
+            "sweep-beta",
+            "--data",
+            "digits",
+            "--betas",
+            "0,64",
+            "--epochs",
+            "2",
+            "--max-train",
+            "400",
+            "--hidden",
+            "32",
+            "--latent-dim",
+            "3",
+            "--n-samples",
+            "100",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "rate" in r.output and (tmp_path / "sweep.json").exists()
     assert json.loads((tmp_path / "sweep.json").read_text())["n_train"] == 400

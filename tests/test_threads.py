@@ -37,8 +37,13 @@ def test_fit_and_estimators_train_small_networks_on_one_thread():
     x = np.random.default_rng(0).random((128, 8), dtype=np.float32)
     vae = VAE(ModelConfig(input_shape=(8,), latent_dim=2, hidden=(4,)))
     before = torch.get_num_threads()
-    fit(vae, Dataset(x, None, (8,), "unit"), TrainConfig(epochs=2, batch_size=32),
-        on_epoch=lambda epoch, record: seen.append(torch.get_num_threads()), progress=False)
+    fit(
+        vae,
+        Dataset(x, None, (8,), "unit"),
+        TrainConfig(epochs=2, batch_size=32),
+        on_epoch=lambda epoch, record: seen.append(torch.get_num_threads()),
+        progress=False,
+    )
     assert seen == [1, 1] and torch.get_num_threads() == before
     VAEEstimator(n_components=2, hidden_layer_sizes=(4,), max_epochs=1).fit(x)
     assert torch.get_num_threads() == before

@@ -24,8 +24,7 @@ def test_vae_on_digits_lowers_validation_loss_by_a_wide_margin(digits):
     vae = _vae(digits.train)
     x_test = as_flat_tensor(digits.test, torch.device("cpu"))
     before = elbo_terms(vae, x_test)["loss"]
-    hist = fit(vae, digits.train, TrainConfig(epochs=15, batch_size=64), valid=digits.test,
-               progress=False)
+    hist = fit(vae, digits.train, TrainConfig(epochs=15, batch_size=64), valid=digits.test, progress=False)
     after = hist.valid_loss[-1]
     assert before > 40  # 64 Bernoulli pixels at p ≈ 1/2 cost ≈ 64·log 2 ≈ 44 nats
     assert after < 0.7 * before, (before, after)
@@ -50,8 +49,13 @@ def test_same_seed_same_numbers_different_seed_different_numbers(digits):
 def test_early_stopping_stops_and_restores_the_best_weights(digits):
     small = digits.train.subset(np.arange(200))
     vae = _vae(small)
-    hist = fit(vae, small, TrainConfig(epochs=200, batch_size=32, lr=3e-3, patience=3),
-               valid=digits.test, progress=False)
+    hist = fit(
+        vae,
+        small,
+        TrainConfig(epochs=200, batch_size=32, lr=3e-3, patience=3),
+        valid=digits.test,
+        progress=False,
+    )
     assert len(hist.epoch) < 200  # 200 samples overfit long before 200 epochs
     best = int(np.argmin(hist.valid_loss))
     assert hist.best_epoch == hist.epoch[best]
@@ -63,8 +67,9 @@ def test_early_stopping_stops_and_restores_the_best_weights(digits):
 
 def test_autoencoder_trains_on_reconstruction_alone(digits):
     torch.manual_seed(0)
-    ae = build_model(ModelConfig(kind="ae", input_shape=digits.train.sample_shape, latent_dim=8,
-                                 hidden=(128,)))
+    ae = build_model(
+        ModelConfig(kind="ae", input_shape=digits.train.sample_shape, latent_dim=8, hidden=(128,))
+    )
     hist = fit(ae, digits.train, TrainConfig(epochs=10), valid=digits.test, progress=False)
     assert hist.valid_loss[-1] < 0.7 * hist.valid_loss[0]
     assert all(k == 0 for k in hist.train_kl)
@@ -91,8 +96,10 @@ def test_data_that_does_not_match_the_model_is_refused(digits):
         fit(vae, digits.train, TrainConfig(epochs=1), progress=False)
 
 
-@pytest.mark.parametrize("field,value", [("epochs", 0), ("lr", -1.0), ("precision", "fp8"),
-                                         ("binarize", "sometimes"), ("lr_schedule", "step")])
+@pytest.mark.parametrize(
+    "field,value",
+    [("epochs", 0), ("lr", -1.0), ("precision", "fp8"), ("binarize", "sometimes"), ("lr_schedule", "step")],
+)
 def test_train_config_rejects_bad_values_by_name(field, value):
     with pytest.raises(ConfigError, match=field):
         TrainConfig(**{field: value})
@@ -102,8 +109,7 @@ def test_fit_restores_threads_and_the_callers_random_state_even_when_it_diverges
     from vaelab.errors import TrainingDivergedError
 
     x = np.random.default_rng(0).random((64, 4), dtype=np.float32) * 1e30
-    net = build_model(ModelConfig(input_shape=(4,), latent_dim=1, hidden=(4,),
-                                  likelihood="gaussian"))
+    net = build_model(ModelConfig(input_shape=(4,), latent_dim=1, hidden=(4,), likelihood="gaussian"))
     torch.set_num_threads(2)
     torch.manual_seed(5)
     before = torch.get_rng_state()

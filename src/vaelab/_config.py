@@ -15,8 +15,7 @@ T = TypeVar("T")
 MAX_DEPTH = 64  # nesting of JSON objects and lists; vaelab's own files use fewer than 8
 
 
-def parse_json(text: str | bytes, *, allow_nonfinite: bool = False,
-               max_depth: int = MAX_DEPTH) -> Any:
+def parse_json(text: str | bytes, *, allow_nonfinite: bool = False, max_depth: int = MAX_DEPTH) -> Any:
     """Parse JSON text, refusing what vaelab never writes, with a `ConfigError` that says why.
 
     Refused: invalid JSON, nesting deeper than ``max_depth`` (Python's parser
@@ -126,9 +125,7 @@ def from_dict(cls: type[T], d: Any, section: str) -> T:
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(d) - known)
     if unknown:
-        raise ConfigError(
-            f"unknown {section} config keys {unknown}; expected some of {sorted(known)}"
-        )
+        raise ConfigError(f"unknown {section} config keys {unknown}; expected some of {sorted(known)}")
     hints = typing.get_type_hints(cls)
     d = {k: check_type(v, hints[k], f"{section}.{k}") for k, v in d.items()}
     try:

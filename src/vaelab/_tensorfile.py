@@ -33,9 +33,16 @@ from vaelab.errors import ConfigError, RunDirError
 CHECKSUM = "sha256"
 MAX_HEADER = 64 * 2**20  # bytes; a header lists names and shapes, never data
 DTYPES: dict[str, torch.dtype] = {
-    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
-    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
-    "U8": torch.uint8, "BOOL": torch.bool,
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
 }
 DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
 
@@ -94,8 +101,10 @@ def encode(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = N
     return len(raw).to_bytes(8, "little") + raw + data
 
 
-def load(path: Path, check: Callable[[Header], None] | None = None,
-         ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def load(
+    path: Path,
+    check: Callable[[Header], None] | None = None,
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Tensors and metadata of a safetensors file, refused with a `RunDirError` when damaged.
 
     The header is checked first (`read_header`), then ``check(header)`` may refuse
@@ -124,21 +133,20 @@ def load(path: Path, check: Callable[[Header], None] | None = None,
         total = header.data_start + header.data_size
         memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         if total > memory:
-            raise RunDirError(f"{path} holds {total / 2**30:.1f} GiB of tensors, more than this "
-                              f"machine's {memory / 2**30:.1f} GiB of memory")
+            raise RunDirError(
+                f"{path} holds {total / 2**30:.1f} GiB of tensors, more than this "
+                f"machine's {memory / 2**30:.1f} GiB of memory"
+            )
         f.seek(0)
         try:
             blob = f.read(total + 1)
         except MemoryError:
             raise RunDirError(f"{path}: not enough memory to read {total} bytes") from None
     if len(blob) != total:
-        raise RunDirError(f"{path} changed size while it was read ({len(blob)} bytes, "
-                          f"expected {total})")
+        raise RunDirError(f"{path} changed size while it was read ({len(blob)} bytes, expected {total})")
     stored = header.metadata.get(CHECKSUM)
-    if stored is not None and stored != digest(header.metadata,
-                                               memoryview(blob)[header.data_start :]):
-        raise RunDirError(f"{path} is damaged: its {CHECKSUM} checksum does not match its "
-                          "contents")
+    if stored is not None and stored != digest(header.metadata, memoryview(blob)[header.data_start :]):
+        raise RunDirError(f"{path} is damaged: its {CHECKSUM} checksum does not match its contents")
     try:
         return st_load(blob), header.metadata
     except (SafetensorError, ValueError, RuntimeError) as err:
@@ -157,8 +165,9 @@ def read_header(f: BinaryIO, path: Path) -> Header:
     f.seek(0)
     n = int.from_bytes(f.read(8), "little")
     if size < 8 or not 2 <= n <= min(MAX_HEADER, size - 8):
-        raise RunDirError(f"{path} is not a valid safetensors file (header length {n} "
-                          f"is impossible in a {size}-byte file)")
+        raise RunDirError(
+            f"{path} is not a valid safetensors file (header length {n} is impossible in a {size}-byte file)"
+        )
     raw = f.read(n)
     try:
         header = parse_json(raw.rstrip(b" "), max_depth=3)
@@ -168,23 +177,27 @@ def read_header(f: BinaryIO, path: Path) -> Header:
         raise RunDirError(f"{path} is not a valid safetensors file (the header is not an object)")
     metadata = header.pop("__metadata__", None) or {}
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise RunDirError(f"{path} is not a valid safetensors file (__metadata__ must map "
-                          "names to strings)")
+        raise RunDirError(f"{path} is not a valid safetensors file (__metadata__ must map names to strings)")
     entries = {name: _entry(path, name, info) for name, info in header.items()}
     end = 0
     for name, e in sorted(entries.items(), key=lambda item: (item[1].begin, item[1].end)):
         if e.begin != end:
-            raise RunDirError(f"{path} is not a valid safetensors file (tensor {name!r} starts "
-                              f"at byte {e.begin} of the data, expected {end})")
+            raise RunDirError(
+                f"{path} is not a valid safetensors file (tensor {name!r} starts "
+                f"at byte {e.begin} of the data, expected {end})"
+            )
         end = e.end
     if size != 8 + n + end:
-        raise RunDirError(f"{path} is {size} bytes but its header describes {8 + n + end} "
-                          "bytes: the file is truncated, padded or damaged")
+        raise RunDirError(
+            f"{path} is {size} bytes but its header describes {8 + n + end} "
+            "bytes: the file is truncated, padded or damaged"
+        )
     return Header(path, entries, metadata, 8 + n, end)
 
 
 def _entry(path: Path, name: str, info: object) -> Entry:
     """One checked header entry."""
+
     def bad(why: str) -> RunDirError:
         return RunDirError(f"{path} is not a valid safetensors file (tensor {name!r}: {why})")
 
@@ -195,13 +208,16 @@ def _entry(path: Path, name: str, info: object) -> Entry:
         raise bad(f"unknown dtype {dtype!r}; expected one of {sorted(DTYPES)}")
     if not isinstance(shape, list) or not all(_count(s) for s in shape):
         raise bad(f"shape {shape!r:.60} must be a list of sizes >= 0")
-    if not (isinstance(offsets, list) and len(offsets) == 2 and all(_count(o) for o in offsets)
-            and offsets[0] <= offsets[1]):
+    if not (
+        isinstance(offsets, list)
+        and len(offsets) == 2
+        and all(_count(o) for o in offsets)
+        and offsets[0] <= offsets[1]
+    ):
         raise bad(f"data_offsets {offsets!r:.60} must be [begin, end] with 0 <= begin <= end")
     nbytes = math.prod(shape) * DTYPES[dtype].itemsize
     if offsets[1] - offsets[0] != nbytes:
-        raise bad(f"{offsets[1] - offsets[0]} bytes of data, but {dtype} of shape {shape} "
-                  f"needs {nbytes}")
+        raise bad(f"{offsets[1] - offsets[0]} bytes of data, but {dtype} of shape {shape} needs {nbytes}")
     return Entry(dtype, tuple(shape), offsets[0], offsets[1])
 
 
@@ -209,8 +225,7 @@ def _count(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
-def check_layout(header: Header, expected: dict[str, tuple[torch.dtype, tuple[int, ...]]],
-                 what: str) -> None:
+def check_layout(header: Header, expected: dict[str, tuple[torch.dtype, tuple[int, ...]]], what: str) -> None:
     """Refuse a file whose tensors are not exactly ``expected`` (names, dtypes, shapes).
 
     ``what`` names what the file must match in the message, e.g. "config.json".
@@ -219,14 +234,16 @@ def check_layout(header: Header, expected: dict[str, tuple[torch.dtype, tuple[in
     missing, extra = sorted(set(expected) - set(entries)), sorted(set(entries) - set(expected))
     if missing or extra:
         parts = ([f"lacks {_few(missing)}"] if missing else []) + (
-            [f"has unexpected {_few(extra)}"] if extra else [])
+            [f"has unexpected {_few(extra)}"] if extra else []
+        )
         raise RunDirError(f"{path} does not match {what}: it {' and '.join(parts)}")
     for name, (dtype, shape) in expected.items():
         e = entries[name]
         if DTYPES[e.dtype] != dtype or e.shape != tuple(shape):
             raise RunDirError(
                 f"{path} does not match {what}: tensor {name!r} is {e.dtype} of shape "
-                f"{list(e.shape)}, expected {DTYPE_NAMES.get(dtype, dtype)} of shape {list(shape)}")
+                f"{list(e.shape)}, expected {DTYPE_NAMES.get(dtype, dtype)} of shape {list(shape)}"
+            )
 
 
 def _few(names: list[str]) -> str:

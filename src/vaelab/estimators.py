@@ -47,8 +47,7 @@ def _check_int(name: str, value, low: int, allow_none: bool = False) -> None:
 
 def _check_device(device) -> None:
     ok = isinstance(device, str) and (
-        device in ("cpu", "cuda", "auto")
-        or (device.startswith("cuda:") and device[5:].isdigit())
+        device in ("cpu", "cuda", "auto") or (device.startswith("cuda:") and device[5:].isdigit())
     )
     if not ok:
         raise ConfigError(f"device={device!r} must be one of {', '.join(map(repr, DEVICES))}")
@@ -87,30 +86,34 @@ class _AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         if not (isinstance(self.learning_rate, numbers.Real) and self.learning_rate > 0):
             raise ConfigError(f"learning_rate={self.learning_rate!r} must be a number > 0")
         if self.early_stopping and not 0 < self.validation_fraction < 1:
-            raise ConfigError(
-                f"validation_fraction={self.validation_fraction!r} must be in (0, 1)"
-            )
+            raise ConfigError(f"validation_fraction={self.validation_fraction!r} must be in (0, 1)")
         sizes = self.hidden_layer_sizes
-        if not (hasattr(sizes, "__iter__")
-                and all(isinstance(h, numbers.Integral) and h >= 1 for h in sizes)):
-            raise ConfigError(
-                f"hidden_layer_sizes={sizes!r} must be a sequence of integers >= 1"
-            )
+        if not (
+            hasattr(sizes, "__iter__") and all(isinstance(h, numbers.Integral) and h >= 1 for h in sizes)
+        ):
+            raise ConfigError(f"hidden_layer_sizes={sizes!r} must be a sequence of integers >= 1")
 
     def _model_config(self, n_features: int, likelihood: str) -> ModelConfig:
         return ModelConfig(
-            kind=self._kind, input_shape=(n_features,), latent_dim=int(self.n_components),
-            network="mlp", hidden=tuple(int(h) for h in self.hidden_layer_sizes),
-            activation=self.activation, likelihood=likelihood,
+            kind=self._kind,
+            input_shape=(n_features,),
+            latent_dim=int(self.n_components),
+            network="mlp",
+            hidden=tuple(int(h) for h in self.hidden_layer_sizes),
+            activation=self.activation,
+            likelihood=likelihood,
             beta=float(getattr(self, "beta", 1.0)),
         )
 
     def _train_config(self, seed: int) -> TrainConfig:
         return TrainConfig(
-            epochs=int(self.max_epochs), batch_size=int(self.batch_size),
+            epochs=int(self.max_epochs),
+            batch_size=int(self.batch_size),
             lr=float(self.learning_rate),
             patience=int(self.n_iter_no_change) if self.early_stopping else None,
-            seed=seed, device=self.device, precision="fp32",
+            seed=seed,
+            device=self.device,
+            precision="fp32",
         )
 
     def fit(self, X, y=None):
@@ -349,8 +352,7 @@ class _AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         super().__setstate__(state)
         if saved is not None:
             model = build_model(ModelConfig.from_dict(saved["config"]))
-            model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in
-                                   saved["weights"].items()})
+            model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in saved["weights"].items()})
             device = saved["device"]
             if device.startswith("cuda") and not torch.cuda.is_available():
                 device = "cpu"
@@ -384,8 +386,9 @@ class _AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         if hasattr(self, "feature_names_in_"):
             fitted["feature_names_in_"] = [str(f) for f in self.feature_names_in_]
         section = {"class": type(self).__name__, "params": params, "fitted": fitted}
-        return save_model(Path(path), self.model_, train=self._train_config(self._seed).to_dict(),
-                          estimator=section)
+        return save_model(
+            Path(path), self.model_, train=self._train_config(self._seed).to_dict(), estimator=section
+        )
 
 
 def load(path, device: str = "cpu") -> VAE | Autoencoder:
@@ -452,11 +455,17 @@ def _from_cli_run(path: Path, model, config: dict):
     m = model.config
     train = TrainConfig.from_dict(config.get("train", {}))
     params = dict(
-        n_components=m.latent_dim, hidden_layer_sizes=tuple(m.hidden), activation=m.activation,
+        n_components=m.latent_dim,
+        hidden_layer_sizes=tuple(m.hidden),
+        activation=m.activation,
         likelihood=m.likelihood if m.likelihood in LIKELIHOOD_PARAMS else "auto",
-        max_epochs=train.epochs, batch_size=train.batch_size, learning_rate=train.lr,
-        early_stopping=train.patience is not None, n_iter_no_change=train.patience or 10,
-        random_state=train.seed, device=train.device,
+        max_epochs=train.epochs,
+        batch_size=train.batch_size,
+        learning_rate=train.lr,
+        early_stopping=train.patience is not None,
+        n_iter_no_change=train.patience or 10,
+        random_state=train.seed,
+        device=train.device,
     )
     if m.kind == "vae":
         est = VAE(beta=m.beta, **params)
@@ -543,10 +552,21 @@ class Autoencoder(_AutoencoderEstimator):
     _kind = "ae"
 
     def __init__(
-        self, n_components=2, *, hidden_layer_sizes=(128,), activation="relu",
-        likelihood="auto", max_epochs=100, batch_size=128, learning_rate=1e-3,
-        early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
-        random_state=None, device="cpu", verbose=False,
+        self,
+        n_components=2,
+        *,
+        hidden_layer_sizes=(128,),
+        activation="relu",
+        likelihood="auto",
+        max_epochs=100,
+        batch_size=128,
+        learning_rate=1e-3,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        random_state=None,
+        device="cpu",
+        verbose=False,
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -642,10 +662,23 @@ class VAE(_AutoencoderEstimator):
     _kind = "vae"
 
     def __init__(
-        self, n_components=2, *, hidden_layer_sizes=(128,), activation="relu",
-        likelihood="auto", beta=1.0, max_epochs=100, batch_size=128, learning_rate=1e-3,
-        early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
-        n_importance_samples=1, random_state=None, device="cpu", verbose=False,
+        self,
+        n_components=2,
+        *,
+        hidden_layer_sizes=(128,),
+        activation="relu",
+        likelihood="auto",
+        beta=1.0,
+        max_epochs=100,
+        batch_size=128,
+        learning_rate=1e-3,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        n_importance_samples=1,
+        random_state=None,
+        device="cpu",
+        verbose=False,
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -675,8 +708,10 @@ class VAE(_AutoencoderEstimator):
             _, log_var = model.posterior(_as_tensor(x[None], self._device(), dtype))  # (1, Z)
         top = float(log_var.max())
         if top > math.log(np.finfo(dtype).max):
-            return (f"the encoder gives it a posterior log-variance of {top:.3g}, and the "
-                    f"variance exp({top:.3g}) overflows")
+            return (
+                f"the encoder gives it a posterior log-variance of {top:.3g}, and the "
+                f"variance exp({top:.3g}) overflows"
+            )
         return super()._overflow_cause(x)
 
     def score_samples(self, X):
@@ -716,8 +751,9 @@ class VAE(_AutoencoderEstimator):
             iw_model, dtype = self._inference_model()  # float64 on CPU, as the ELBO below
             iw_gen = torch.Generator(device=device).manual_seed(self._seed + 1)
             with torch.inference_mode():
-                est = iw_log_likelihood(iw_model, _as_tensor(X, device, dtype),
-                                        int(self.n_importance_samples), generator=iw_gen)
+                est = iw_log_likelihood(
+                    iw_model, _as_tensor(X, device, dtype), int(self.n_importance_samples), generator=iw_gen
+                )
             return self._check_scores(np.asarray(est.log_likelihood, dtype=np.float64), X)
         eps = torch.randn(_ELBO_SAMPLES, 1, model.config.latent_dim, generator=gen).to(device)
 

@@ -80,6 +80,7 @@ class Evaluation:
 
     def to_dict(self) -> dict:
         """JSON-serialisable: NaN and inf become None."""
+
         def clean(v):
             if isinstance(v, float) and not math.isfinite(v):
                 return None
@@ -91,6 +92,7 @@ class Evaluation:
 
     def table(self) -> str:
         """A plain-text table of the main numbers."""
+
         def fmt(v, se=None, digits=3):
             if v is None:
                 return "—"
@@ -98,25 +100,38 @@ class Evaluation:
             return s if se is None else f"{s} ± {se:.{digits}f}"
 
         rows = [
-            ("model", f"{self.model_kind}, {self.latent_dim} latents, on {self.data_name} "
-                      f"({self.n_examples} examples)"),
+            (
+                "model",
+                f"{self.model_kind}, {self.latent_dim} latents, on {self.data_name} "
+                f"({self.n_examples} examples)",
+            ),
             ("reconstruction −E_q log p(x|z) [nats]", fmt(self.reconstruction)),
             ("KL(q(z|x) ‖ p(z)) [nats]", fmt(self.kl)),
             ("ELBO [nats]", fmt(self.elbo, self.elbo_se)),
-            (f"log p(x), L_K with K={self.iw_samples}"
-             f"{'' if self.iw_precision == 'fp32' else ', ' + self.iw_precision} [nats]",
-             fmt(self.log_likelihood, self.log_likelihood_se)),
+            (
+                f"log p(x), L_K with K={self.iw_samples}"
+                f"{'' if self.iw_precision == 'fp32' else ', ' + self.iw_precision} [nats]",
+                fmt(self.log_likelihood, self.log_likelihood_se),
+            ),
             ("gap log p(x) − ELBO [nats]", fmt(self.gap)),
             ("bits per dim", fmt(self.bits_per_dim, digits=4)),
             ("active units (Cov_x E_q[z_u] > 0.01)", f"{self.active_units} / {self.latent_dim}"),
             ("reconstruction MSE per feature", fmt(self.reconstruction_mse, digits=5)),
         ]
         if self.knn_accuracy is not None:
-            rows.append((f"kNN accuracy (k={self.knn_k}, {self.knn_n_train} train codes)",
-                         fmt(self.knn_accuracy, digits=4)))
+            rows.append(
+                (
+                    f"kNN accuracy (k={self.knn_k}, {self.knn_n_train} train codes)",
+                    fmt(self.knn_accuracy, digits=4),
+                )
+            )
         if self.trustworthiness is not None:
-            rows.append((f"trustworthiness (k={self.trustworthiness_k}, "
-                         f"n={self.trustworthiness_n})", fmt(self.trustworthiness, digits=4)))
+            rows.append(
+                (
+                    f"trustworthiness (k={self.trustworthiness_k}, n={self.trustworthiness_n})",
+                    fmt(self.trustworthiness, digits=4),
+                )
+            )
         rows.append(("seconds (wall, CPU)", f"{self.seconds:.1f}, {self.cpu_seconds:.1f}"))
         width = max(len(r[0]) for r in rows)
         lines = [f"{name:<{width}}  {value}" for name, value in rows]
@@ -137,11 +152,15 @@ def bits_per_dim_note(kind: str, likelihood: str) -> str:
     if likelihood == "bernoulli":
         if kind == "binary":
             return "bits per binary pixel: a proper discrete probability of the 0/1 data"
-        return ("NOT a proper likelihood: the Bernoulli 'likelihood' of grey levels in "
-                "(0, 1) is not a normalised density of grey-level images; compare only "
-                "with the same data and likelihood")
-    return ("bits per dimension of a continuous density (not discretized; can be negative) "
-            "on this data's scale; comparable only with the same scaling")
+        return (
+            "NOT a proper likelihood: the Bernoulli 'likelihood' of grey levels in "
+            "(0, 1) is not a normalised density of grey-level images; compare only "
+            "with the same data and likelihood"
+        )
+    return (
+        "bits per dimension of a continuous density (not discretized; can be negative) "
+        "on this data's scale; comparable only with the same scaling"
+    )
 
 
 def evaluate(
@@ -209,8 +228,10 @@ def evaluate(
     start, start_cpu = time.perf_counter(), time.process_time()
     cfg = model.config
     if data.n_features != cfg.n_features:
-        raise DataError(f"data {data.name} has {data.n_features} features per sample but "
-                        f"the model expects {cfg.n_features}")
+        raise DataError(
+            f"data {data.name} has {data.n_features} features per sample but "
+            f"the model expects {cfg.n_features}"
+        )
     if iw_samples < 0:
         raise ConfigError(f"iw_samples={iw_samples} must be >= 0")
     if iw_precision not in IW_PRECISIONS:
@@ -243,17 +264,18 @@ def evaluate(
         kl_per_dim = kld.mean(0).tolist()
         kl_ex = kld.sum(1).cpu().numpy()  # (N,)
         if iw_samples > 0:
-            est = iw_log_likelihood(model, x, iw_samples, memory_mb=memory_mb, generator=gen,
-                                    autocast=IW_PRECISIONS[iw_precision])
+            est = iw_log_likelihood(
+                model, x, iw_samples, memory_mb=memory_mb, generator=gen, autocast=IW_PRECISIONS[iw_precision]
+            )
             if iw_precision != "fp32":
-                notes.append(f"importance sampling ran the networks in {iw_precision} "
-                             "(faster); fp32 is the reference")
+                notes.append(
+                    f"importance sampling ran the networks in {iw_precision} (faster); fp32 is the reference"
+                )
             rec_ex = est.reconstruction
             ll, ll_se = est.mean, est.standard_error
         else:
             with torch.inference_mode():
-                rec_ex = map_batches(lambda b: model(b, beta=1.0).reconstruction.double(),
-                                     x).cpu().numpy()
+                rec_ex = map_batches(lambda b: model(b, beta=1.0).reconstruction.double(), x).cpu().numpy()
             notes.append("iw_samples=0: no log-likelihood; the ELBO uses one sample per example")
         elbo_ex = -(rec_ex + kl_ex)
         reconstruction, kl, elbo = float(rec_ex.mean()), float(kl_ex.mean()), float(elbo_ex.mean())
@@ -263,32 +285,54 @@ def evaluate(
             bpd = -ll / (d * math.log(2))
     else:
         with torch.inference_mode():
-            reconstruction = float(map_batches(lambda b: model(b).reconstruction.double(),
-                                               x).mean())
-        notes.append("autoencoder: no density p(x), so no ELBO, log-likelihood or bits per "
-                     "dim; reconstruction and latent metrics only")
+            reconstruction = float(map_batches(lambda b: model(b).reconstruction.double(), x).mean())
+        notes.append(
+            "autoencoder: no density p(x), so no ELBO, log-likelihood or bits per "
+            "dim; reconstruction and latent metrics only"
+        )
 
     ev = Evaluation(
-        model_kind=cfg.kind, data_name=data.name, n_examples=n, n_features=d,
-        latent_dim=cfg.latent_dim, iw_samples=iw_samples if is_vae else 0,
-        reconstruction=reconstruction, kl=kl, elbo=elbo, elbo_se=elbo_se,
-        log_likelihood=ll, log_likelihood_se=ll_se, gap=gap, bits_per_dim=bpd,
-        bits_per_dim_note=bits_per_dim_note(data.kind, cfg.likelihood) if bpd is not None
-        else None,
-        kl_per_dim=kl_per_dim, latent_mean_variance=activity.variances,
+        model_kind=cfg.kind,
+        data_name=data.name,
+        n_examples=n,
+        n_features=d,
+        latent_dim=cfg.latent_dim,
+        iw_samples=iw_samples if is_vae else 0,
+        reconstruction=reconstruction,
+        kl=kl,
+        elbo=elbo,
+        elbo_se=elbo_se,
+        log_likelihood=ll,
+        log_likelihood_se=ll_se,
+        gap=gap,
+        bits_per_dim=bpd,
+        bits_per_dim_note=bits_per_dim_note(data.kind, cfg.likelihood) if bpd is not None else None,
+        kl_per_dim=kl_per_dim,
+        latent_mean_variance=activity.variances,
         active_units=activity.n_active,
-        reconstruction_mse=mse, iw_precision=iw_precision, notes=notes,
+        reconstruction_mse=mse,
+        iw_precision=iw_precision,
+        notes=notes,
     )
     if latent_metrics:
-        _latent_quality(ev, model, data, codes, train_data, knn_k, max_knn_train,
-                        trustworthiness_k, max_trustworthiness, seed)
+        _latent_quality(
+            ev,
+            model,
+            data,
+            codes,
+            train_data,
+            knn_k,
+            max_knn_train,
+            trustworthiness_k,
+            max_trustworthiness,
+            seed,
+        )
     ev.seconds = time.perf_counter() - start
     ev.cpu_seconds = time.process_time() - start_cpu
     return ev
 
 
-def _check_knn_k(knn_k: int, max_knn_train: int, data: Dataset,
-                 train_data: Dataset | None) -> None:
+def _check_knn_k(knn_k: int, max_knn_train: int, data: Dataset, train_data: Dataset | None) -> None:
     """Refuse a kNN classifier that cannot have ``knn_k`` neighbours (before the slow parts)."""
     if isinstance(knn_k, bool) or not isinstance(knn_k, numbers.Integral) or knn_k < 1:
         raise ConfigError(f"knn_k={knn_k!r} must be an integer >= 1")
@@ -302,8 +346,9 @@ def _check_knn_k(knn_k: int, max_knn_train: int, data: Dataset,
         )
 
 
-def _latent_quality(ev, model, data, codes, train_data, knn_k, max_knn_train, trust_k,
-                    max_trust, seed) -> None:
+def _latent_quality(
+    ev, model, data, codes, train_data, knn_k, max_knn_train, trust_k, max_trust, seed
+) -> None:
     """kNN accuracy and trustworthiness of the latent means (`code_scores`), into ``ev``."""
     train = None
     if data.y is None:
@@ -315,9 +360,11 @@ def _latent_quality(ev, model, data, codes, train_data, knn_k, max_knn_train, tr
     m = min(len(data), max_trust)
     k = min(trust_k, (m - 1) // 2)  # trustworthiness needs k < m / 2
     scores = code_scores(
-        data.x.reshape(len(data), -1), codes,
+        data.x.reshape(len(data), -1),
+        codes,
         train_codes=None if train is None else encode(model, train),
-        train_labels=None if train is None else train.y, labels=data.y,
+        train_labels=None if train is None else train.y,
+        labels=data.y,
         knn_k=() if train is None else (int(knn_k),),
         trust_idx=seeded_subset(np.arange(len(data)), m, seed + 1) if k >= 1 else None,
         trust_k=k,
@@ -374,8 +421,15 @@ def evaluate_run(
             splits = load_data(data)
         test = eval_split(splits, "test", tcfg, seed)  # the same draw as train_run's
         train_data = eval_split(splits, "train", tcfg, seed) if latent_metrics else None
-    ev = evaluate(model, test, iw_samples=iw_samples, train_data=train_data,
-                  subsample=subsample, latent_metrics=latent_metrics, **kwargs)
+    ev = evaluate(
+        model,
+        test,
+        iw_samples=iw_samples,
+        train_data=train_data,
+        subsample=subsample,
+        latent_metrics=latent_metrics,
+        **kwargs,
+    )
     if write:
         atomic_write_json(run_dir / EVALUATION, ev.to_dict())
     return ev

@@ -91,4 +91,5 @@ def main() -> None:
     explain them with an interactive page built from your own runs.
     """
 
+
 __all__ = ["main"]

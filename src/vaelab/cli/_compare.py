@@ -40,8 +40,11 @@ def format_table(result: CompareResult) -> str:
         return "-".rjust(int(spec.split(".")[0])) if v is None else format(v, spec)
 
     knn = [f"kNN@{k}" for k in result.knn_k]
-    header = f"{'method':<18} {'recon':>8} " + " ".join(f"{h:>8}" for h in knn) + (
-        f" {'trust':>7} {'fit s':>8} {'transf s':>9}")
+    header = (
+        f"{'method':<18} {'recon':>8} "
+        + " ".join(f"{h:>8}" for h in knn)
+        + (f" {'trust':>7} {'fit s':>8} {'transf s':>9}")
+    )
     rows = [header]
     for r in result.methods.values():
         if not r.available:
@@ -61,33 +64,98 @@ def format_table(result: CompareResult) -> str:
 
 @click.command()
 @data_options
-@click.option("--n-components", "--latent-dim", "n_components", type=click.IntRange(min=1),
-              default=2, show_default=True, help="code size of every method")
-@click.option("--methods", default=",".join(DEFAULT_METHODS), show_default=True,
-              help=f"comma-separated subset of {', '.join(METHODS)} (random: a random projection)")
-@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True,
-              help="AE and VAE training epochs")
-@click.option("--hidden", default="256", show_default=True,
-              help="AE and VAE MLP hidden widths, encoder side, e.g. 400,200")
-@click.option("--knn-k", default="10", show_default=True,
-              help="neighbours of the kNN classifier, comma-separated for several")
-@click.option("--max-train", type=click.IntRange(min=2), default=5000, show_default=True,
-              help="seeded subsample of the training set (t-SNE cost grows with it)")
-@click.option("--max-test", type=click.IntRange(min=2), default=1000, show_default=True,
-              help="seeded subsample of the test set")
-@click.option("--n-trust", type=click.IntRange(min=2), default=1000, show_default=True,
-              help="test samples that trustworthiness is computed on")
+@click.option(
+    "--n-components",
+    "--latent-dim",
+    "n_components",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="code size of every method",
+)
+@click.option(
+    "--methods",
+    default=",".join(DEFAULT_METHODS),
+    show_default=True,
+    help=f"comma-separated subset of {', '.join(METHODS)} (random: a random projection)",
+)
+@click.option(
+    "--epochs", type=click.IntRange(min=1), default=30, show_default=True, help="AE and VAE training epochs"
+)
+@click.option(
+    "--hidden",
+    default="256",
+    show_default=True,
+    help="AE and VAE MLP hidden widths, encoder side, e.g. 400,200",
+)
+@click.option(
+    "--knn-k",
+    default="10",
+    show_default=True,
+    help="neighbours of the kNN classifier, comma-separated for several",
+)
+@click.option(
+    "--max-train",
+    type=click.IntRange(min=2),
+    default=5000,
+    show_default=True,
+    help="seeded subsample of the training set (t-SNE cost grows with it)",
+)
+@click.option(
+    "--max-test",
+    type=click.IntRange(min=2),
+    default=1000,
+    show_default=True,
+    help="seeded subsample of the test set",
+)
+@click.option(
+    "--n-trust",
+    type=click.IntRange(min=2),
+    default=1000,
+    show_default=True,
+    help="test samples that trustworthiness is computed on",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu",
-              show_default=True, help="device of the AE and VAE")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="cap on scikit-learn/UMAP native threads (1 helps on a busy shared machine)")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("runs/compare"), show_default=True,
-              help="directory for compare.json and the figures (created if missing)")
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda", "auto"]),
+    default="cpu",
+    show_default=True,
+    help="device of the AE and VAE",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="cap on scikit-learn/UMAP native threads (1 helps on a busy shared machine)",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs/compare"),
+    show_default=True,
+    help="directory for compare.json and the figures (created if missing)",
+)
 @click.option("--no-figures", is_flag=True, help="write compare.json only")
-def compare(source, data_dir, shape, label_column, n_components, methods, epochs, hidden, knn_k,
-            max_train, max_test, n_trust, seed, device, threads, out, no_figures):
+def compare(
+    source,
+    data_dir,
+    shape,
+    label_column,
+    n_components,
+    methods,
+    epochs,
+    hidden,
+    knn_k,
+    max_train,
+    max_test,
+    n_trust,
+    seed,
+    device,
+    threads,
+    out,
+    no_figures,
+):
     """Reduce the same data with PCA, an AE, a VAE, t-SNE and UMAP, and measure each.
 
     PCA, the AE and the VAE get the same code size; the AE and VAE share one MLP.
@@ -106,14 +174,28 @@ def compare(source, data_dir, shape, label_column, n_components, methods, epochs
     from vaelab.report.writers import write_compare
     from vaelab.runs.run import DataSpec, load_data
 
-    spec = DataSpec(source=source, data_dir=data_dir, shape=parse_ints(shape, "--shape"),
-                    label_column=parse_column(label_column), valid_fraction=0.0, seed=seed)
+    spec = DataSpec(
+        source=source,
+        data_dir=data_dir,
+        shape=parse_ints(shape, "--shape"),
+        label_column=parse_column(label_column),
+        valid_fraction=0.0,
+        seed=seed,
+    )
     splits = load_data(spec)
     result = compare_methods(
-        splits.train, splits.test, n_components=n_components,
-        methods=[m.strip() for m in methods.split(",") if m.strip()], epochs=epochs,
-        hidden=parse_ints(hidden, "--hidden"), knn_k=parse_ints(knn_k, "--knn-k") or (10,),
-        n_trust=n_trust, max_train=max_train, max_test=max_test, seed=seed, device=device,
+        splits.train,
+        splits.test,
+        n_components=n_components,
+        methods=[m.strip() for m in methods.split(",") if m.strip()],
+        epochs=epochs,
+        hidden=parse_ints(hidden, "--hidden"),
+        knn_k=parse_ints(knn_k, "--knn-k") or (10,),
+        n_trust=n_trust,
+        max_train=max_train,
+        max_test=max_test,
+        seed=seed,
+        device=device,
         n_threads=threads,
     )
     write_compare(out, result, figures=not no_figures)

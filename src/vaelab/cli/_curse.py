@@ -74,19 +74,51 @@ def format_table(result: CurseResult) -> str:
     help="points per dimension (the Gaussian-norm experiment uses 10x as many)",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="random seed")
-@click.option("--data", "source", default=None,
-              help="also measure real data: digits, mnist, ... or a .npy/.npz/.csv path; "
-                   "raw features against their PCA, AE and VAE codes (test split)")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="local directory holding a named dataset's files")
-@click.option("--latent-dim", type=click.IntRange(min=1), default=10, show_default=True,
-              help="--data: code size of PCA, AE and VAE")
-@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True,
-              help="--data: AE and VAE training epochs")
-@click.option("--max-samples", type=click.IntRange(min=2), default=5000, show_default=True,
-              help="--data: seeded subsample of train (codes are of at most 2000 test samples)")
-def curse(out: Path, max_dim: int, n_points: int, seed: int, source: str | None,
-          data_dir: str | None, latent_dim: int, epochs: int, max_samples: int) -> None:
+@click.option(
+    "--data",
+    "source",
+    default=None,
+    help="also measure real data: digits, mnist, ... or a .npy/.npz/.csv path; "
+    "raw features against their PCA, AE and VAE codes (test split)",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="local directory holding a named dataset's files",
+)
+@click.option(
+    "--latent-dim",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="--data: code size of PCA, AE and VAE",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="--data: AE and VAE training epochs",
+)
+@click.option(
+    "--max-samples",
+    type=click.IntRange(min=2),
+    default=5000,
+    show_default=True,
+    help="--data: seeded subsample of train (codes are of at most 2000 test samples)",
+)
+def curse(
+    out: Path,
+    max_dim: int,
+    n_points: int,
+    seed: int,
+    source: str | None,
+    data_dir: str | None,
+    latent_dim: int,
+    epochs: int,
+    max_samples: int,
+) -> None:
     """Measure the curse of dimensionality on synthetic data.
 
     For uniform [0,1]^d and Gaussian N(0, I_d) data at each dimension d:
@@ -116,15 +148,23 @@ def curse(out: Path, max_dim: int, n_points: int, seed: int, source: str | None,
         from vaelab.runs.run import DataSpec, load_data
 
         splits = load_data(DataSpec(source=source, data_dir=data_dir, valid_fraction=0.0, seed=seed))
-        reps = code_representations(splits.train, splits.test, n_components=latent_dim,
-                                    epochs=epochs, max_train=max_samples, max_test=2000, seed=seed)
+        reps = code_representations(
+            splits.train,
+            splits.test,
+            n_components=latent_dim,
+            epochs=epochs,
+            max_train=max_samples,
+            max_test=2000,
+            seed=seed,
+        )
     result = curse_experiments(dims=dims, n_points=n_points, seed=seed, representations=reps)
     write_curse(out, result)
     click.echo(format_table(result))
     if result.representations is not None:
         rep = result.representations
         click.echo(f"\n{'representation':<16} {'dim':>5} {'contrast':>10} {'Dmax/Dmin':>10} {'NN/mean':>8}")
-        for name, d, c, r, nn in zip(rep.names, rep.dims, rep.contrast_mean, rep.ratio_mean,
-                                     rep.nn_to_mean_mean, strict=True):
+        for name, d, c, r, nn in zip(
+            rep.names, rep.dims, rep.contrast_mean, rep.ratio_mean, rep.nn_to_mean_mean, strict=True
+        ):
             click.echo(f"{name:<16} {d:>5} {c:>10.4g} {r:>10.4g} {nn:>8.3f}")
     click.echo(f"wrote {out / 'curse.json'} and figures to {out}")

@@ -11,25 +11,46 @@ from vaelab.cli._options import parse_ints
 
 
 @click.command()
-@click.option("--data", "source", default="digits", show_default=True,
-              help="digits (offline), mnist, fashion-mnist, or a path to a .npy/.npz/.csv file")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="local directory holding a named dataset's files")
-@click.option("--shape", default=None, metavar="H,W|C,H,W",
-              help="read flat rows as images of this shape")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("explain-out"), show_default=True,
-              help="directory for explain.html (or .md, with figures/) and explain.json; "
-                   "written when the run succeeds, other files in it are left alone")
-@click.option("--quick", "preset", flag_value="quick",
-              help="tiny training budget: a smoke test, numbers are rough")
-@click.option("--full", "preset", flag_value="full",
-              help="longer training on the whole training set (MNIST: ~20 min)")
-@click.option("--format", "fmt", type=click.Choice(["html", "md"]), default="html",
-              show_default=True, help="interactive HTML page, or markdown + PNG figures")
+@click.option(
+    "--data",
+    "source",
+    default="digits",
+    show_default=True,
+    help="digits (offline), mnist, fashion-mnist, or a path to a .npy/.npz/.csv file",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="local directory holding a named dataset's files",
+)
+@click.option("--shape", default=None, metavar="H,W|C,H,W", help="read flat rows as images of this shape")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("explain-out"),
+    show_default=True,
+    help="directory for explain.html (or .md, with figures/) and explain.json; "
+    "written when the run succeeds, other files in it are left alone",
+)
+@click.option(
+    "--quick", "preset", flag_value="quick", help="tiny training budget: a smoke test, numbers are rough"
+)
+@click.option(
+    "--full", "preset", flag_value="full", help="longer training on the whole training set (MNIST: ~20 min)"
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "md"]),
+    default="html",
+    show_default=True,
+    help="interactive HTML page, or markdown + PNG figures",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="random seed")
-def explain(source: str, data_dir: str | None, shape: str | None, out: Path,
-            preset: str | None, fmt: str, seed: int) -> None:
+def explain(
+    source: str, data_dir: str | None, shape: str | None, out: Path, preset: str | None, fmt: str, seed: int
+) -> None:
     """Teach the VAE, from the curse of dimensionality to the ELBO, on your data.
 
     Trains PCA, a 2-D autoencoder and VAE, a larger VAE, a small β sweep and a
@@ -40,8 +61,13 @@ def explain(source: str, data_dir: str | None, shape: str | None, out: Path,
     """
     from vaelab.report.explain import ExplainConfig, build_explain
 
-    cfg = ExplainConfig(source=source, data_dir=data_dir, shape=parse_ints(shape, "--shape"),
-                        preset=preset or "default", seed=seed)
+    cfg = ExplainConfig(
+        source=source,
+        data_dir=data_dir,
+        shape=parse_ints(shape, "--shape"),
+        preset=preset or "default",
+        seed=seed,
+    )
     t0 = time.perf_counter()
 
     def on_stage(stage: str, message: str) -> None:

@@ -16,20 +16,26 @@ if TYPE_CHECKING:
 
 def format_holes(result: HolesComparison) -> str:
     """One row per model and sampler: far share, code KL, NN ratio, classifier confidence/entropy."""
-    rows = [f"{'model':>8} {'sampler':>9} {'far':>6} {'uncov':>6} {'codeKL':>8} {'NNratio':>7} "
-            f"{'conf':>5} {'entropy':>7}"]
+    rows = [
+        f"{'model':>8} {'sampler':>9} {'far':>6} {'uncov':>6} {'codeKL':>8} {'NNratio':>7} "
+        f"{'conf':>5} {'entropy':>7}"
+    ]
     for m in result.models:
         for s, r in m.samplers.items():
             conf = "" if r.classifier_confidence is None else f"{r.classifier_confidence:.3f}"
             ent = "" if r.classifier_entropy is None else f"{r.classifier_entropy:.3f}"
-            rows.append(f"{m.name:>8} {s:>9} {r.far_fraction:>6.3f} "
-                        f"{m.mismatch.uncovered_fraction:>6.3f} "
-                        f"{m.mismatch.gaussian_kl:>8.2f} {r.nn_distance_ratio:>7.2f} "
-                        f"{conf:>5} {ent:>7}")
+            rows.append(
+                f"{m.name:>8} {s:>9} {r.far_fraction:>6.3f} "
+                f"{m.mismatch.uncovered_fraction:>6.3f} "
+                f"{m.mismatch.gaussian_kl:>8.2f} {r.nn_distance_ratio:>7.2f} "
+                f"{conf:>5} {ent:>7}"
+            )
     if result.test_confidence is not None:
-        rows.append(f"{'real':>8} {'test':>9} {'':>6} {'':>6} {'':>8} {'':>7} "
-                    f"{result.test_confidence:>5.3f} {result.test_entropy:>7.3f}"
-                    f"   (classifier accuracy {result.classifier_accuracy:.3f})")
+        rows.append(
+            f"{'real':>8} {'test':>9} {'':>6} {'':>6} {'':>8} {'':>7} "
+            f"{result.test_confidence:>5.3f} {result.test_entropy:>7.3f}"
+            f"   (classifier accuracy {result.classifier_accuracy:.3f})"
+        )
     return "\n".join(rows)
 
 
@@ -38,17 +44,32 @@ def format_holes(result: HolesComparison) -> str:
 @data_options
 @click.option("--latent-dim", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--hidden", default="400", show_default=True, help="MLP hidden widths, e.g. 400,200")
-@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True,
-              help="epochs for each of the two models")
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="epochs for each of the two models",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
-@click.option("--n-samples", type=click.IntRange(min=10), default=2000, show_default=True,
-              help="codes drawn per sampler")
+@click.option(
+    "--n-samples",
+    type=click.IntRange(min=10),
+    default=2000,
+    show_default=True,
+    help="codes drawn per sampler",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("runs/holes"), show_default=True,
-              help="directory for holes.json and the figures")
-def holes(runs, source, data_dir, shape, label_column, latent_dim, hidden, epochs, batch_size,
-          n_samples, seed, out):
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs/holes"),
+    show_default=True,
+    help="directory for holes.json and the figures",
+)
+def holes(
+    runs, source, data_dir, shape, label_column, latent_dim, hidden, epochs, batch_size, n_samples, seed, out
+):
     """Measure the holes in an AE's and a VAE's code space.
 
     With no RUNS, trains an autoencoder and a VAE with the same architecture and
@@ -77,35 +98,46 @@ def holes(runs, source, data_dir, shape, label_column, latent_dim, hidden, epoch
     if runs:
         models, train, test = _from_runs(runs)
     else:
-        models, train, test = _train_pair(source, data_dir, shape, label_column, latent_dim,
-                                          hidden, epochs, batch_size, seed)
+        models, train, test = _train_pair(
+            source, data_dir, shape, label_column, latent_dim, hidden, epochs, batch_size, seed
+        )
     result = compare_holes(models, train, test, n_samples=n_samples, seed=seed)
     write_holes(out, result)
     click.echo(format_holes(result))
     click.echo(f"wrote {out / 'holes.json'} and figures to {out}")
 
 
-def _train_pair(source, data_dir, shape, label_column, latent_dim, hidden, epochs, batch_size,
-                seed):
+def _train_pair(source, data_dir, shape, label_column, latent_dim, hidden, epochs, batch_size, seed):
     from vaelab.core.config import ModelConfig
     from vaelab.core.models import build_model
     from vaelab.runs.run import DataSpec, load_data
     from vaelab.training.config import TrainConfig
     from vaelab.training.loop import fit
 
-    spec = DataSpec(source=source, data_dir=data_dir, shape=parse_ints(shape, "--shape"),
-                    label_column=parse_column(label_column), valid_fraction=0.0, seed=seed)
+    spec = DataSpec(
+        source=source,
+        data_dir=data_dir,
+        shape=parse_ints(shape, "--shape"),
+        label_column=parse_column(label_column),
+        valid_fraction=0.0,
+        seed=seed,
+    )
     splits = load_data(spec)
     likelihood = "gaussian" if splits.train.kind == "real" else "bernoulli"
     models = {}
     for kind in ("ae", "vae"):
-        cfg = ModelConfig(kind=kind, input_shape=splits.train.sample_shape, latent_dim=latent_dim,
-                          hidden=parse_ints(hidden, "--hidden"), likelihood=likelihood)
+        cfg = ModelConfig(
+            kind=kind,
+            input_shape=splits.train.sample_shape,
+            latent_dim=latent_dim,
+            hidden=parse_ints(hidden, "--hidden"),
+            likelihood=likelihood,
+        )
         net = build_model(cfg, seed=seed)
-        hist = fit(net, splits.train, TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed),
-                   progress=False)
-        click.echo(f"trained {kind}: train loss {hist.train_loss[-1]:.2f} nats "
-                   f"in {sum(hist.seconds):.1f}s")
+        hist = fit(
+            net, splits.train, TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed), progress=False
+        )
+        click.echo(f"trained {kind}: train loss {hist.train_loss[-1]:.2f} nats in {sum(hist.seconds):.1f}s")
         models[kind.upper()] = net
     return models, splits.train, splits.test
 
@@ -118,11 +150,14 @@ def _from_runs(runs):
     loaded = [load_run(Path(r)) for r in runs]
     nets = [m for m, _ in loaded]
     if nets[0].config.latent_dim != nets[1].config.latent_dim:
-        raise ConfigError(f"the runs have latent sizes {nets[0].config.latent_dim} and "
-                          f"{nets[1].config.latent_dim}; compare models of the same latent size")
+        raise ConfigError(
+            f"the runs have latent sizes {nets[0].config.latent_dim} and "
+            f"{nets[1].config.latent_dim}; compare models of the same latent size"
+        )
     if nets[0].config.input_shape != nets[1].config.input_shape:
-        raise ConfigError(f"the runs take inputs of shapes {nets[0].config.input_shape} and "
-                          f"{nets[1].config.input_shape}")
+        raise ConfigError(
+            f"the runs take inputs of shapes {nets[0].config.input_shape} and {nets[1].config.input_shape}"
+        )
     splits, _, _ = run_data(loaded[0][1])
     names = [n.config.kind.upper() for n in nets]
     if names[0] == names[1]:

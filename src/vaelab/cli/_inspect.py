@@ -14,8 +14,7 @@ def report_run(run_dir: Path, net, seed: int) -> None:
 
     summary = read_summary(run_dir)
     if summary is not None:
-        click.echo(f"{_test_scores(summary, net.config.kind)} in "
-                   f"{summary['train_seconds']:.1f}s")
+        click.echo(f"{_test_scores(summary, net.config.kind)} in {summary['train_seconds']:.1f}s")
     if len(net.config.input_shape) == 3:
         _write_samples(run_dir, 64, seed, run_dir / "figures" / "samples.png")
         _write_reconstructions(run_dir, 16, run_dir / "figures" / "reconstructions.png")
@@ -24,12 +23,15 @@ def report_run(run_dir: Path, net, seed: int) -> None:
 
 @click.command()
 @click.argument("run", type=click.Path(file_okay=False))
-@click.option("-n", "n", type=click.IntRange(min=1), default=64, show_default=True,
-              help="number of samples")
+@click.option("-n", "n", type=click.IntRange(min=1), default=64, show_default=True, help="number of samples")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="output file: .png for image data, .npy for tables "
-                   "[default: RUN/figures/samples.png or RUN/samples.npy]")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="output file: .png for image data, .npy for tables "
+    "[default: RUN/figures/samples.png or RUN/samples.npy]",
+)
 def sample(run, n, seed, out):
     """Decode N(0, I) codes of a trained RUN into a PNG grid (or .npy for tables).
 
@@ -45,18 +47,24 @@ def sample(run, n, seed, out):
 
         want = ".png" if len(load_run(Path(run))[0].config.input_shape) == 3 else ".npy"
         if Path(out).suffix.lower() != want:
-            raise ConfigError(f"--out={out}: this run's samples are written as a {want} file, "
-                              f"so --out must end in {want}")
+            raise ConfigError(
+                f"--out={out}: this run's samples are written as a {want} file, so --out must end in {want}"
+            )
     path = _write_samples(Path(run), n, seed, Path(out) if out else None)
     click.echo(f"wrote {path}")
 
 
 @click.command()
 @click.argument("run", type=click.Path(file_okay=False))
-@click.option("-n", "n", type=click.IntRange(min=1), default=16, show_default=True,
-              help="number of test inputs")
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="output .png file [default: RUN/figures/reconstructions.png]")
+@click.option(
+    "-n", "n", type=click.IntRange(min=1), default=16, show_default=True, help="number of test inputs"
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="output .png file [default: RUN/figures/reconstructions.png]",
+)
 def reconstruct(run, n, out):
     """Show test inputs of a trained RUN beside their reconstructions, as a PNG.
 
@@ -67,8 +75,7 @@ def reconstruct(run, n, out):
     if out is not None and Path(out).suffix.lower() != ".png":
         from vaelab.errors import ConfigError
 
-        raise ConfigError(f"--out={out}: reconstructions are drawn as a PNG image, so --out "
-                          f"must end in .png")
+        raise ConfigError(f"--out={out}: reconstructions are drawn as a PNG image, so --out must end in .png")
     path = _write_reconstructions(Path(run), n, Path(out) if out else None)
     click.echo(f"wrote {path}")
 
@@ -91,23 +98,33 @@ def info(run, as_json):
     metrics = [r for r in read_metrics(Path(run)) if "epoch" in r]  # events (resumes) aside
     summary = read_summary(Path(run))
     if as_json:
-        click.echo(json.dumps({"config": config, "summary": summary,
-                               "last_epoch": metrics[-1] if metrics else None}, indent=2))
+        click.echo(
+            json.dumps(
+                {"config": config, "summary": summary, "last_epoch": metrics[-1] if metrics else None},
+                indent=2,
+            )
+        )
         return
     m = config["model"]
-    click.echo(f"{run}: {m['kind'].upper()} {m['network']} hidden={m['hidden']} "
-               f"latent_dim={m['latent_dim']} likelihood={m['likelihood']} beta={m['beta']}")
+    click.echo(
+        f"{run}: {m['kind'].upper()} {m['network']} hidden={m['hidden']} "
+        f"latent_dim={m['latent_dim']} likelihood={m['likelihood']} beta={m['beta']}"
+    )
     if "data" in config:
         d = config["data"]
         click.echo(f"data: {d['source']} (binarize={d['binarize']}, seed={d['seed']})")
     if "train" in config:
         t = config["train"]
-        click.echo(f"train: epochs={t['epochs']} batch_size={t['batch_size']} lr={t['lr']} "
-                   f"precision={t['precision']}")
+        click.echo(
+            f"train: epochs={t['epochs']} batch_size={t['batch_size']} lr={t['lr']} "
+            f"precision={t['precision']}"
+        )
     if metrics:
         last = metrics[-1]
-        click.echo(f"last epoch {last['epoch']}: train loss {last['train_loss']:.3f}"
-                   + (f", valid −ELBO {last['valid_loss']:.3f}" if "valid_loss" in last else ""))
+        click.echo(
+            f"last epoch {last['epoch']}: train loss {last['train_loss']:.3f}"
+            + (f", valid −ELBO {last['valid_loss']:.3f}" if "valid_loss" in last else "")
+        )
     if summary:
         click.echo(f"{_test_scores(summary, m['kind'])}; trained {summary['train_seconds']:.1f}s")
 
@@ -116,8 +133,10 @@ def _test_scores(summary: dict, kind: str) -> str:
     """The summary's test scores in words: a VAE's −ELBO, an autoencoder's reconstruction."""
     if kind == "ae":
         return f"test reconstruction −log p(x|f(x)) {summary['test_reconstruction']:.3f} nats"
-    return (f"test −ELBO {summary['test_loss']:.3f} nats (reconstruction "
-            f"{summary['test_reconstruction']:.3f}, KL {summary['test_kl']:.3f})")
+    return (
+        f"test −ELBO {summary['test_loss']:.3f} nats (reconstruction "
+        f"{summary['test_reconstruction']:.3f}, KL {summary['test_kl']:.3f})"
+    )
 
 
 def _write_samples(run_dir: Path, n: int, seed: int, out: Path | None) -> Path:
@@ -135,8 +154,11 @@ def _write_samples(run_dir: Path, n: int, seed: int, out: Path | None) -> Path:
         out = out or run_dir / "samples.npy"
         np.save(out, x.reshape(n, *shape))
         return out
-    fig = image_grid_figure(as_images(x, shape), n_cols=min(n, 8),
-                            title=f"{n} decoded N(0, I) codes ({model.config.kind.upper()})")
+    fig = image_grid_figure(
+        as_images(x, shape),
+        n_cols=min(n, 8),
+        title=f"{n} decoded N(0, I) codes ({model.config.kind.upper()})",
+    )
     return save_figure(fig, out or run_dir / "figures" / "samples.png")
 
 
@@ -162,6 +184,7 @@ def _write_reconstructions(run_dir: Path, n: int, out: Path | None) -> Path:
         rows += [x[i : i + cols], rec[i : i + cols]]
     grid = as_images(np.concatenate(rows), shape)
     labels = ["input", "recon."] * (len(rows) // 2)
-    fig = image_grid_figure(grid, n_cols=cols, title="test inputs and their reconstructions",
-                            row_labels=labels)
+    fig = image_grid_figure(
+        grid, n_cols=cols, title="test inputs and their reconstructions", row_labels=labels
+    )
     return save_figure(fig, out or run_dir / "figures" / "reconstructions.png")

@@ -31,17 +31,28 @@ def parse_column(value: str | None) -> str | int | None:
 
 def data_options(f):
     """--data, --data-dir, --shape, --label-column: where data comes from."""
-    for opt in reversed([
-        click.option("--data", "source", default="digits", show_default=True,
-                     help="digits, mnist, fashion-mnist, kmnist, binarized-mnist, "
-                          "or a path to a .npy/.npz/.csv file"),
-        click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-                     help="local directory holding a named dataset's files "
-                          "(default: $VAELAB_DATA, else download to the user cache)"),
-        click.option("--shape", default=None, metavar="H,W|C,H,W",
-                     help="read flat rows as images of this shape"),
-        click.option("--label-column", default=None,
-                     help="CSV: name or index of the label column"),
-    ]):
+    for opt in reversed(
+        [
+            click.option(
+                "--data",
+                "source",
+                default="digits",
+                show_default=True,
+                help="digits, mnist, fashion-mnist, kmnist, binarized-mnist, "
+                "or a path to a .npy/.npz/.csv file",
+            ),
+            click.option(
+                "--data-dir",
+                type=click.Path(file_okay=False),
+                default=None,
+                help="local directory holding a named dataset's files "
+                "(default: $VAELAB_DATA, else download to the user cache)",
+            ),
+            click.option(
+                "--shape", default=None, metavar="H,W|C,H,W", help="read flat rows as images of this shape"
+            ),
+            click.option("--label-column", default=None, help="CSV: name or index of the label column"),
+        ]
+    ):
         f = opt(f)
     return f

@@ -31,8 +31,10 @@ def parse_floats(value: str, what: str) -> tuple[float, ...]:
 
 def format_sweep(sweep: BetaSweep) -> str:
     """One row per β: rate, distortion, −ELBO, active units, holes and collapse numbers."""
-    head = (f"{'beta':>6} {'rate':>8} {'distort':>8} {'-ELBO':>8} {'AU':>4} {'far':>6} "
-            f"{'uncov':>6} {'codeKL':>8} {'NNratio':>7} {'conf':>5} {'spread':>6}")
+    head = (
+        f"{'beta':>6} {'rate':>8} {'distort':>8} {'-ELBO':>8} {'AU':>4} {'far':>6} "
+        f"{'uncov':>6} {'codeKL':>8} {'NNratio':>7} {'conf':>5} {'spread':>6}"
+    )
     rows = [head]
     for p in sweep.points:
         prior = p.holes.samplers["prior"]
@@ -42,30 +44,67 @@ def format_sweep(sweep: BetaSweep) -> str:
             f"{p.active_units:>4d} {p.holes.mismatch.far_fraction:>6.3f} "
             f"{p.holes.mismatch.uncovered_fraction:>6.3f} "
             f"{p.holes.mismatch.gaussian_kl:>8.2f} {prior.nn_distance_ratio:>7.2f} "
-            f"{'' if conf is None else f'{conf:.2f}':>5} {p.samples_spread:>6.3f}")
+            f"{'' if conf is None else f'{conf:.2f}':>5} {p.samples_spread:>6.3f}"
+        )
     return "\n".join(rows)
 
 
 @click.command("sweep-beta")
 @data_options
-@click.option("--betas", default=",".join(f"{b:g}" for b in DEFAULT_BETAS), show_default=True,
-              help="comma-separated β values; include 0 and a value that collapses the posterior")
+@click.option(
+    "--betas",
+    default=",".join(f"{b:g}" for b in DEFAULT_BETAS),
+    show_default=True,
+    help="comma-separated β values; include 0 and a value that collapses the posterior",
+)
 @click.option("--latent-dim", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--hidden", default="200", show_default=True, help="MLP hidden widths, e.g. 400,200")
-@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True,
-              help="epochs per β (the main speed knob)")
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="epochs per β (the main speed knob)",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True)
-@click.option("--max-train", type=click.IntRange(min=2), default=None,
-              help="train on a seeded subset of this many examples (speed knob)")
-@click.option("--n-samples", type=click.IntRange(min=10), default=1000, show_default=True,
-              help="prior samples decoded per β for the holes metrics")
+@click.option(
+    "--max-train",
+    type=click.IntRange(min=2),
+    default=None,
+    help="train on a seeded subset of this many examples (speed knob)",
+)
+@click.option(
+    "--n-samples",
+    type=click.IntRange(min=10),
+    default=1000,
+    show_default=True,
+    help="prior samples decoded per β for the holes metrics",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("runs/sweep-beta"), show_default=True,
-              help="directory for sweep.json and the figures")
-def sweep_beta_cmd(source, data_dir, shape, label_column, betas, latent_dim, hidden, epochs,
-                   batch_size, lr, max_train, n_samples, seed, out):
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs/sweep-beta"),
+    show_default=True,
+    help="directory for sweep.json and the figures",
+)
+def sweep_beta_cmd(
+    source,
+    data_dir,
+    shape,
+    label_column,
+    betas,
+    latent_dim,
+    hidden,
+    epochs,
+    batch_size,
+    lr,
+    max_train,
+    n_samples,
+    seed,
+    out,
+):
     """Train one VAE per β and trace the rate-distortion curve.
 
     For each β (same architecture, data and seed) it measures on the test data
@@ -86,21 +125,38 @@ def sweep_beta_cmd(source, data_dir, shape, label_column, betas, latent_dim, hid
     from vaelab.runs.run import DataSpec, load_data
     from vaelab.training.config import TrainConfig
 
-    spec = DataSpec(source=source, data_dir=data_dir, shape=parse_ints(shape, "--shape"),
-                    label_column=parse_column(label_column), valid_fraction=0.0, seed=seed)
+    spec = DataSpec(
+        source=source,
+        data_dir=data_dir,
+        shape=parse_ints(shape, "--shape"),
+        label_column=parse_column(label_column),
+        valid_fraction=0.0,
+        seed=seed,
+    )
     splits = load_data(spec)
     likelihood = "gaussian" if splits.train.kind == "real" else "bernoulli"
-    model = ModelConfig(kind="vae", latent_dim=latent_dim, hidden=parse_ints(hidden, "--hidden"),
-                        likelihood=likelihood)
+    model = ModelConfig(
+        kind="vae", latent_dim=latent_dim, hidden=parse_ints(hidden, "--hidden"), likelihood=likelihood
+    )
     train_cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
 
     def report(p) -> None:
-        click.echo(f"beta={p.beta:g}: rate {p.rate:.2f}, distortion {p.distortion:.2f}, "
-                   f"active units {p.active_units} ({p.train_seconds:.1f}s)")
+        click.echo(
+            f"beta={p.beta:g}: rate {p.rate:.2f}, distortion {p.distortion:.2f}, "
+            f"active units {p.active_units} ({p.train_seconds:.1f}s)"
+        )
 
-    result = sweep_beta(splits.train, splits.test, betas=parse_floats(betas, "--betas"),
-                        model=model, train_config=train_cfg, max_train=max_train,
-                        n_samples=n_samples, seed=seed, on_point=report)
+    result = sweep_beta(
+        splits.train,
+        splits.test,
+        betas=parse_floats(betas, "--betas"),
+        model=model,
+        train_config=train_cfg,
+        max_train=max_train,
+        n_samples=n_samples,
+        seed=seed,
+        on_point=report,
+    )
     write_sweep(out, result)
     click.echo(format_sweep(result))
     click.echo(f"wrote {out / 'sweep.json'} and figures to {out}")

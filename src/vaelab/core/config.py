@@ -19,8 +19,12 @@ NETWORKS = ("mlp", "conv", "linear")
 ACTIVATIONS = ("relu", "tanh", "gelu", "elu", "silu", "softplus", "leaky_relu")
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned", "gaussian-heteroscedastic")
 # per likelihood: decoder outputs per data feature, and parameters of its own (a learned σ²)
-LIKELIHOOD_SIZES = {"bernoulli": (1, 0), "gaussian": (1, 0), "gaussian-learned": (1, 1),
-                    "gaussian-heteroscedastic": (2, 0)}
+LIKELIHOOD_SIZES = {
+    "bernoulli": (1, 0),
+    "gaussian": (1, 0),
+    "gaussian-learned": (1, 1),
+    "gaussian-heteroscedastic": (2, 0),
+}
 MAX_PARAMETERS = 2**31  # a fixed ceiling: 8 GiB of fp32 weights, far beyond any model here
 TRAINING_BYTES_PER_PARAMETER = 16  # fp32 weights, gradients and Adam's two moments
 
@@ -46,19 +50,17 @@ class ModelConfig:
         checks = [
             (self.kind in MODEL_KINDS, f"kind={self.kind!r} must be one of {MODEL_KINDS}"),
             (self.network in NETWORKS, f"network={self.network!r} must be one of {NETWORKS}"),
-            (self.likelihood in LIKELIHOODS,
-             f"likelihood={self.likelihood!r} must be one of {LIKELIHOODS}"),
-            (self.activation in ACTIVATIONS,
-             f"activation={self.activation!r} must be one of {ACTIVATIONS}"),
+            (self.likelihood in LIKELIHOODS, f"likelihood={self.likelihood!r} must be one of {LIKELIHOODS}"),
+            (self.activation in ACTIVATIONS, f"activation={self.activation!r} must be one of {ACTIVATIONS}"),
             (self.latent_dim >= 1, f"latent_dim={self.latent_dim} must be >= 1"),
             (all(h >= 1 for h in self.hidden), f"hidden={self.hidden} widths must be >= 1"),
             (self.channels >= 1, f"channels={self.channels} must be >= 1"),
-            (math.isfinite(self.beta) and self.beta >= 0,
-             f"beta={self.beta} must be a finite number >= 0"),
-            (math.isfinite(self.sigma) and self.sigma > 0,
-             f"sigma={self.sigma} must be a finite number > 0"),
-            (len(self.input_shape) >= 1 and all(s >= 1 for s in self.input_shape),
-             f"input_shape={self.input_shape} must be positive sizes"),
+            (math.isfinite(self.beta) and self.beta >= 0, f"beta={self.beta} must be a finite number >= 0"),
+            (math.isfinite(self.sigma) and self.sigma > 0, f"sigma={self.sigma} must be a finite number > 0"),
+            (
+                len(self.input_shape) >= 1 and all(s >= 1 for s in self.input_shape),
+                f"input_shape={self.input_shape} must be positive sizes",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -74,8 +76,10 @@ class ModelConfig:
 
     def _sizes(self) -> str:
         sizes = {"mlp": f"hidden={self.hidden}, ", "conv": f"channels={self.channels}, "}
-        return (f"input {self.n_features}, network={self.network!r}, "
-                f"{sizes.get(self.network, '')}latent_dim={self.latent_dim}")
+        return (
+            f"input {self.n_features}, network={self.network!r}, "
+            f"{sizes.get(self.network, '')}latent_dim={self.latent_dim}"
+        )
 
     @property
     def n_features(self) -> int:
@@ -114,8 +118,10 @@ def parameter_limit() -> tuple[int, str]:
         memory = 0
     fits = memory // TRAINING_BYTES_PER_PARAMETER
     if 0 < fits < MAX_PARAMETERS:
-        return int(fits), (f"{TRAINING_BYTES_PER_PARAMETER} bytes each for weights, gradients "
-                           f"and Adam's moments in this machine's {memory / 2**30:.1f} GiB")
+        return int(fits), (
+            f"{TRAINING_BYTES_PER_PARAMETER} bytes each for weights, gradients "
+            f"and Adam's moments in this machine's {memory / 2**30:.1f} GiB"
+        )
     return MAX_PARAMETERS, "vaelab's fixed ceiling of 2**31"
 
 
@@ -152,7 +158,6 @@ def n_parameters(config: ModelConfig) -> int:
     p = per_feature
     decoder = (c.latent_dim + 1) * volume + (32 * ch + 1) * ch + (16 * ch + 1) * p * k
     return n + encoder + decoder
-
 
 
 def check_conv_shape(shape: Sequence[int]) -> tuple[int, int, int]:

@@ -51,9 +51,7 @@ class ImportanceEstimate:
 CACHE_MB = 8.0  # default activation budget of one decode batch: about the CPU's L2 cache
 
 
-def chunk_sizes(
-    n_data: int, n_samples: int, width: int, memory_mb: float = CACHE_MB
-) -> tuple[int, int]:
+def chunk_sizes(n_data: int, n_samples: int, width: int, memory_mb: float = CACHE_MB) -> tuple[int, int]:
     """(data chunk, sample chunk) whose activations fit in ``memory_mb``.
 
     ``width`` is the floats one (sample, example) pair keeps alive at once
@@ -141,8 +139,7 @@ def iw_log_likelihood(
     out = {k: torch.empty(n, dtype=torch.float64) for k in ("ll", "rec", "mean", "std")}
     for i in range(0, n, b):
         xb = x[i : i + b]  # (b, D)
-        with torch.autocast(device.type, dtype=autocast or torch.float32,
-                            enabled=autocast is not None):
+        with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
             mu, log_var = model.posterior(xb)
         if autocast is not None:
             mu, log_var = mu.float(), log_var.float()  # (b, Z)
@@ -161,11 +158,9 @@ def iw_log_likelihood(
             if filled + k > hold:
                 acc.fold(lw_buf[:filled], px_buf[:filled], log_ratio_const)
                 filled = 0
-            eps = torch.randn((k, *mu.shape), generator=generator, device=device,
-                              dtype=mu.dtype)  # (k, b, Z)
+            eps = torch.randn((k, *mu.shape), generator=generator, device=device, dtype=mu.dtype)  # (k, b, Z)
             z = torch.addcmul(mu, std, eps)
-            with torch.autocast(device.type, dtype=autocast or torch.float32,
-                                enabled=autocast is not None):
+            with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
                 params = model.decode(z)  # (k, b, P·D)
             log_px = model.likelihood.log_prob(params.to(mu.dtype), xb)  # (k, b)
             px_buf[filled : filled + k] = log_px
@@ -180,7 +175,10 @@ def iw_log_likelihood(
         out["std"][i : i + b] = var.sqrt().cpu()
     model.train(was_training)
     return ImportanceEstimate(
-        out["ll"].numpy(), out["rec"].numpy(), out["mean"].numpy(), out["std"].numpy(),
+        out["ll"].numpy(),
+        out["rec"].numpy(),
+        out["mean"].numpy(),
+        out["std"].numpy(),
         n_samples,
     )
 

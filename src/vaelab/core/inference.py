@@ -149,8 +149,7 @@ def encode(model: torch.nn.Module, data: np.ndarray | Dataset, batch_size: int =
     if len(x) == 0:
         return np.zeros((0, model.config.latent_dim), np.float32)
     dev = model_device(model)
-    return map_batches(lambda b: model.code(b.to(dev)).float().cpu(), torch.from_numpy(x),
-                       batch_size).numpy()
+    return map_batches(lambda b: model.code(b.to(dev)).float().cpu(), torch.from_numpy(x), batch_size).numpy()
 
 
 @torch.inference_mode()
@@ -168,8 +167,9 @@ def decode(model: torch.nn.Module, z: np.ndarray, batch_size: int = EVAL_BATCH) 
     if len(z) == 0:
         return np.zeros((0, model.config.n_features), np.float32)
     dev = model_device(model)
-    return map_batches(lambda b: model.decode_mean(b.to(dev)).float().cpu(), torch.from_numpy(z),
-                       batch_size).numpy()
+    return map_batches(
+        lambda b: model.decode_mean(b.to(dev)).float().cpu(), torch.from_numpy(z), batch_size
+    ).numpy()
 
 
 @torch.inference_mode()
@@ -270,5 +270,4 @@ def code_activity(codes: np.ndarray | torch.Tensor, threshold: float = ACTIVE_TH
         codes = codes.detach().cpu().numpy()
     codes = np.asarray(codes, dtype=np.float64)
     var = codes.var(axis=0, ddof=1) if len(codes) > 1 else np.zeros(codes.shape[1])
-    return ActiveUnits(int((var > threshold).sum()), codes.shape[1], float(threshold),
-                       var.tolist())
+    return ActiveUnits(int((var > threshold).sum()), codes.shape[1], float(threshold), var.tolist())

@@ -138,8 +138,6 @@ class GaussianHeteroscedastic(Likelihood):
         return mu + torch.exp(0.5 * lv) * noise
 
 
-
-
 def build_likelihood(name: str, sigma: float = 1.0) -> Likelihood:
     """A likelihood by name: one of `LIKELIHOODS`."""
     if name == "bernoulli":

@@ -45,8 +45,13 @@ class Model(nn.Module):
             c.network, c.input_shape, encoder_out, c.hidden, c.activation, c.channels
         )
         self.decoder = build_decoder(
-            c.network, c.input_shape, c.latent_dim, self.likelihood.n_params,
-            c.hidden, c.activation, c.channels,
+            c.network,
+            c.input_shape,
+            c.latent_dim,
+            self.likelihood.n_params,
+            c.hidden,
+            c.activation,
+            c.channels,
         )
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -127,8 +132,7 @@ class VAE(Model):
     def code(self, x: torch.Tensor) -> torch.Tensor:
         return self.posterior(x)[0]
 
-    def forward(self, x: torch.Tensor, beta: float | None = None,
-                n_samples: int = 1) -> ModelOutput:
+    def forward(self, x: torch.Tensor, beta: float | None = None, n_samples: int = 1) -> ModelOutput:
         """The negative β-ELBO, or with ``n_samples=K > 1`` the negative IWAE bound L_K.
 
         L_K(x) = log (1/K) Σ_k p(x|z_k) [p(z_k)/q(z_k|x)]^β with z_k ~ q(z|x)
@@ -186,6 +190,10 @@ def linear_vae_config(n_features: int, latent_dim: int) -> ModelConfig:
     Its generative model is probabilistic PCA (Tipping & Bishop 1999).
     """
     return ModelConfig(
-        kind="vae", input_shape=(n_features,), latent_dim=latent_dim,
-        network="linear", hidden=(), likelihood="gaussian-learned",
+        kind="vae",
+        input_shape=(n_features,),
+        latent_dim=latent_dim,
+        network="linear",
+        hidden=(),
+        likelihood="gaussian-learned",
     )

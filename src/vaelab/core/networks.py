@@ -55,8 +55,14 @@ class LatentLinear(nn.Linear):
             return super().forward(x.to(self.weight.dtype))
 
 
-def mlp(in_dim: int, out_dim: int, hidden: Sequence[int], act: str = "relu",
-        latent_in: bool = False, latent_out: bool = False) -> nn.Sequential:
+def mlp(
+    in_dim: int,
+    out_dim: int,
+    hidden: Sequence[int],
+    act: str = "relu",
+    latent_in: bool = False,
+    latent_out: bool = False,
+) -> nn.Sequential:
     """A multilayer perceptron ``in_dim → hidden... → out_dim``, linear output.
 
     With ``hidden=()`` this is a single linear map. ``latent_in`` / ``latent_out``
@@ -87,8 +93,10 @@ class ConvEncoder(nn.Module):
         c, h, w = check_conv_shape(shape)
         self.shape = (c, h, w)
         self.features = nn.Sequential(
-            nn.Conv2d(c, channels, 4, 2, 1), activation(act),
-            nn.Conv2d(channels, 2 * channels, 4, 2, 1), activation(act),
+            nn.Conv2d(c, channels, 4, 2, 1),
+            activation(act),
+            nn.Conv2d(channels, 2 * channels, 4, 2, 1),
+            activation(act),
             nn.Flatten(),
         )
         self.head = LatentLinear(2 * channels * (h // 4) * (w // 4), out_dim)
@@ -106,16 +114,22 @@ class ConvDecoder(nn.Module):
     """
 
     def __init__(
-        self, shape: Sequence[int], in_dim: int, n_params: int = 1,
-        channels: int = 32, act: str = "relu",
+        self,
+        shape: Sequence[int],
+        in_dim: int,
+        n_params: int = 1,
+        channels: int = 32,
+        act: str = "relu",
     ):
         super().__init__()
         c, h, w = check_conv_shape(shape)
         self.start = (2 * channels, h // 4, w // 4)
         self.net = nn.Sequential(
-            LatentLinear(in_dim, math.prod(self.start)), activation(act),
+            LatentLinear(in_dim, math.prod(self.start)),
+            activation(act),
             nn.Unflatten(-1, self.start),
-            nn.ConvTranspose2d(2 * channels, channels, 4, 2, 1), activation(act),
+            nn.ConvTranspose2d(2 * channels, channels, 4, 2, 1),
+            activation(act),
             nn.ConvTranspose2d(channels, n_params * c, 4, 2, 1),
         )
 
@@ -126,8 +140,12 @@ class ConvDecoder(nn.Module):
 
 
 def build_encoder(
-    network: str, shape: Sequence[int], out_dim: int, hidden: Sequence[int],
-    act: str, channels: int,
+    network: str,
+    shape: Sequence[int],
+    out_dim: int,
+    hidden: Sequence[int],
+    act: str,
+    channels: int,
 ) -> nn.Module:
     """The encoder for a network kind: 'mlp', 'conv' or 'linear'."""
     d = math.prod(shape)
@@ -141,8 +159,13 @@ def build_encoder(
 
 
 def build_decoder(
-    network: str, shape: Sequence[int], in_dim: int, n_params: int,
-    hidden: Sequence[int], act: str, channels: int,
+    network: str,
+    shape: Sequence[int],
+    in_dim: int,
+    n_params: int,
+    hidden: Sequence[int],
+    act: str,
+    channels: int,
 ) -> nn.Module:
     """The decoder mirroring `build_encoder`; outputs ``n_params`` values per feature."""
     d = math.prod(shape)

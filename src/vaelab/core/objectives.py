@@ -43,9 +43,7 @@ def log_standard_normal(z: torch.Tensor) -> torch.Tensor:
     return -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
 
 
-def reparameterize(
-    mu: torch.Tensor, log_var: torch.Tensor, n_samples: int | None = None
-) -> torch.Tensor:
+def reparameterize(mu: torch.Tensor, log_var: torch.Tensor, n_samples: int | None = None) -> torch.Tensor:
     """z = μ + σ·ε with ε ~ N(0, I): a sample that gradients flow through.
 
     With ``n_samples=K`` the result gets a leading sample axis: ``(K, B, Z)``.

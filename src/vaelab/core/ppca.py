@@ -68,8 +68,7 @@ class PPCA:
         d = len(self.mu)
         resid = np.atleast_2d(x) - self.mu - q_mean @ self.W.T  # (N, D)
         trace = (np.broadcast_to(q_var, q_mean.shape) * (self.W**2).sum(0)).sum(-1)  # (N,)
-        expected = -0.5 * (d * (LOG_2PI + math.log(self.sigma2))
-                           + ((resid**2).sum(-1) + trace) / self.sigma2)
+        expected = -0.5 * (d * (LOG_2PI + math.log(self.sigma2)) + ((resid**2).sum(-1) + trace) / self.sigma2)
         kl = 0.5 * (q_mean**2 + q_var - np.log(q_var) - 1).sum(-1)
         return expected - kl
 
@@ -84,9 +83,13 @@ class PPCA:
         diff = p_mean - q_mean  # (N, Z)
         z = q_mean.shape[1]
         _, logdet_p = np.linalg.slogdet(p_cov)
-        return 0.5 * ((q_var * np.diag(p_prec)).sum(-1)
-                      + np.einsum("ni,ij,nj->n", diff, p_prec, diff)
-                      - z + logdet_p - np.log(q_var).sum(-1))
+        return 0.5 * (
+            (q_var * np.diag(p_prec)).sum(-1)
+            + np.einsum("ni,ij,nj->n", diff, p_prec, diff)
+            - z
+            + logdet_p
+            - np.log(q_var).sum(-1)
+        )
 
 
 def fit_ppca(x: np.ndarray, n_components: int) -> PPCA:
@@ -160,9 +163,10 @@ def set_linear_vae(
 
 def _only_linear(net: torch.nn.Module, what: str) -> torch.nn.Linear:
     layers = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
-    others = [m for m in net.modules()
-              if len(list(m.children())) == 0 and not isinstance(m, torch.nn.Linear)]
+    others = [m for m in net.modules() if len(list(m.children())) == 0 and not isinstance(m, torch.nn.Linear)]
     if len(layers) != 1 or others:
-        raise ConfigError(f"the {what} is not a single linear layer; build the model with "
-                          "vaelab.core.models.linear_vae_config")
+        raise ConfigError(
+            f"the {what} is not a single linear layer; build the model with "
+            "vaelab.core.models.linear_vae_config"
+        )
     return layers[0]

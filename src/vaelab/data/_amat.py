@@ -51,8 +51,7 @@ def _parse_lines(content: bytes, what: str) -> np.ndarray:
         if len(joined) != N_PIXELS or not ((row == _ZERO) | (row == _ONE)).all():
             bad = next(t for t in tokens if t not in (b"0", b"1"))
             raise DataError(
-                f"{what}: line {number} holds {bad.decode(errors='replace')!r}, "
-                f"expected only 0 and 1"
+                f"{what}: line {number} holds {bad.decode(errors='replace')!r}, expected only 0 and 1"
             )
         out[number - 1] = row
     return out == _ONE
@@ -94,9 +93,7 @@ def parse_amat(content: bytes, what: str = "amat data") -> np.ndarray:
     return bits.astype(np.float32).reshape(-1, 1, 28, 28)
 
 
-def read_amat(
-    directory: Path, split: str, checksums: Mapping[str, str] | None = None
-) -> np.ndarray:
+def read_amat(directory: Path, split: str, checksums: Mapping[str, str] | None = None) -> np.ndarray:
     """Read ``binarized_mnist_<split>.amat`` (plain or ``.gz``) from ``directory``.
 
     Parameters

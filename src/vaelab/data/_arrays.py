@@ -36,8 +36,7 @@ def _scan(flat: np.ndarray, what: str) -> tuple[float, float, bool]:
             if bad.any():
                 r, c = (int(i[0]) for i in np.nonzero(bad))
                 raise DataError(
-                    f"{what}: sample {start + r}, value {c} is {chunk[r, c]}; "
-                    f"NaN and inf are not allowed"
+                    f"{what}: sample {start + r}, value {c} is {chunk[r, c]}; NaN and inf are not allowed"
                 )
         lo, hi = min(lo, float(chunk.min())), max(hi, float(chunk.max()))
         binary = binary and bool(((chunk == 0) | (chunk == 1)).all())
@@ -96,8 +95,7 @@ def array_dataset(
         raise DataError(f"{name}: data of dtype {x.dtype}, expected numbers")
     if x.ndim < 2:
         raise DataError(
-            f"{name}: data of shape {x.shape}, expected (n_samples, n_features) or "
-            f"(n_samples, *image_shape)"
+            f"{name}: data of shape {x.shape}, expected (n_samples, n_features) or (n_samples, *image_shape)"
         )
     if len(x) == 0 or x[0].size == 0:
         raise DataError(f"{name}: data of shape {x.shape} is empty, expected (n_samples, ...)")
@@ -147,9 +145,7 @@ def _labels(y: np.ndarray, n: int, name: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def read_arrays(
-    path: Path, *, label_column: int | str | None = None, mmap: bool = False
-) -> Parts:
+def read_arrays(path: Path, *, label_column: int | str | None = None, mmap: bool = False) -> Parts:
     """Raw arrays of a ``.npy``, ``.npz`` or ``.csv`` file, by split.
 
     Parameters
@@ -191,8 +187,7 @@ def read_arrays(
         try:
             return {"all": _read_csv(path, label_column)}
         except UnicodeDecodeError as err:
-            raise DataError(f"{path}: not a UTF-8 text CSV file ({err.reason} at byte "
-                            f"{err.start})") from None
+            raise DataError(f"{path}: not a UTF-8 text CSV file ({err.reason} at byte {err.start})") from None
         except OSError as err:
             raise DataError(f"{path}: cannot be read ({err.strerror or err})") from None
     if suffix == ".npy":
@@ -287,13 +282,16 @@ def _read_csv(path: Path, label_column: int | str | None) -> tuple[np.ndarray, n
         with warnings.catch_warnings():  # a header without rows: reported as empty below
             warnings.filterwarnings("ignore", "loadtxt: input contained no data")
             data = np.loadtxt(
-                path, delimiter=",", skiprows=int(header is not None), ndmin=2,
-                dtype=np.float64, comments=None, encoding="utf-8",
+                path,
+                delimiter=",",
+                skiprows=int(header is not None),
+                ndmin=2,
+                dtype=np.float64,
+                comments=None,
+                encoding="utf-8",
             )
     except ValueError as err:
-        raise _locate_csv_error(path, header is not None, len(first)) or DataError(
-            f"{path}: {err}"
-        ) from err
+        raise _locate_csv_error(path, header is not None, len(first)) or DataError(f"{path}: {err}") from err
     if isinstance(label_column, str):
         if header is None:
             raise DataError(f"{path}: label_column={label_column!r} needs a header row")
@@ -313,14 +311,10 @@ def _locate_csv_error(path: Path, has_header: bool, n_columns: int) -> DataError
             if (has_header and row_number == 1) or not row:
                 continue
             if len(row) != n_columns:
-                return DataError(
-                    f"{path}: row {row_number} has {len(row)} columns, expected {n_columns}"
-                )
+                return DataError(f"{path}: row {row_number} has {len(row)} columns, expected {n_columns}")
             for col, cell in enumerate(row, start=1):
                 if not _is_number(cell):
-                    return DataError(
-                        f"{path}: row {row_number}, column {col}: {cell!r} is not a number"
-                    )
+                    return DataError(f"{path}: row {row_number}, column {col}: {cell!r} is not a number")
     return None
 
 

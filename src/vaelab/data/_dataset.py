@@ -52,13 +52,9 @@ class Dataset:
         if self.x.dtype != np.float32:
             raise TypeError(f"samples must be float32, got {self.x.dtype}")
         if tuple(self.x.shape[1:]) != self.sample_shape:
-            raise ValueError(
-                f"samples have shape {self.x.shape[1:]} but sample_shape={self.sample_shape}"
-            )
+            raise ValueError(f"samples have shape {self.x.shape[1:]} but sample_shape={self.sample_shape}")
         if self.y is not None and len(self.y) != len(self.x):
-            raise ValueError(
-                f"{len(self.y)} labels for {len(self.x)} samples: the counts must match"
-            )
+            raise ValueError(f"{len(self.y)} labels for {len(self.x)} samples: the counts must match")
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -77,8 +73,12 @@ class Dataset:
         """A new dataset holding the samples at ``index`` (copied)."""
         y = None if self.y is None else self.y[index]
         return Dataset(
-            np.ascontiguousarray(self.x[index]), y, self.sample_shape, self.kind,
-            name or self.name, dict(self.meta),
+            np.ascontiguousarray(self.x[index]),
+            y,
+            self.sample_shape,
+            self.kind,
+            name or self.name,
+            dict(self.meta),
         )
 
 

@@ -39,9 +39,7 @@ class RemoteDataset:
     dirnames: tuple[str, ...] = field(default=())  # subfolder names it may sit in
 
 
-_IDX_FILES = tuple(
-    f"{p}-{k}-ubyte.gz" for p in ("train", "t10k") for k in ("images-idx3", "labels-idx1")
-)
+_IDX_FILES = tuple(f"{p}-{k}-ubyte.gz" for p in ("train", "t10k") for k in ("images-idx3", "labels-idx1"))
 
 
 def _idx(base_url: str, md5s: tuple[str, ...], *dirnames: str) -> RemoteDataset:
@@ -52,31 +50,41 @@ def _idx(base_url: str, md5s: tuple[str, ...], *dirnames: str) -> RemoteDataset:
 REMOTE_DATASETS: dict[str, RemoteDataset] = {
     "mnist": _idx(
         "https://ossci-datasets.s3.amazonaws.com/mnist/",
-        ("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
-         "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"),
+        (
+            "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+            "d53e105ee54ea40749a09fcbcd1e9432",
+            "9fb629c4189551a2d022fa330f9573f3",
+            "ec29112dd5afa0611ce80d1b7f02629c",
+        ),
         "mnist",
     ),
     "fashion-mnist": _idx(
         "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-        ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
-         "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"),
-        "fashion_mnist", "fashion-mnist",
+        (
+            "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            "25c81989df183df01b3e8a0aad5dffbe",
+            "bef4ecab320f06d8554ea6380940ec79",
+            "bb300cfdad3c16e7a12a480ee83cd310",
+        ),
+        "fashion_mnist",
+        "fashion-mnist",
     ),
     "kmnist": _idx(  # the checksums torchvision's KMNIST class uses
         "http://codh.rois.ac.jp/kmnist/dataset/kmnist/",
-        ("bdb82020997e1d708af4cf47b453dcf7", "e144d726b3acfaa3e44228e80efcd344",
-         "5c965bf0a639b31b8f53240b1b52f4d7", "7320c461ea6c1c855c0b718fb2a4b134"),
+        (
+            "bdb82020997e1d708af4cf47b453dcf7",
+            "e144d726b3acfaa3e44228e80efcd344",
+            "5c965bf0a639b31b8f53240b1b52f4d7",
+            "7320c461ea6c1c855c0b718fb2a4b134",
+        ),
         "kmnist",
     ),
     "binarized-mnist": RemoteDataset(  # Larochelle & Murray; SHA-256 of the .amat text
         "http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/",
         {
-            "binarized_mnist_train.amat":
-                "sha256:ad693b29f94c14277b095f5238ddefbbdaaae0939789dd2f4f0205278cee3e4d",
-            "binarized_mnist_valid.amat":
-                "sha256:1de3d397c40fe8eeb33dafd4099a1f665ec01e96d9be234aaeeac8a34930e2e2",
-            "binarized_mnist_test.amat":
-                "sha256:e6687bfea3f820c174f33b7865140b2a2dd2930ef786f35d45795fc193b5ab2c",
+            "binarized_mnist_train.amat": "sha256:ad693b29f94c14277b095f5238ddefbbdaaae0939789dd2f4f0205278cee3e4d",  # noqa: E501
+            "binarized_mnist_valid.amat": "sha256:1de3d397c40fe8eeb33dafd4099a1f665ec01e96d9be234aaeeac8a34930e2e2",  # noqa: E501
+            "binarized_mnist_test.amat": "sha256:e6687bfea3f820c174f33b7865140b2a2dd2930ef786f35d45795fc193b5ab2c",  # noqa: E501
         },
         ("binarized_mnist", "binarized-mnist"),
     ),

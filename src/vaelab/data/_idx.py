@@ -59,9 +59,7 @@ def parse_idx(content: bytes, magic: int, what: str = "IDX data") -> np.ndarray:
     if content[:2] != b"\x00\x00" or content[3] != _NDIM[magic]:
         raise DataError(f"{what}: magic number {found}, expected {magic} ({_KIND[magic]})")
     if content[2] != 0x08:
-        raise DataError(
-            f"{what}: element type 0x{content[2]:02x}, expected 0x08 (unsigned bytes)"
-        )
+        raise DataError(f"{what}: element type 0x{content[2]:02x}, expected 0x08 (unsigned bytes)")
     ndim = content[3]
     header = 4 + 4 * ndim
     if len(content) < header:
@@ -74,8 +72,7 @@ def parse_idx(content: bytes, magic: int, what: str = "IDX data") -> np.ndarray:
     if actual != expected:
         problem = "truncated" if actual < expected else "has trailing bytes"
         raise DataError(
-            f"{what}: {problem}: header {dims} promises {expected} data bytes, "
-            f"the file has {actual}"
+            f"{what}: {problem}: header {dims} promises {expected} data bytes, the file has {actual}"
         )
     return np.frombuffer(content, np.uint8, offset=header).reshape(dims)
 

@@ -79,8 +79,12 @@ def _idx_splits(directory: Path, name: str, desc: dict, checksums: dict | None) 
 def _amat_splits(directory: Path, name: str, desc: dict, checksums: dict | None) -> DataSplits:
     parts = {
         split: Dataset(
-            read_amat(directory, split, checksums), None, (1, 28, 28), "binary",
-            f"{name}/{split}", _meta(desc, split),
+            read_amat(directory, split, checksums),
+            None,
+            (1, 28, 28),
+            "binary",
+            f"{name}/{split}",
+            _meta(desc, split),
         )
         for split in ("train", "valid", "test")
     }
@@ -136,8 +140,7 @@ def _path_splits(path: Path, desc: dict) -> DataSplits:
         return _split(array_dataset(x, y, shape=shape, name=path.stem), desc)
     return DataSplits(
         *(
-            array_dataset(x, y, shape=shape, name=f"{path.stem}/{split}",
-                          meta=_meta(desc, split))
+            array_dataset(x, y, shape=shape, name=f"{path.stem}/{split}", meta=_meta(desc, split))
             for split, (x, y) in ((s, parts[s]) for s in ("train", "test"))
         )
     )
@@ -221,15 +224,17 @@ def load_dataset(
     (1438, 359, (1, 8, 8), 'unit')
     """
     desc = describe_source(
-        source, data_dir=data_dir, shape=shape, label_column=label_column,
-        test_fraction=test_fraction, seed=seed,
+        source,
+        data_dir=data_dir,
+        shape=shape,
+        label_column=label_column,
+        test_fraction=test_fraction,
+        seed=seed,
     )
     loader = LOADERS.get(desc["source"])
     if loader is not None:
         if shape is not None or label_column is not None:
-            raise DataError(
-                f"shape and label_column apply to array files, not to dataset {source!r}"
-            )
+            raise DataError(f"shape and label_column apply to array files, not to dataset {source!r}")
         return _check_splits(loader(desc, mirror), str(source))
     path = Path(desc["source"])
     if not path.exists():

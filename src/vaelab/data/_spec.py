@@ -51,8 +51,12 @@ class DataSpec:
 def load_data(spec: DataSpec) -> DataSplits:
     """Load and transform the data a spec describes: train, test and (maybe) valid."""
     splits = load_dataset(
-        spec.source, data_dir=spec.data_dir, shape=spec.shape,
-        label_column=spec.label_column, test_fraction=spec.test_fraction, seed=spec.seed,
+        spec.source,
+        data_dir=spec.data_dir,
+        shape=spec.shape,
+        label_column=spec.label_column,
+        test_fraction=spec.test_fraction,
+        seed=spec.seed,
     )
     train, test, valid = splits.train, splits.test, splits.valid
     if valid is None and spec.valid_fraction > 0:

@@ -45,9 +45,7 @@ def scale_to_unit(x: np.ndarray) -> np.ndarray:
     array([0. , 0.2, 1. ], dtype=float32)
     """
     if x.dtype != np.uint8 and x.size and (x.min() < 0 or x.max() > 255):
-        raise DataError(
-            f"values span [{x.min()}, {x.max()}], expected grey levels in 0-255 to scale"
-        )
+        raise DataError(f"values span [{x.min()}, {x.max()}], expected grey levels in 0-255 to scale")
     return np.multiply(x, np.float32(1 / 255), dtype=np.float32)
 
 
@@ -85,9 +83,7 @@ def binarize_static(ds: Dataset, seed: int) -> Dataset:
     return _with(ds, x, "binary", ds.name, {"name": "binarize_static", "seed": int(seed)})
 
 
-def dynamic_binarize_batch(
-    x: torch.Tensor, generator: torch.Generator | None = None
-) -> torch.Tensor:
+def dynamic_binarize_batch(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """A fresh Bernoulli draw of a batch: call once per batch, every epoch.
 
     This is the dynamic binarization of Burda et al. (2015): the data seen by the model
@@ -157,9 +153,7 @@ def standardize(train: Dataset, *others: Dataset) -> list[Dataset]:
     return out
 
 
-def train_valid_split(
-    ds: Dataset, valid_fraction: float = 0.1, seed: int = 0
-) -> tuple[Dataset, Dataset]:
+def train_valid_split(ds: Dataset, valid_fraction: float = 0.1, seed: int = 0) -> tuple[Dataset, Dataset]:
     """Split off a validation set, deterministically by seed.
 
     Parameters

@@ -55,8 +55,14 @@ __all__ = [
     "compare_methods",
 ]
 
-LABELS = {"pca": "PCA", "ae": "AE", "vae": "VAE", "tsne": "t-SNE", "umap": "UMAP",
-          "random": "random projection"}
+LABELS = {
+    "pca": "PCA",
+    "ae": "AE",
+    "vae": "VAE",
+    "tsne": "t-SNE",
+    "umap": "UMAP",
+    "random": "random projection",
+}
 
 
 @dataclass
@@ -109,8 +115,10 @@ class CompareResult:
         """The test codes of ``method`` as an ``(n_test, n_components)`` array."""
         r = self.methods.get(method)
         if r is None or r.codes is None:
-            raise ConfigError(f"method={method!r} has no codes; available: "
-                              f"{[k for k, v in self.methods.items() if v.codes is not None]}")
+            raise ConfigError(
+                f"method={method!r} has no codes; available: "
+                f"{[k for k, v in self.methods.items() if v.codes is not None]}"
+            )
         return np.asarray(r.codes, dtype=np.float64)
 
 
@@ -161,8 +169,14 @@ def _run_random(xtr: np.ndarray, xte: np.ndarray, o: _Options) -> _Fitted:
     mean = xtr.mean(axis=0)
     train_codes, fit_s = _timed(lambda: (xtr - mean) @ proj)
     test_codes, tr_s = _timed(lambda: (xte - mean) @ proj)
-    return _Fitted(train_codes, test_codes, None, fit_s, tr_s,
-                   notes=["reconstruction: a random projection has no decoder (baseline only)"])
+    return _Fitted(
+        train_codes,
+        test_codes,
+        None,
+        fit_s,
+        tr_s,
+        notes=["reconstruction: a random projection has no decoder (baseline only)"],
+    )
 
 
 def _run_model(kind: str, xtr: np.ndarray, xte: np.ndarray, o: _Options) -> _Fitted:
@@ -172,13 +186,20 @@ def _run_model(kind: str, xtr: np.ndarray, xte: np.ndarray, o: _Options) -> _Fit
     from vaelab.training.config import TrainConfig
     from vaelab.training.loop import fit
 
-    cfg = ModelConfig(kind=kind, input_shape=(xtr.shape[1],), latent_dim=o.n_components,
-                      network="mlp", hidden=o.hidden, likelihood=o.likelihood)
+    cfg = ModelConfig(
+        kind=kind,
+        input_shape=(xtr.shape[1],),
+        latent_dim=o.n_components,
+        network="mlp",
+        hidden=o.hidden,
+        likelihood=o.likelihood,
+    )
     model = build_model(cfg, seed=o.seed)  # same initial weights for the same architecture
     train_ds = Dataset(xtr.astype(np.float32), None, (xtr.shape[1],), o.kind)
     # fp32 pinned: the numbers must not depend on whether this CPU has fast bf16
-    tcfg = TrainConfig(epochs=o.epochs, batch_size=o.batch_size, seed=o.seed, device=o.device,
-                       precision="fp32")
+    tcfg = TrainConfig(
+        epochs=o.epochs, batch_size=o.batch_size, seed=o.seed, device=o.device, precision="fp32"
+    )
     _, fit_s = _timed(lambda: fit(model, train_ds, tcfg, progress=False))
     model.cpu().eval()
 
@@ -197,8 +218,12 @@ def _run_model(kind: str, xtr: np.ndarray, xte: np.ndarray, o: _Options) -> _Fit
 def _run_tsne(xtr: np.ndarray, xte: np.ndarray, o: _Options) -> _Fitted:
     from sklearn.manifold import TSNE
 
-    tsne = TSNE(n_components=o.n_components, init="pca", random_state=o.seed,
-                perplexity=min(30.0, (len(xtr) + len(xte) - 1) / 3))
+    tsne = TSNE(
+        n_components=o.n_components,
+        init="pca",
+        random_state=o.seed,
+        perplexity=min(30.0, (len(xtr) + len(xte) - 1) / 3),
+    )
     joint, fit_s = _timed(lambda: tsne.fit_transform(np.concatenate([xtr, xte])))
     notes = [
         "transform: t-SNE has no mapping for new points, so none was timed",
@@ -207,8 +232,9 @@ def _run_tsne(xtr: np.ndarray, xte: np.ndarray, o: _Options) -> _Fitted:
         "fit time covers train + test samples",
         "reconstruction: t-SNE has no inverse map",
     ]
-    return _Fitted(joint[: len(xtr)], joint[len(xtr):], None, fit_s, None,
-                   protocol="transductive", notes=notes)
+    return _Fitted(
+        joint[: len(xtr)], joint[len(xtr) :], None, fit_s, None, protocol="transductive", notes=notes
+    )
 
 
 def _run_umap(xtr: np.ndarray, xte: np.ndarray, o: _Options) -> _Fitted:
@@ -218,9 +244,12 @@ def _run_umap(xtr: np.ndarray, xte: np.ndarray, o: _Options) -> _Fitted:
     train_codes, fit_s = _timed(lambda: reducer.fit_transform(xtr))
     reducer.transform(xte[:5])  # compile numba's transform path once, untimed
     test_codes, tr_s = _timed(lambda: reducer.transform(xte))
-    notes = ["reconstruction: not measured (UMAP learns no decoder; its inverse_transform "
-             "interpolates training points)", "random_state set: single-threaded UMAP",
-             "fit time includes numba's one-off JIT compilation; transform was warmed up first"]
+    notes = [
+        "reconstruction: not measured (UMAP learns no decoder; its inverse_transform "
+        "interpolates training points)",
+        "random_state set: single-threaded UMAP",
+        "fit time includes numba's one-off JIT compilation; transform was warmed up first",
+    ]
     return _Fitted(np.asarray(train_codes), np.asarray(test_codes), None, fit_s, tr_s, notes=notes)
 
 
@@ -235,8 +264,7 @@ _RUNNERS: dict[str, Callable[[np.ndarray, np.ndarray, _Options], _Fitted]] = {
 
 
 def _unavailable(method: str, n_k: int, reason: str) -> MethodResult:
-    return MethodResult(method, LABELS[method], False, "none", None, [None] * n_k, None, None,
-                        None, [reason])
+    return MethodResult(method, LABELS[method], False, "none", None, [None] * n_k, None, None, None, [reason])
 
 
 def _why_unavailable(method: str, n_components: int) -> str | None:
@@ -349,26 +377,33 @@ def compare_methods(
     if unknown or not methods or len(set(methods)) != len(methods):
         raise ConfigError(f"methods={methods} must be distinct names from {list(METHODS)}")
     ks = [int(knn_k)] if isinstance(knn_k, int | np.integer) else [int(k) for k in knn_k]
-    for name, value in [("n_components", n_components), ("epochs", epochs),
-                        ("trust_neighbors", trust_neighbors), ("n_trust", n_trust),
-                        ("batch_size", batch_size), *[("knn_k", k) for k in ks]]:
+    for name, value in [
+        ("n_components", n_components),
+        ("epochs", epochs),
+        ("trust_neighbors", trust_neighbors),
+        ("n_trust", n_trust),
+        ("batch_size", batch_size),
+        *[("knn_k", k) for k in ks],
+    ]:
         if value < 1:
             raise ConfigError(f"{name}={value} must be >= 1")
     if train.n_features != test.n_features:
-        raise DataError(f"train has {train.n_features} features per sample but test has "
-                        f"{test.n_features}")
+        raise DataError(f"train has {train.n_features} features per sample but test has {test.n_features}")
     rng = np.random.default_rng(seed)
     train, test = seeded_subset(train, max_train, rng), seeded_subset(test, max_test, rng)
     if n_components > min(train.n_features, len(train)):
-        raise ConfigError(f"n_components={n_components} must be between 1 and "
-                          f"min(n_features={train.n_features}, n_train={len(train)})")
+        raise ConfigError(
+            f"n_components={n_components} must be between 1 and "
+            f"min(n_features={train.n_features}, n_train={len(train)})"
+        )
     if len(test) < 2:
         raise DataError(f"test set has {len(test)} samples; need at least 2")
     xtr = train.x.reshape(len(train), -1).astype(np.float64)  # (N, D)
     xte = test.x.reshape(len(test), -1).astype(np.float64)  # (M, D)
     lik = likelihood or default_likelihood(train.kind)
-    opts = _Options(n_components, epochs, seed, tuple(int(h) for h in hidden), lik, batch_size,
-                    device, train.kind)
+    opts = _Options(
+        n_components, epochs, seed, tuple(int(h) for h in hidden), lik, batch_size, device, train.kind
+    )
     trust_idx = seeded_subset(np.arange(len(test)), n_trust, rng)
 
     results: dict[str, MethodResult] = {}
@@ -379,36 +414,70 @@ def compare_methods(
             continue
         with _thread_limit(n_threads, method):
             f = _RUNNERS[method](xtr, xte, opts)
-            results[method] = _measure(method, f, xte, train.y, test.y, ks, trust_idx,
-                                       trust_neighbors)
+            results[method] = _measure(method, f, xte, train.y, test.y, ks, trust_idx, trust_neighbors)
     from vaelab.core.config import ModelConfig
 
-    model = ModelConfig(kind="vae", input_shape=(train.n_features,), latent_dim=n_components,
-                        hidden=opts.hidden, likelihood=lik).to_dict()
+    model = ModelConfig(
+        kind="vae",
+        input_shape=(train.n_features,),
+        latent_dim=n_components,
+        hidden=opts.hidden,
+        likelihood=lik,
+    ).to_dict()
     model.pop("kind")
     return CompareResult(
-        data=train.name.split("/")[0], n_components=n_components, n_features=train.n_features,
-        n_train=len(train), n_test=len(test), knn_k=ks, trust_neighbors=trust_neighbors,
-        n_trust=len(trust_idx), seed=seed, epochs=epochs, model=model,
-        labels=test.y.astype(int).tolist() if test.y is not None else None, methods=results,
+        data=train.name.split("/")[0],
+        n_components=n_components,
+        n_features=train.n_features,
+        n_train=len(train),
+        n_test=len(test),
+        knn_k=ks,
+        trust_neighbors=trust_neighbors,
+        n_trust=len(trust_idx),
+        seed=seed,
+        epochs=epochs,
+        model=model,
+        labels=test.y.astype(int).tolist() if test.y is not None else None,
+        methods=results,
     )
 
 
-def _measure(method: str, f: _Fitted, xte: np.ndarray, ytr: np.ndarray | None,
-             yte: np.ndarray | None, ks: list[int], trust_idx: np.ndarray,
-             trust_neighbors: int) -> MethodResult:
+def _measure(
+    method: str,
+    f: _Fitted,
+    xte: np.ndarray,
+    ytr: np.ndarray | None,
+    yte: np.ndarray | None,
+    ks: list[int],
+    trust_idx: np.ndarray,
+    trust_neighbors: int,
+) -> MethodResult:
     if not np.isfinite(f.test_codes).all() or not np.isfinite(f.train_codes).all():
         raise DataError(f"method {method!r} produced NaN or infinite codes")
     mse = None
     if f.test_reconstruction is not None:
         mse = float(np.mean((f.test_reconstruction - xte) ** 2))
-    scores = code_scores(xte, f.test_codes, train_codes=f.train_codes, train_labels=ytr,
-                         labels=yte, knn_k=ks, trust_idx=trust_idx, trust_k=trust_neighbors)
+    scores = code_scores(
+        xte,
+        f.test_codes,
+        train_codes=f.train_codes,
+        train_labels=ytr,
+        labels=yte,
+        knn_k=ks,
+        trust_idx=trust_idx,
+        trust_k=trust_neighbors,
+    )
     return MethodResult(
-        method=method, label=LABELS[method], available=True, protocol=f.protocol,
-        reconstruction_mse=mse, knn_accuracy=scores.knn_accuracy,
-        trustworthiness=scores.trustworthiness, fit_seconds=f.fit_seconds,
-        transform_seconds=f.transform_seconds, notes=[*f.notes, *scores.notes],
+        method=method,
+        label=LABELS[method],
+        available=True,
+        protocol=f.protocol,
+        reconstruction_mse=mse,
+        knn_accuracy=scores.knn_accuracy,
+        trustworthiness=scores.trustworthiness,
+        fit_seconds=f.fit_seconds,
+        transform_seconds=f.transform_seconds,
+        notes=[*f.notes, *scores.notes],
         codes=f.test_codes.tolist(),
     )
 

@@ -568,7 +568,6 @@ class CurseResult:
         )
 
 
-
 def curse_experiments(
     *,
     dims: Sequence[int] = DEFAULT_DIMS,

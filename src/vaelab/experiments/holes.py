@@ -197,9 +197,15 @@ def code_mismatch(
     prior_threshold = float(np.percentile(nn_prior.kneighbors(mirror)[0][:, 1], percentile))
     uncovered = _nn_distance(nn_prior, codes) > prior_threshold
     return CodeMismatch(
-        len(codes), n_draws, float(percentile), threshold, float(far.mean()),
-        float(uncovered.mean()), prior_threshold,
-        moment_matched_kl(codes), float(np.linalg.norm(codes.mean(axis=0))),
+        len(codes),
+        n_draws,
+        float(percentile),
+        threshold,
+        float(far.mean()),
+        float(uncovered.mean()),
+        prior_threshold,
+        moment_matched_kl(codes),
+        float(np.linalg.norm(codes.mean(axis=0))),
         float(codes.std(axis=0).mean()),
     )
 
@@ -321,8 +327,7 @@ def holes_metrics(
     draw = {
         "prior": lambda: prior_codes(n_samples, codes.shape[1], seed + 2),
         "gaussian": lambda: gaussian_codes(codes, n_samples, seed + 3),
-        "gmm": lambda: gmm_codes(codes, n_samples, min(gmm_components, len(codes)),
-                                 seed=seed + 4)[0],
+        "gmm": lambda: gmm_codes(codes, n_samples, min(gmm_components, len(codes)), seed=seed + 4)[0],
     }
     realism = {}
     for s in samplers:
@@ -331,16 +336,26 @@ def holes_metrics(
         d = float(np.median(_nn_distance(nn, xs)))
         conf, ent = (None, None) if classifier is None else _probs_stats(classifier, xs)
         realism[s] = SamplerRealism(
-            s, n_samples, d, d / max(reference, 1e-12),
-            float((_nn_distance(code_nn, z) > mismatch.threshold).mean()), conf, ent,
-            float(np.linalg.norm(xs - train_mean, axis=1).mean()), xs[:n_show],
+            s,
+            n_samples,
+            d,
+            d / max(reference, 1e-12),
+            float((_nn_distance(code_nn, z) > mismatch.threshold).mean()),
+            conf,
+            ent,
+            float(np.linalg.norm(xs - train_mean, axis=1).mean()),
+            xs[:n_show],
         )
     return HolesResult(
-        name or model.config.kind, model.config.kind, model.config.latent_dim, reference,
+        name or model.config.kind,
+        model.config.kind,
+        model.config.latent_dim,
+        reference,
         float(np.median(_nn_distance(nn, x_test))),
         float(np.median(np.linalg.norm(x_test - rec, axis=1))),
         float(np.linalg.norm(x_test - train_mean, axis=1).mean()),
-        mismatch, realism,
+        mismatch,
+        realism,
     )
 
 
@@ -422,9 +437,9 @@ def compare_holes(
         x_test = flat_array(test)
         acc = float(classifier.score(x_test, np.asarray(test.y)))
         conf, ent = _probs_stats(classifier, x_test)
-    results = [holes_metrics(m, train, test, name=k, classifier=classifier, seed=seed, **kwargs)
-               for k, m in models.items()]
+    results = [
+        holes_metrics(m, train, test, name=k, classifier=classifier, seed=seed, **kwargs)
+        for k, m in models.items()
+    ]
     desc = None if classifier is None else type(classifier).__name__ + " on training pixels"
-    return HolesComparison(results, desc, acc, conf, ent, train.name,
-                           list(train.sample_shape))
-
+    return HolesComparison(results, desc, acc, conf, ent, train.name, list(train.sample_shape))

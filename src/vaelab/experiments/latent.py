@@ -67,6 +67,7 @@ __all__ = [
     "traverse",
 ]
 
+
 def _as_lists(obj: Any) -> Any:
     """Dataclass fields → JSON-ready values (arrays become nested lists)."""
     out = {}
@@ -109,7 +110,10 @@ def gaussian_codes(codes: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
 
 
 def gmm_codes(
-    codes: np.ndarray, n: int, n_components: int = 10, covariance_type: str = "full",
+    codes: np.ndarray,
+    n: int,
+    n_components: int = 10,
+    covariance_type: str = "full",
     seed: int = 0,
 ) -> tuple[np.ndarray, GaussianMixture]:
     """Ex-post sampler: a GaussianMixture fitted to the aggregate posterior, then sampled.
@@ -145,10 +149,12 @@ def gmm_codes(
     """
     codes = np.asarray(codes, dtype=np.float64)
     if not 1 <= n_components <= len(codes):
-        raise ConfigError(f"n_components={n_components} must be between 1 and the number "
-                          f"of codes ({len(codes)})")
-    gmm = GaussianMixture(n_components, covariance_type=covariance_type, random_state=seed,
-                          reg_covar=1e-5).fit(codes)
+        raise ConfigError(
+            f"n_components={n_components} must be between 1 and the number of codes ({len(codes)})"
+        )
+    gmm = GaussianMixture(
+        n_components, covariance_type=covariance_type, random_state=seed, reg_covar=1e-5
+    ).fit(codes)
     z, _ = gmm.sample(n)
     z = z[np.random.default_rng(seed).permutation(n)]  # sample() returns z grouped by component
     return z.astype(np.float32), gmm
@@ -215,7 +221,10 @@ class Interpolation:
 
 
 def interpolate(
-    model: torch.nn.Module, x_a: np.ndarray, x_b: np.ndarray, n_steps: int = 10,
+    model: torch.nn.Module,
+    x_a: np.ndarray,
+    x_b: np.ndarray,
+    n_steps: int = 10,
     method: str = "linear",
 ) -> Interpolation:
     """Decode a path between the codes of two inputs.
@@ -270,7 +279,10 @@ class Traversal:
 
 
 def traverse(
-    model: torch.nn.Module, dim: int, base: np.ndarray | None = None, n_steps: int = 9,
+    model: torch.nn.Module,
+    dim: int,
+    base: np.ndarray | None = None,
+    n_steps: int = 9,
     limit: float = 2.5,
 ) -> Traversal:
     """Decode codes that differ only in latent dimension ``dim``.
@@ -330,9 +342,7 @@ class QuantileGrid:
         return d
 
 
-def quantile_grid(
-    model: torch.nn.Module, n: int = 15, dims: tuple[int, int] = (0, 1)
-) -> QuantileGrid:
+def quantile_grid(model: torch.nn.Module, n: int = 15, dims: tuple[int, int] = (0, 1)) -> QuantileGrid:
     """Decode a grid of codes placed at prior quantiles: the learned manifold in one picture.
 
     The grid coordinates are norm.ppf of n probabilities evenly spaced in (0, 1)
@@ -364,8 +374,7 @@ def quantile_grid(
     if n < 2:
         raise ConfigError(f"n={n} must be >= 2")
     if len(set(dims)) != 2 or not all(0 <= d < latent_dim for d in dims):
-        raise ConfigError(f"dims={dims} must be two different latent dimensions in "
-                          f"[0, {latent_dim - 1}]")
+        raise ConfigError(f"dims={dims} must be two different latent dimensions in [0, {latent_dim - 1}]")
     q = (np.arange(n) + 0.5) / n
     values = norm.ppf(q)
     z = np.zeros((n, n, latent_dim), np.float32)
@@ -417,7 +426,6 @@ def latent_scatter(
         xy, how = PCA(2, random_state=seed).fit_transform(codes).astype(np.float32), "pca"
     labels = None if data.y is None else np.asarray(data.y)
     return LatentScatter(xy, labels, how)
-
 
 
 @dataclass
@@ -484,7 +492,7 @@ def latent_tour(
     grid = quantile_grid(model, grid_n) if latent_dim >= 2 else None
     scatter = latent_scatter(model, test, seed=seed)
     z_gmm, _ = gmm_codes(encode(model, train), n_samples, gmm_components, seed=seed)
-    samples = {"prior": decode(model, prior_codes(n_samples, latent_dim, seed)),
-               "gmm": decode(model, z_gmm)}
-    return LatentTour(active_units(model, test), paths, travs, grid, scatter, samples,
-                      tuple(test.sample_shape))
+    samples = {"prior": decode(model, prior_codes(n_samples, latent_dim, seed)), "gmm": decode(model, z_gmm)}
+    return LatentTour(
+        active_units(model, test), paths, travs, grid, scatter, samples, tuple(test.sample_shape)
+    )

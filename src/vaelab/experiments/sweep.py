@@ -75,8 +75,13 @@ class SweepPoint:
     @classmethod
     def from_dict(cls, d: Mapping) -> SweepPoint:
         """Rebuild from `to_dict` output."""
-        return cls(**{**d, "holes": HolesResult.from_dict(d["holes"]),
-                      "samples": np.asarray(d["samples"], np.float32)})
+        return cls(
+            **{
+                **d,
+                "holes": HolesResult.from_dict(d["holes"]),
+                "samples": np.asarray(d["samples"], np.float32),
+            }
+        )
 
 
 @dataclass
@@ -125,15 +130,22 @@ class BetaSweep:
 
     def ends(self) -> dict:
         """The two ends of the sweep in numbers: the smallest and the largest β."""
+
         def summary(p: SweepPoint) -> dict:
             prior = p.holes.samplers["prior"]
-            return {"beta": p.beta, "rate": p.rate, "distortion": p.distortion,
-                    "active_units": p.active_units, "samples_spread": p.samples_spread,
-                    "far_fraction": p.holes.mismatch.far_fraction,
-                    "uncovered_fraction": p.holes.mismatch.uncovered_fraction,
-                    "gaussian_kl": p.holes.mismatch.gaussian_kl,
-                    "nn_distance_ratio": prior.nn_distance_ratio,
-                    "classifier_confidence": prior.classifier_confidence}
+            return {
+                "beta": p.beta,
+                "rate": p.rate,
+                "distortion": p.distortion,
+                "active_units": p.active_units,
+                "samples_spread": p.samples_spread,
+                "far_fraction": p.holes.mismatch.far_fraction,
+                "uncovered_fraction": p.holes.mismatch.uncovered_fraction,
+                "gaussian_kl": p.holes.mismatch.gaussian_kl,
+                "nn_distance_ratio": prior.nn_distance_ratio,
+                "classifier_confidence": prior.classifier_confidence,
+            }
+
         return {"low": summary(self.points[0]), "high": summary(self.points[-1])}
 
 
@@ -223,20 +235,44 @@ def sweep_beta(
         seconds = time.perf_counter() - start
         terms = elbo_terms(net, as_flat_tensor(test, model_device(net)))
         au = active_units(net, test)
-        holes = holes_metrics(net, train, test, name=f"beta={beta:g}", classifier=classifier,
-                              n_samples=n_samples, max_reference=max_reference,
-                              samplers=("prior",), n_show=n_grid, seed=seed)
+        holes = holes_metrics(
+            net,
+            train,
+            test,
+            name=f"beta={beta:g}",
+            classifier=classifier,
+            n_samples=n_samples,
+            max_reference=max_reference,
+            samplers=("prior",),
+            n_show=n_grid,
+            seed=seed,
+        )
         prior = holes.samplers["prior"]
         point = SweepPoint(
-            beta, terms["kl"], terms["reconstruction"], terms["loss"], au.n_active,
-            au.variances, prior.data_mean_distance / holes.test_data_mean_distance, seconds,
-            holes, prior.examples,
+            beta,
+            terms["kl"],
+            terms["reconstruction"],
+            terms["loss"],
+            au.n_active,
+            au.variances,
+            prior.data_mean_distance / holes.test_data_mean_distance,
+            seconds,
+            holes,
+            prior.examples,
         )
         points.append(point)
         if on_point is not None:
             on_point(point)
     cfg = base.to_dict()
     cfg.pop("beta")
-    return BetaSweep(points, train.name, list(train.sample_shape), len(train), len(test),
-                     cfg, train_config.to_dict(), acc, conf)
-
+    return BetaSweep(
+        points,
+        train.name,
+        list(train.sample_shape),
+        len(train),
+        len(test),
+        cfg,
+        train_config.to_dict(),
+        acc,
+        conf,
+    )

@@ -94,8 +94,7 @@ def foreign_entries(path: Path) -> list[str]:
     for entry in sorted(path.iterdir()):
         name = entry.name
         if name == "figures" and entry.is_dir() and not entry.is_symlink():
-            found += [f"figures/{e.name}" for e in sorted(entry.iterdir())
-                      if f"figures/{e.name}" not in ours]
+            found += [f"figures/{e.name}" for e in sorted(entry.iterdir()) if f"figures/{e.name}" not in ours]
         elif name not in ours and not is_temp_file(name) and name != "figures":
             found.append(name)
     return found
@@ -103,8 +102,10 @@ def foreign_entries(path: Path) -> list[str]:
 
 def is_temp_file(name: str) -> bool:
     """A temp file that an interrupted atomic write of vaelab's leaves (``.NAME.*.tmp``)."""
-    return name.startswith(".") and (name.endswith(".tmp") or name.endswith(".link")) and any(
-        name.startswith(f".{Path(f).name}.") for f in RUN_FILES
+    return (
+        name.startswith(".")
+        and (name.endswith(".tmp") or name.endswith(".link"))
+        and any(name.startswith(f".{Path(f).name}.") for f in RUN_FILES)
     )
 
 
@@ -165,8 +166,10 @@ class RunLock:
             os.close(fd)
             if err.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                 raise
-            raise RunDirError(f"{self.path.parent} is in use by another vaelab process: "
-                              f"{_holder(self.path)}; wait for it to finish or stop it") from None
+            raise RunDirError(
+                f"{self.path.parent} is in use by another vaelab process: "
+                f"{_holder(self.path)}; wait for it to finish or stop it"
+            ) from None
         holder = f"pid {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}"
         os.ftruncate(fd, 0)
         os.pwrite(fd, (holder + "\n").encode(), 0)
@@ -237,12 +240,16 @@ def _take_over(run_dir: Path, overwrite: bool, write_first_files) -> RunLock:
     entries = [e for e in run_dir.iterdir() if e.name != LOCK and not is_temp_file(e.name)]
     if entries and not is_run_dir(run_dir):
         shown = ", ".join(sorted(e.name for e in entries)[:5]) + (" ..." if len(entries) > 5 else "")
-        raise RunDirError(f"--out {run_dir} is not empty and is not a vaelab run directory "
-                          f"(it holds {shown}); vaelab never deletes files it did not write: "
-                          "choose another --out")
+        raise RunDirError(
+            f"--out {run_dir} is not empty and is not a vaelab run directory "
+            f"(it holds {shown}); vaelab never deletes files it did not write: "
+            "choose another --out"
+        )
     if entries and not overwrite:
-        raise RunDirError(f"run directory {run_dir} already holds a run; choose another --out, "
-                          "pass --overwrite to replace it, or --resume it")
+        raise RunDirError(
+            f"run directory {run_dir} already holds a run; choose another --out, "
+            "pass --overwrite to replace it, or --resume it"
+        )
     lock = RunLock(run_dir).acquire()
     try:
         clear_run_files(run_dir, keep=("config.json",))  # replaced atomically next

@@ -39,8 +39,9 @@ MAX_METRICS_BYTES = 256 * 2**20  # about a million epochs
 # The top-level keys of config.json: what `write_config` writes, the sections of
 # `vaelab.runs.run.train_run` (train, data) and of `vaelab.VAE.save` (train, estimator).
 SECTIONS = ("format", "vaelab_version", "model", "train", "data", "estimator")
-def read_json(path: Path, *, allow_nonfinite: bool = False,
-              max_bytes: int = MAX_JSON_BYTES) -> Any:
+
+
+def read_json(path: Path, *, allow_nonfinite: bool = False, max_bytes: int = MAX_JSON_BYTES) -> Any:
     """Parse a JSON file; a missing, huge, deeply nested or corrupted file is a `RunDirError`.
 
     NaN and ±inf are refused unless ``allow_nonfinite`` (see `vaelab._config.parse_json`).
@@ -50,8 +51,7 @@ def read_json(path: Path, *, allow_nonfinite: bool = False,
         raise RunDirError(f"{path} is missing")
     size = path.stat().st_size
     if size > max_bytes:
-        raise RunDirError(f"{path} is {size} bytes, more than the {max_bytes} a vaelab "
-                          "JSON file can be")
+        raise RunDirError(f"{path} is {size} bytes, more than the {max_bytes} a vaelab JSON file can be")
     try:
         return parse_json(path.read_bytes(), allow_nonfinite=allow_nonfinite)
     except ConfigError as err:
@@ -65,7 +65,8 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
 
 
 def load_tensors(
-    path: Path, expected: dict[str, tuple[torch.dtype, tuple[int, ...]]] | None = None,
+    path: Path,
+    expected: dict[str, tuple[torch.dtype, tuple[int, ...]]] | None = None,
     what: str = "the model",
 ) -> dict[str, torch.Tensor]:
     """Load a `save_tensors` file; a missing, damaged or mismatched file is a `RunDirError`.
@@ -84,11 +85,13 @@ def load_tensors(
     -------
     dict of str to Tensor
     """
+
     def check(header: _tensorfile.Header) -> None:
         unknown = sorted(set(header.metadata) - {_tensorfile.CHECKSUM})
         if unknown:
-            raise RunDirError(f"{path} has unknown metadata {unknown}; expected only "
-                              f"{_tensorfile.CHECKSUM!r}")
+            raise RunDirError(
+                f"{path} has unknown metadata {unknown}; expected only {_tensorfile.CHECKSUM!r}"
+            )
         if expected is not None:
             _tensorfile.check_layout(header, expected, what)
 
@@ -143,13 +146,14 @@ def check_config(config: Any, path: Path) -> dict:
         raise RunDirError(f"{path} has no 'model' section; is this a vaelab run?")
     unknown = sorted(set(config) - set(SECTIONS))
     if unknown:
-        raise RunDirError(f"{path}: unknown top-level keys {unknown}; expected some of "
-                          f"{list(SECTIONS)}")
+        raise RunDirError(f"{path}: unknown top-level keys {unknown}; expected some of {list(SECTIONS)}")
     fmt = config.get("format")
     if type(fmt) is not int or fmt != FORMAT_VERSION:
-        raise RunDirError(f"{path}: format={fmt!r:.40} is not one this vaelab reads "
-                          f"({FORMAT_VERSION}); was it written by another vaelab version "
-                          f"({config.get('vaelab_version')!r:.40})?")
+        raise RunDirError(
+            f"{path}: format={fmt!r:.40} is not one this vaelab reads "
+            f"({FORMAT_VERSION}); was it written by another vaelab version "
+            f"({config.get('vaelab_version')!r:.40})?"
+        )
     if not isinstance(config.get("vaelab_version", ""), str):
         raise RunDirError(f"{path}: vaelab_version must be a string")
     out = dict(config)
@@ -182,17 +186,16 @@ def _check_estimator(section: Any, model: ModelConfig) -> None:
         raise ConfigError(f"estimator.params must be an object, got {type(params).__name__}")
     sizes = params.get("hidden_layer_sizes", [])
     if not isinstance(sizes, list) or not all(type(h) is int and h >= 0 for h in sizes):
-        raise ConfigError(f"estimator.params.hidden_layer_sizes={sizes!r:.40} must be a list "
-                          "of layer widths")
+        raise ConfigError(f"estimator.params.hidden_layer_sizes={sizes!r:.40} must be a list of layer widths")
     if not isinstance(fitted, dict):
         raise ConfigError(f"estimator.fitted must be an object, got {type(fitted).__name__}")
     n = fitted.get("n_features_in_")
     if type(n) is not int or n != model.n_features:
-        raise ConfigError(f"estimator.fitted.n_features_in_={n!r:.40} must be the model's "
-                          f"{model.n_features} input features")
+        raise ConfigError(
+            f"estimator.fitted.n_features_in_={n!r:.40} must be the model's {model.n_features} input features"
+        )
     names = fitted.get("feature_names_in_", [""] * n)
-    if not isinstance(names, list) or len(names) != n or not all(
-            isinstance(f, str) for f in names):
+    if not isinstance(names, list) or len(names) != n or not all(isinstance(f, str) for f in names):
         raise ConfigError(f"estimator.fitted.feature_names_in_ must be {n} strings")
     for key, ok, expected in (
         ("likelihood_", lambda v: isinstance(v, str), "a likelihood name"),
@@ -218,9 +221,10 @@ def model_layout(config: ModelConfig, path: Path) -> torch.nn.Module:
         with torch.device("meta"):
             return build_model(config)
     except (ConfigError, RuntimeError, ValueError, TypeError, OverflowError) as err:
-        raise RunDirError(f"{path}: cannot build the model it describes "
-                          f"({str(err).splitlines()[0] if str(err) else type(err).__name__})"
-                          ) from None
+        raise RunDirError(
+            f"{path}: cannot build the model it describes "
+            f"({str(err).splitlines()[0] if str(err) else type(err).__name__})"
+        ) from None
 
 
 def load_model(run_dir: Path, device: str | torch.device = "cpu") -> torch.nn.Module:
@@ -251,8 +255,10 @@ def load_model(run_dir: Path, device: str | torch.device = "cpu") -> torch.nn.Mo
     for name, t in state.items():
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             bad = int((~torch.isfinite(t)).sum())
-            raise RunDirError(f"{run_dir / WEIGHTS}: tensor {name!r} holds {bad} NaN or "
-                              "infinite values; these weights cannot be used")
+            raise RunDirError(
+                f"{run_dir / WEIGHTS}: tensor {name!r} holds {bad} NaN or "
+                "infinite values; these weights cannot be used"
+            )
     model = build_model(config)
     model.load_state_dict(state)
     return model.to(device).eval()
@@ -293,8 +299,7 @@ def read_metrics(run_dir: Path) -> list[dict]:
         return []
     size = path.stat().st_size
     if size > MAX_METRICS_BYTES:
-        raise RunDirError(f"{path} is {size} bytes, more than the {MAX_METRICS_BYTES} a "
-                          "metrics file can be")
+        raise RunDirError(f"{path} is {size} bytes, more than the {MAX_METRICS_BYTES} a metrics file can be")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:

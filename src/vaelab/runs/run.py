@@ -98,15 +98,21 @@ def check_trainable(model: ModelConfig, splits: DataSplits, train: TrainConfig) 
     check_likelihood(model, splits.train, train)
     n = len(splits.train)
     if n < 2:
-        raise ConfigError(f"the training split has {n} sample(s) after holding out validation "
-                          "data; training needs at least 2 (lower --valid-fraction)")
+        raise ConfigError(
+            f"the training split has {n} sample(s) after holding out validation "
+            "data; training needs at least 2 (lower --valid-fraction)"
+        )
     if train.importance_samples > 1 and model.kind != "vae":
-        raise ConfigError(f"importance_samples={train.importance_samples} needs a VAE: an "
-                          "autoencoder has no q(z|x) to draw importance samples from; use 1")
+        raise ConfigError(
+            f"importance_samples={train.importance_samples} needs a VAE: an "
+            "autoencoder has no q(z|x) to draw importance samples from; use 1"
+        )
     if train.checkpoint_every == 0 and train.checkpoint_minutes is None:
-        raise ConfigError("checkpoint_every=0 without checkpoint_minutes never writes a "
-                          "checkpoint, so the run could never be resumed; give "
-                          "--checkpoint-minutes M or --checkpoint-every N >= 1")
+        raise ConfigError(
+            "checkpoint_every=0 without checkpoint_minutes never writes a "
+            "checkpoint, so the run could never be resumed; give "
+            "--checkpoint-minutes M or --checkpoint-every N >= 1"
+        )
     # activations of one step: K samples x batch x (decoder widths + output), fwd and bwd
     widths = sum(model.hidden) + model.latent_dim + model.n_features
     need = 4 * 3 * train.importance_samples * min(train.batch_size, n) * widths
@@ -115,7 +121,8 @@ def check_trainable(model: ModelConfig, splits: DataSplits, train: TrainConfig) 
         raise ConfigError(
             f"importance_samples={train.importance_samples} with batch_size={train.batch_size} "
             f"needs about {need / 2**30:.0f} GiB per step, more than this machine's "
-            f"{have / 2**30:.0f} GiB; lower --importance-samples or --batch-size")
+            f"{have / 2**30:.0f} GiB; lower --importance-samples or --batch-size"
+        )
 
 
 def _physical_memory() -> int | None:
@@ -159,12 +166,12 @@ def train_run(
     sections = {"train": train.to_dict(), "data": data.to_dict()}
     lock = None
     if distributed.is_main():  # under torchrun, rank 0 alone writes
-        lock = _writing(out, lambda: create_run_dir(
-            out, overwrite, lambda d: save_model(d, net, **sections)))
+        lock = _writing(out, lambda: create_run_dir(out, overwrite, lambda d: save_model(d, net, **sections)))
     try:
         distributed.barrier()
-        return _writing(out, lambda: _fit_and_finish(net, splits, data, train, Path(run_dir),
-                                                     sections, progress, False))
+        return _writing(
+            out, lambda: _fit_and_finish(net, splits, data, train, Path(run_dir), sections, progress, False)
+        )
     finally:
         if lock is not None:
             lock.release()
@@ -211,8 +218,10 @@ def resume_run(
         started = has_checkpoint(run_dir)
         epoch = load_run_checkpoint(run_dir, model)["meta"]["state"]["epoch"] if started else 0
         if started and train.epochs < epoch:
-            raise ConfigError(f"epochs={train.epochs} is below the {epoch} epochs this run has "
-                              "already trained; give --epochs of at least that")
+            raise ConfigError(
+                f"epochs={train.epochs} is below the {epoch} epochs this run has "
+                "already trained; give --epochs of at least that"
+            )
         splits = load_data(data)
         check_trainable(model, splits, train)
         net = build_model(model, seed=train.seed)
@@ -221,8 +230,9 @@ def resume_run(
         if lock is not None:
             _writing(run_dir, lambda: _prepare_resume(run_dir, net, sections, epoch, changed))
         distributed.barrier()
-        return _writing(run_dir, lambda: _fit_and_finish(net, splits, data, train, run_dir,
-                                                         sections, progress, started))
+        return _writing(
+            run_dir, lambda: _fit_and_finish(net, splits, data, train, run_dir, sections, progress, started)
+        )
     finally:
         if lock is not None:
             lock.release()
@@ -240,8 +250,10 @@ def _changes(train: TrainConfig, changes: dict) -> dict:
     """``{option: (old, new)}`` for the options that differ; others are refused by name."""
     fixed = sorted(set(changes) - set(RESUMABLE))
     if fixed:
-        raise ConfigError(f"{', '.join(fixed)} cannot change when resuming (the run was "
-                          f"trained with them); options a resume can change: {', '.join(RESUMABLE)}")
+        raise ConfigError(
+            f"{', '.join(fixed)} cannot change when resuming (the run was "
+            f"trained with them); options a resume can change: {', '.join(RESUMABLE)}"
+        )
     old = train.to_dict()
     return {k: (old[k], v) for k, v in changes.items() if old[k] != v}
 
@@ -254,8 +266,14 @@ def _prepare_resume(run_dir: Path, net, sections: dict, epoch: int, changed: dic
     elif changed:
         write_config(run_dir, net.config, **sections)
     if changed:
-        append_metrics(run_dir, {"event": "resume", "after_epoch": epoch,
-                                 "changed": {k: {"from": a, "to": b} for k, (a, b) in changed.items()}})
+        append_metrics(
+            run_dir,
+            {
+                "event": "resume",
+                "after_epoch": epoch,
+                "changed": {k: {"from": a, "to": b} for k, (a, b) in changed.items()},
+            },
+        )
 
 
 def _writing(path: Path, write):
@@ -264,8 +282,10 @@ def _writing(path: Path, write):
         return write()
     except OSError as err:
         what = f" ({err.filename})" if err.filename else ""
-        raise RunDirError(f"cannot write the run directory {path}{what}: {err.strerror or err}; "
-                          "the last complete checkpoint, if any, is kept") from None
+        raise RunDirError(
+            f"cannot write the run directory {path}{what}: {err.strerror or err}; "
+            "the last complete checkpoint, if any, is kept"
+        ) from None
 
 
 def _fit_and_finish(net, splits, data, train, run_dir, sections, progress, resume):
@@ -276,8 +296,16 @@ def _fit_and_finish(net, splits, data, train, run_dir, sections, progress, resum
         append_metrics(run_dir, record)
         save_model(run_dir, net, **sections)  # the latest weights, loadable while training runs
 
-    history = fit(net, splits.train, train, valid=valid, progress=progress,
-                  on_epoch=after_epoch, checkpoint_dir=run_dir, resume=resume)
+    history = fit(
+        net,
+        splits.train,
+        train,
+        valid=valid,
+        progress=progress,
+        on_epoch=after_epoch,
+        checkpoint_dir=run_dir,
+        resume=resume,
+    )
     seconds = time.perf_counter() - start
     if not distributed.is_main():
         return net, history
@@ -285,10 +313,14 @@ def _fit_and_finish(net, splits, data, train, run_dir, sections, progress, resum
     test = eval_split(splits, "test", train, data.seed)
     terms = elbo_terms(net, as_flat_tensor(test, next(net.parameters()).device))
     summary = {
-        "epochs": len(history.epoch), "train_seconds": seconds,
+        "epochs": len(history.epoch),
+        "train_seconds": seconds,
         "best_epoch": history.best_epoch,
-        "test_loss": terms["loss"], "test_reconstruction": terms["reconstruction"],
-        "test_kl": terms["kl"], "n_train": len(splits.train), "n_test": len(test),
+        "test_loss": terms["loss"],
+        "test_reconstruction": terms["reconstruction"],
+        "test_kl": terms["kl"],
+        "n_train": len(splits.train),
+        "n_test": len(test),
     }
     atomic_write_json(run_dir / SUMMARY, summary)
     return net, history

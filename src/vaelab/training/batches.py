@@ -179,9 +179,7 @@ class NpySource:
                     mm.madvise(mmap.MADV_DONTNEED)
         if not np.isfinite(out).all():
             r = int(np.nonzero(~np.isfinite(out).all(axis=1))[0][0])
-            raise DataError(
-                f"{self.name}: sample {int(index[r])} holds NaN or inf; not allowed"
-            )
+            raise DataError(f"{self.name}: sample {int(index[r])} holds NaN or inf; not allowed")
         return out
 
     def batches(

@@ -42,8 +42,7 @@ META_KEYS = ("format", "state", "param_groups", "generator_device", "has_best")
 # The loop state `vaelab.training.loop.fit` keeps (besides "history"): key → (check, what it must be)
 STATE = {
     "epoch": (lambda v: _is_int(v) and v >= 0, "an int >= 0"),
-    "best_loss": (lambda v: v is None or _is_number(v) and not math.isnan(v),
-                  "null or a number"),
+    "best_loss": (lambda v: v is None or _is_number(v) and not math.isnan(v), "null or a number"),
     "bad_epochs": (lambda v: _is_int(v) and v >= 0, "an int >= 0"),
     "lr_scale": (lambda v: _is_number(v) and 0 < v < math.inf, "a finite number > 0"),
     "rollbacks": (lambda v: _is_int(v) and v >= 0, "an int >= 0"),
@@ -62,8 +61,14 @@ def fresh_state() -> dict:
     >>> fresh_state()["epoch"], fresh_state()["history"]["train_loss"]
     (0, [])
     """
-    return {"epoch": 0, "best_loss": None, "bad_epochs": 0, "lr_scale": 1.0, "rollbacks": 0,
-            "history": History().to_dict()}
+    return {
+        "epoch": 0,
+        "best_loss": None,
+        "bad_epochs": 0,
+        "lr_scale": 1.0,
+        "rollbacks": 0,
+        "history": History().to_dict(),
+    }
 
 
 def capture(
@@ -155,8 +160,13 @@ def restore(
     where = snapshot.get("path", "the checkpoint")
     check_meta(meta, where)
     params = [p for group in optimizer.param_groups for p in group["params"]]
-    check_tensors(_tensorfile.describe(tensors), meta, where,
-                  _tensorfile.describe(model.state_dict()), [_desc(p) for p in params])
+    check_tensors(
+        _tensorfile.describe(tensors),
+        meta,
+        where,
+        _tensorfile.describe(model.state_dict()),
+        [_desc(p) for p in params],
+    )
     _check_values(tensors, where)
     _check_groups(meta["param_groups"], optimizer, where)
     rng = {"rng.generator": generator.get_state(), "rng.torch_cpu": torch.get_rng_state()}
@@ -166,7 +176,8 @@ def restore(
                 f"{where}: {name} holds {tensors[name].numel()} bytes, but this "
                 f"{'generator' if name == 'rng.generator' else 'process'} ({generator.device}) "
                 f"needs {current.numel()}; the checkpoint was written with a "
-                f"{meta['generator_device']} generator")
+                f"{meta['generator_device']} generator"
+            )
     device = next(model.parameters()).device
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     per_param: dict[int, dict[str, torch.Tensor]] = {}
@@ -223,8 +234,10 @@ def check_meta(meta: Any, where: str | Path) -> None:
     if not isinstance(meta, dict):
         raise RunDirError(f"{where}: the checkpoint metadata is not a JSON object")
     if meta.get("format") != CHECKPOINT_FORMAT or not _is_int(meta.get("format")):
-        raise RunDirError(f"{where} has an unknown checkpoint format {meta.get('format')!r:.40} "
-                          f"(this vaelab reads {CHECKPOINT_FORMAT})")
+        raise RunDirError(
+            f"{where} has an unknown checkpoint format {meta.get('format')!r:.40} "
+            f"(this vaelab reads {CHECKPOINT_FORMAT})"
+        )
     _check_keys(meta, META_KEYS, "", where)
     state = meta["state"]
     if not isinstance(state, dict):
@@ -256,12 +269,15 @@ def _check_history(history: Any, epoch: int, where: str | Path) -> None:
         raise RunDirError(f"{where}: state.history must be an object")
     _check_keys(history, tuple(f.name for f in fields(History)), "state.history.", where)
     if history["epoch"] != list(range(1, epoch + 1)):
-        raise RunDirError(f"{where}: state.history.epoch={history['epoch']!r:.40} must list "
-                          f"the epochs 1 to {epoch} (state.epoch)")
+        raise RunDirError(
+            f"{where}: state.history.epoch={history['epoch']!r:.40} must list "
+            f"the epochs 1 to {epoch} (state.epoch)"
+        )
     best = history["best_epoch"]
     if best is not None and not (_is_int(best) and 1 <= best <= epoch):
-        raise RunDirError(f"{where}: state.history.best_epoch={best!r:.40} must be null or "
-                          f"an epoch from 1 to {epoch}")
+        raise RunDirError(
+            f"{where}: state.history.best_epoch={best!r:.40} must be null or an epoch from 1 to {epoch}"
+        )
     for key, values in history.items():
         if key in ("epoch", "best_epoch"):
             continue
@@ -269,9 +285,11 @@ def _check_history(history: Any, epoch: int, where: str | Path) -> None:
             raise RunDirError(f"{where}: state.history.{key} must be a list of numbers")
         every_epoch = key.startswith("train_") or key == "seconds"  # valid_*: when validated
         if len(values) > epoch or every_epoch and len(values) != epoch:
-            raise RunDirError(f"{where}: state.history.{key} has {len(values)} values, "
-                              f"expected {epoch if every_epoch else f'at most {epoch}'} "
-                              "(one per epoch)")
+            raise RunDirError(
+                f"{where}: state.history.{key} has {len(values)} values, "
+                f"expected {epoch if every_epoch else f'at most {epoch}'} "
+                "(one per epoch)"
+            )
 
 
 def _check_group_values(groups: Any, where: str | Path) -> None:
@@ -286,8 +304,7 @@ def _check_group_values(groups: Any, where: str | Path) -> None:
         for key in ("params", "lr", "betas", "eps", "weight_decay"):
             if key not in g:
                 raise RunDirError(f"{where}: the checkpoint lacks {at}.{key}")
-        if not isinstance(g["params"], list) or not all(
-                _is_int(j) and j >= 0 for j in g["params"]):
+        if not isinstance(g["params"], list) or not all(_is_int(j) and j >= 0 for j in g["params"]):
             raise RunDirError(f"{where}: {at}.params must be a list of parameter indices")
         indices += g["params"]
         for key, value in g.items():
@@ -296,45 +313,56 @@ def _check_group_values(groups: Any, where: str | Path) -> None:
                 "lr": _is_number(value) and 0 <= value < math.inf,
                 "eps": _is_number(value) and 0 < value < math.inf,
                 "weight_decay": _is_number(value) and 0 <= value < math.inf,
-                "betas": isinstance(value, list | tuple) and len(value) == 2 and all(
-                    _is_number(b) and 0 <= b < 1 for b in value),
-            }.get(key, value is None or isinstance(value, bool) or (
-                _is_number(value) and math.isfinite(value)))
+                "betas": isinstance(value, list | tuple)
+                and len(value) == 2
+                and all(_is_number(b) and 0 <= b < 1 for b in value),
+            }.get(
+                key, value is None or isinstance(value, bool) or (_is_number(value) and math.isfinite(value))
+            )
             if not ok:
-                raise RunDirError(f"{where}: {at}.{key}={value!r:.40} is not a valid Adam "
-                                  "setting")
+                raise RunDirError(f"{where}: {at}.{key}={value!r:.40} is not a valid Adam setting")
     if sorted(indices) != list(range(len(indices))):
-        raise RunDirError(f"{where}: param_groups must number the parameters 0 to "
-                          f"{len(indices) - 1} once each")
+        raise RunDirError(
+            f"{where}: param_groups must number the parameters 0 to {len(indices) - 1} once each"
+        )
 
 
-def _check_groups(groups: list[dict], optimizer: torch.optim.Optimizer,
-                  where: str | Path) -> None:
+def _check_groups(groups: list[dict], optimizer: torch.optim.Optimizer, where: str | Path) -> None:
     """Saved ``param_groups`` that fit ``optimizer``: same groups, same hyperparameters but lr."""
     current = optimizer.param_groups
     if len(groups) != len(current) or any(
-            len(g["params"]) != len(c["params"]) for g, c in zip(groups, current, strict=False)):
-        raise RunDirError(f"{where}: param_groups has {[len(g['params']) for g in groups]} "
-                          f"parameters per group, the optimizer "
-                          f"{[len(c['params']) for c in current]}")
+        len(g["params"]) != len(c["params"]) for g, c in zip(groups, current, strict=False)
+    ):
+        raise RunDirError(
+            f"{where}: param_groups has {[len(g['params']) for g in groups]} "
+            f"parameters per group, the optimizer "
+            f"{[len(c['params']) for c in current]}"
+        )
     for i, (g, c) in enumerate(zip(groups, current, strict=True)):
         for key, value in g.items():
             if key in ("params", "lr", *IMPLEMENTATION) or key not in c:
                 continue
             mine = tuple(value) if isinstance(value, list) else value
             if mine != c[key]:
-                raise RunDirError(f"{where}: param_groups[{i}].{key}={value!r:.40} differs "
-                                  f"from this run's {c[key]!r:.40}")
+                raise RunDirError(
+                    f"{where}: param_groups[{i}].{key}={value!r:.40} differs from this run's {c[key]!r:.40}"
+                )
 
 
-def check_tensors(desc: Layout, meta: dict, where: str | Path, model: Layout | None = None,
-                  params: list[tuple[torch.dtype, tuple[int, ...]]] | None = None) -> None:
+def check_tensors(
+    desc: Layout,
+    meta: dict,
+    where: str | Path,
+    model: Layout | None = None,
+    params: list[tuple[torch.dtype, tuple[int, ...]]] | None = None,
+) -> None:
     """Refuse checkpoint tensors that do not fit together, or do not fit the model.
 
     ``desc`` is ``{name: (dtype, shape)}`` of the checkpoint (from its header,
     before the data is read); ``model`` the model's state dict layout and
     ``params`` the optimizer's parameters in order, when known.
     """
+
     def refuse(why: str) -> RunDirError:
         return RunDirError(f"{where}: {why}")
 
@@ -362,11 +390,11 @@ def check_tensors(desc: Layout, meta: dict, where: str | Path, model: Layout | N
     if sorted(cuda) != list(range(len(cuda))):
         raise refuse(f"the CUDA generator states must be numbered from 0, got {sorted(cuda)}")
     cpu = tuple(torch.get_rng_state().shape)
-    if desc["rng.torch_cpu"][1] != cpu or (meta["generator_device"] == "cpu"
-                                           and desc["rng.generator"][1] != cpu):
+    if desc["rng.torch_cpu"][1] != cpu or (
+        meta["generator_device"] == "cpu" and desc["rng.generator"][1] != cpu
+    ):
         name = "rng.torch_cpu" if desc["rng.torch_cpu"][1] != cpu else "rng.generator"
-        raise refuse(f"{name} holds {desc[name][1][0]} bytes, but a CPU generator state "
-                     f"has {cpu[0]}")
+        raise refuse(f"{name} holds {desc[name][1][0]} bytes, but a CPU generator state has {cpu[0]}")
     if model is not None:
         _same(groups["model"], model, "model", refuse)
     elif not groups["model"]:
@@ -381,21 +409,25 @@ def check_tensors(desc: Layout, meta: dict, where: str | Path, model: Layout | N
     amsgrad = any(g.get("amsgrad") is True for g in meta["param_groups"])
     needed = {*ADAM_STATE, *(("max_exp_avg_sq",) if amsgrad else ())}
     if optim and sorted(optim) != list(range(n)):
-        raise refuse(f"optimizer state for parameters {sorted(optim)[:5]}..., expected all "
-                     f"of 0 to {n - 1} or none")
+        raise refuse(
+            f"optimizer state for parameters {sorted(optim)[:5]}..., expected all of 0 to {n - 1} or none"
+        )
     for i, state in sorted(optim.items()):
         if set(state) != needed:
-            raise refuse(f"optimizer state of parameter {i} holds {sorted(state)}, expected "
-                         f"{sorted(needed)}")
+            raise refuse(f"optimizer state of parameter {i} holds {sorted(state)}, expected {sorted(needed)}")
         if state["step"] != (torch.float32, ()):
-            raise refuse(f"optim.{i}.step must be a float32 scalar, got {state['step'][0]} "
-                         f"of shape {list(state['step'][1])}")
+            raise refuse(
+                f"optim.{i}.step must be a float32 scalar, got {state['step'][0]} "
+                f"of shape {list(state['step'][1])}"
+            )
         like = params[i] if params is not None else state["exp_avg"]
         for key in sorted(needed - {"step"}):
             if state[key] != like:
-                raise refuse(f"optim.{i}.{key} is {state[key][0]} of shape "
-                             f"{list(state[key][1])}, expected {like[0]} of shape "
-                             f"{list(like[1])} like its parameter")
+                raise refuse(
+                    f"optim.{i}.{key} is {state[key][0]} of shape "
+                    f"{list(state[key][1])}, expected {like[0]} of shape "
+                    f"{list(like[1])} like its parameter"
+                )
 
 
 def _same(got: Layout, expected: Layout, prefix: str, refuse) -> None:
@@ -405,8 +437,10 @@ def _same(got: Layout, expected: Layout, prefix: str, refuse) -> None:
         raise refuse(f"does not match the model: it {name}")
     for k, (dtype, shape) in expected.items():
         if got[k] != (dtype, shape):
-            raise refuse(f"{prefix}.{k} is {got[k][0]} of shape {list(got[k][1])}, the model's "
-                         f"is {dtype} of shape {list(shape)}")
+            raise refuse(
+                f"{prefix}.{k} is {got[k][0]} of shape {list(got[k][1])}, the model's "
+                f"is {dtype} of shape {list(shape)}"
+            )
 
 
 def _check_values(tensors: dict[str, torch.Tensor], where: str | Path) -> None:
@@ -467,15 +501,17 @@ def _read(path: Path, model: Layout | None, params: list | None) -> dict[str, An
     def check(header: _tensorfile.Header) -> None:
         unknown = sorted(set(header.metadata) - {"vaelab", _tensorfile.CHECKSUM})
         if unknown or "vaelab" not in header.metadata:
-            raise RunDirError(f"{path} is not a vaelab checkpoint (metadata keys "
-                              f"{sorted(header.metadata)}, expected 'vaelab' and "
-                              f"{_tensorfile.CHECKSUM!r})")
+            raise RunDirError(
+                f"{path} is not a vaelab checkpoint (metadata keys "
+                f"{sorted(header.metadata)}, expected 'vaelab' and "
+                f"{_tensorfile.CHECKSUM!r})"
+            )
         try:
-            meta.update(parse_json(header.metadata["vaelab"], allow_nonfinite=True,
-                                   max_depth=8) or {"format": None})
+            meta.update(
+                parse_json(header.metadata["vaelab"], allow_nonfinite=True, max_depth=8) or {"format": None}
+            )
         except (ConfigError, TypeError, ValueError) as err:
-            raise RunDirError(f"{path}: the checkpoint metadata is not a JSON object "
-                              f"({err})") from None
+            raise RunDirError(f"{path}: the checkpoint metadata is not a JSON object ({err})") from None
         check_meta(meta, path)
         desc = {k: (_tensorfile.DTYPES[e.dtype], e.shape) for k, e in header.entries.items()}
         check_tensors(desc, meta, path, model, params)
@@ -487,8 +523,9 @@ def _read(path: Path, model: Layout | None, params: list | None) -> dict[str, An
         try:  # on a scratch generator: torch refuses e.g. an invalid Mersenne Twister position
             torch.Generator().set_state(tensors[name])
         except RuntimeError as err:
-            raise RunDirError(f"{path}: the random-number generator state {name} is damaged "
-                              f"({err})") from None
+            raise RunDirError(
+                f"{path}: the random-number generator state {name} is damaged ({err})"
+            ) from None
     return {"tensors": tensors, "meta": meta, "path": str(path)}
 
 

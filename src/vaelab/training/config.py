@@ -15,7 +15,6 @@ DIVERGENCE = ("stop", "rollback")
 MAX_SEED = 2**32 - 1  # numpy's legacy seeding and torch both take seeds in [0, 2**32 - 1]
 
 
-
 @dataclass
 class TrainConfig:
     """How to train. Stored in every run's config.json."""
@@ -51,24 +50,27 @@ class TrainConfig:
             (0 < self.adam_eps < math.inf, f"adam_eps={self.adam_eps} must be a finite number > 0"),
             (0 <= self.seed <= MAX_SEED, f"seed={self.seed} must be between 0 and {MAX_SEED}"),
             (self.kl_warmup_epochs >= 0, f"kl_warmup_epochs={self.kl_warmup_epochs} must be >= 0"),
-            (self.importance_samples >= 1,
-             f"importance_samples={self.importance_samples} must be >= 1"),
+            (self.importance_samples >= 1, f"importance_samples={self.importance_samples} must be >= 1"),
             (self.patience is None or self.patience >= 1, f"patience={self.patience} must be >= 1"),
-            (self.lr_schedule in SCHEDULES,
-             f"lr_schedule={self.lr_schedule!r} must be one of {SCHEDULES}"),
+            (self.lr_schedule in SCHEDULES, f"lr_schedule={self.lr_schedule!r} must be one of {SCHEDULES}"),
             (self.binarize in BINARIZE, f"binarize={self.binarize!r} must be one of {BINARIZE}"),
             (self.checkpoint_every >= 0, f"checkpoint_every={self.checkpoint_every} must be >= 0"),
-            (self.checkpoint_minutes is None or 0 < self.checkpoint_minutes < math.inf,
-             f"checkpoint_minutes={self.checkpoint_minutes} must be > 0"),
-            (self.on_divergence in DIVERGENCE,
-             f"on_divergence={self.on_divergence!r} must be one of {DIVERGENCE}"),
+            (
+                self.checkpoint_minutes is None or 0 < self.checkpoint_minutes < math.inf,
+                f"checkpoint_minutes={self.checkpoint_minutes} must be > 0",
+            ),
+            (
+                self.on_divergence in DIVERGENCE,
+                f"on_divergence={self.on_divergence!r} must be one of {DIVERGENCE}",
+            ),
             (self.max_rollbacks >= 0, f"max_rollbacks={self.max_rollbacks} must be >= 0"),
             (self.check_every >= 1, f"check_every={self.check_every} must be >= 1"),
             (self.threads is None or self.threads >= 1, f"threads={self.threads} must be >= 1"),
-            (self.precision in PRECISIONS,
-             f"precision={self.precision!r} must be one of {PRECISIONS}"),
-            (self.device in ("cpu", "cuda", "auto") or self.device.startswith("cuda:"),
-             f"device={self.device!r} must be 'cpu', 'cuda' or 'auto'"),
+            (self.precision in PRECISIONS, f"precision={self.precision!r} must be one of {PRECISIONS}"),
+            (
+                self.device in ("cpu", "cuda", "auto") or self.device.startswith("cuda:"),
+                f"device={self.device!r} must be 'cpu', 'cuda' or 'auto'",
+            ),
         ]
         for ok, message in checks:
             if not ok:

@@ -168,25 +168,35 @@ def fit(
             torch.set_num_threads(threads_before)
 
 
-def _check_fit(model: torch.nn.Module, train: Dataset | TensorSource | NpySource,
-               config: TrainConfig, checkpoint_dir: str | Path | None, resume: bool) -> None:
+def _check_fit(
+    model: torch.nn.Module,
+    train: Dataset | TensorSource | NpySource,
+    config: TrainConfig,
+    checkpoint_dir: str | Path | None,
+    resume: bool,
+) -> None:
     """Refuse what `fit` cannot train, before anything changes."""
     if len(train) < 2:
         raise ConfigError(f"training needs at least 2 samples, got {len(train)}")
     if train.n_features != model.config.n_features:
         raise ConfigError(
-            f"data has {train.n_features} features per sample but the model expects "
-            f"{model.config.n_features}"
+            f"data has {train.n_features} features per sample but the model expects {model.config.n_features}"
         )
     if resume and checkpoint_dir is None:
         raise ConfigError("resume=True needs the checkpoint_dir to resume from")
     if config.importance_samples > 1 and getattr(model.config, "kind", "vae") != "vae":
-        raise ConfigError(f"importance_samples={config.importance_samples} needs a VAE: an "
-                          "autoencoder has no q(z|x) to draw importance samples from; use 1")
+        raise ConfigError(
+            f"importance_samples={config.importance_samples} needs a VAE: an "
+            "autoencoder has no q(z|x) to draw importance samples from; use 1"
+        )
 
 
-def _setup(model: torch.nn.Module, train: Dataset | TensorSource | NpySource,
-           valid: Dataset | None, config: TrainConfig) -> tuple[_StepContext, torch.Tensor | None]:
+def _setup(
+    model: torch.nn.Module,
+    train: Dataset | TensorSource | NpySource,
+    valid: Dataset | None,
+    config: TrainConfig,
+) -> tuple[_StepContext, torch.Tensor | None]:
     """Device, seeds, threads, the data on the device, the wrapped model and Adam.
 
     Returns the step context and the flat validation tensor (None without ``valid``).
@@ -198,8 +208,9 @@ def _setup(model: torch.nn.Module, train: Dataset | TensorSource | NpySource,
     gen = torch.Generator(device=device).manual_seed(config.seed)
     if device.type == "cpu":
         # None: never more than the caller's setting; one for small steps, fewer under load
-        torch.set_num_threads(config.threads or min(torch.get_num_threads(),
-                                                    threads_for_step(model, config.batch_size)))
+        torch.set_num_threads(
+            config.threads or min(torch.get_num_threads(), threads_for_step(model, config.batch_size))
+        )
     model.to(device).train()
     source = train if isinstance(train, BatchSource) else TensorSource(as_flat_tensor(train, device))
     if len(source) < world:
@@ -209,9 +220,16 @@ def _setup(model: torch.nn.Module, train: Dataset | TensorSource | NpySource,
     if config.compile:
         net = torch.compile(net)
     ctx = _StepContext(
-        config=config, net=net, model=model, source=source,
-        optimizer=_adam(model, config, device), generator=gen, device=device,
-        autocast_dtype=autocast_dtype, rank=rank, world=world,
+        config=config,
+        net=net,
+        model=model,
+        source=source,
+        optimizer=_adam(model, config, device),
+        generator=gen,
+        device=device,
+        autocast_dtype=autocast_dtype,
+        rank=rank,
+        world=world,
         n_steps=steps_per_epoch(len(source), config.batch_size, world),
     )
     return ctx, x_valid
@@ -224,9 +242,14 @@ class _Loop:
     validation weights so far, ``last_good`` the snapshot a rollback returns to.
     """
 
-    def __init__(self, ctx: _StepContext, x_valid: torch.Tensor | None,
-                 on_epoch: EpochCallback | None, progress: bool,
-                 checkpoint_dir: str | Path | None) -> None:
+    def __init__(
+        self,
+        ctx: _StepContext,
+        x_valid: torch.Tensor | None,
+        on_epoch: EpochCallback | None,
+        progress: bool,
+        checkpoint_dir: str | Path | None,
+    ) -> None:
         self.ctx, self.x_valid = ctx, x_valid
         self.on_epoch, self.progress, self.checkpoint_dir = on_epoch, progress, checkpoint_dir
         self.rollback = ctx.config.on_divergence == "rollback"
@@ -264,12 +287,15 @@ class _Loop:
 
     def _report(self, epoch: int, train: list[float], start: float) -> dict:
         """The epoch's metrics record: into the history, the progress output and ``on_epoch``."""
-        record = {"epoch": epoch, "train_loss": train[0], "train_reconstruction": train[1],
-                  "train_kl": train[2]}
+        record = {
+            "epoch": epoch,
+            "train_loss": train[0],
+            "train_reconstruction": train[1],
+            "train_kl": train[2],
+        }
         if self.x_valid is not None:
             v = elbo_terms(self.ctx.model, self.x_valid, self.ctx.config.eval_batch_size)
-            record.update(valid_loss=v["loss"], valid_reconstruction=v["reconstruction"],
-                          valid_kl=v["kl"])
+            record.update(valid_loss=v["loss"], valid_reconstruction=v["reconstruction"], valid_kl=v["kl"])
         record["seconds"] = time.perf_counter() - start
         _append(self.state.history, record)
         main_process = self.ctx.rank == 0
@@ -311,8 +337,9 @@ class _Loop:
         """Back to the last good state at a tenth of the learning rate, while retries are left."""
         config, state = self.ctx.config, self.state
         if not (self.rollback and state.rollbacks < config.max_rollbacks):
-            raise TrainingDivergedError(_divergence_message(d, config, state, self.checkpoint_dir,
-                                                            self.ctx.n_steps)) from None
+            raise TrainingDivergedError(
+                _divergence_message(d, config, state, self.checkpoint_dir, self.ctx.n_steps)
+            ) from None
         lr_scale, rollbacks = state.lr_scale * 0.1, state.rollbacks + 1
         self._restore(self.last_good)
         self.state.lr_scale, self.state.rollbacks = lr_scale, rollbacks
@@ -321,12 +348,13 @@ class _Loop:
                 f"training diverged in epoch {d.epoch}, step {d.step + 1}; rolled back to "
                 f"the end of epoch {self.state.epoch} and continuing at "
                 f"lr={config.lr * lr_scale:g} (retry {rollbacks} of {config.max_rollbacks})",
-                RuntimeWarning, stacklevel=3)  # attributed to fit
+                RuntimeWarning,
+                stacklevel=3,
+            )  # attributed to fit
 
     def _snapshot(self) -> dict:
         ctx = self.ctx
-        return capture(ctx.model, ctx.optimizer, ctx.generator, self.state.to_dict(),
-                       self.best_weights)
+        return capture(ctx.model, ctx.optimizer, ctx.generator, self.state.to_dict(), self.best_weights)
 
     def _restore(self, snapshot: dict) -> None:
         ctx = self.ctx
@@ -342,8 +370,7 @@ def _train_epoch(ctx: _StepContext, epoch: int, lr_scale: float, progress: bool)
     """
     config, net, opt, gen, device = ctx.config, ctx.net, ctx.optimizer, ctx.generator, ctx.device
     autocast_dtype, n_steps = ctx.autocast_dtype, ctx.n_steps
-    beta = _warmup_beta(getattr(ctx.model.config, "beta", 1.0), epoch, n_steps,
-                        config.kl_warmup_epochs)
+    beta = _warmup_beta(getattr(ctx.model.config, "beta", 1.0), epoch, n_steps, config.kl_warmup_epochs)
     base_lr = config.lr * lr_scale
     scheduled = config.lr_schedule != "constant"
     _set_lr(opt, base_lr * lr_factor(config.lr_schedule, epoch - 1, config.epochs))
@@ -351,23 +378,29 @@ def _train_epoch(ctx: _StepContext, epoch: int, lr_scale: float, progress: bool)
     perm = torch.randperm(len(ctx.source), generator=gen, device=gen.device)  # (N,)
     stats = torch.zeros(n_steps, 3, dtype=torch.float32, device=device)  # (n_steps, 3): loss·B, rec, kl
     seen = 0
-    bar = tqdm(total=n_steps, desc=f"epoch {epoch}/{config.epochs}", leave=False,
-               disable=not progress or ctx.rank != 0, mininterval=0.5)
+    bar = tqdm(
+        total=n_steps,
+        desc=f"epoch {epoch}/{config.epochs}",
+        leave=False,
+        disable=not progress or ctx.rank != 0,
+        mininterval=0.5,
+    )
     check = max(1, config.check_every)
     for step, xb in enumerate(ctx.source.batches(perm, config.batch_size, ctx.rank, ctx.world)):
         if config.binarize == "dynamic":  # xb: (B, D)
             xb = dynamic_binarize_batch(xb, gen)
         if scheduled and step:  # the schedule moves every step, not every epoch
-            _set_lr(opt, base_lr * lr_factor(config.lr_schedule, epoch - 1 + step / n_steps,
-                                             config.epochs))
-        with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
-                            enabled=autocast_dtype is not None):
+            _set_lr(opt, base_lr * lr_factor(config.lr_schedule, epoch - 1 + step / n_steps, config.epochs))
+        with torch.autocast(
+            device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
+        ):
             out = net(xb, beta=beta[step] if isinstance(beta, list) else beta, **extra)
         opt.zero_grad(set_to_none=True)
         out.loss.backward()
         opt.step()
-        stats[step] = torch.stack([out.loss.detach() * len(xb), out.reconstruction.detach().sum(),
-                                   out.kl.detach().sum()])
+        stats[step] = torch.stack(
+            [out.loss.detach() * len(xb), out.reconstruction.detach().sum(), out.kl.detach().sum()]
+        )
         seen += len(xb)
         bar.update()
         if step % check == check - 1:  # one host sync every `check` steps
@@ -394,8 +427,13 @@ def _sums_so_far(stats: torch.Tensor, steps: int, epoch: int) -> list[float]:
 def _epoch_means(ctx: _StepContext, stats: torch.Tensor, seen: int, epoch: int) -> list[float]:
     """[loss, reconstruction, kl] per example over all processes; `_Diverged` if not finite."""
     finite_w = torch.stack([torch.isfinite(p).all() for p in ctx.model.parameters()]).all()
-    totals = torch.cat([stats.double().sum(0), finite_w.double().reshape(1) - 1.0,
-                        torch.tensor([float(seen)], dtype=torch.float64, device=ctx.device)])
+    totals = torch.cat(
+        [
+            stats.double().sum(0),
+            finite_w.double().reshape(1) - 1.0,
+            torch.tensor([float(seen)], dtype=torch.float64, device=ctx.device),
+        ]
+    )
     totals = distributed.all_reduce_sum(totals).tolist()  # loss·B, rec, kl, -bad ranks, seen
     if not all(math.isfinite(v) for v in totals[:3]):
         raise _locate(stats, epoch, 0, ctx.n_steps)
@@ -414,22 +452,32 @@ def _locate(stats: torch.Tensor, epoch: int, lo: int, hi: int) -> _Diverged:
     return _Diverged(epoch, step, value, "loss")
 
 
-def _divergence_message(d: _Diverged, config: TrainConfig, state: _LoopState, checkpoint_dir,
-                        n_steps: int) -> str:
+def _divergence_message(
+    d: _Diverged, config: TrainConfig, state: _LoopState, checkpoint_dir, n_steps: int
+) -> str:
     lr = config.lr * state.lr_scale
     if d.epoch == 1 and d.step == 0:
-        cause = ("the first step already failed: the data likely holds huge values, or the "
-                 "likelihood does not fit it (e.g. a tiny Gaussian sigma); check the data "
-                 f"scale, or lower the learning rate (lr={lr:g})")
+        cause = (
+            "the first step already failed: the data likely holds huge values, or the "
+            "likelihood does not fit it (e.g. a tiny Gaussian sigma); check the data "
+            f"scale, or lower the learning rate (lr={lr:g})"
+        )
     else:
-        cause = (f"the learning rate (lr={lr:g}) is likely too high for this model and data "
-                 f"(try lr={lr / 10:g}); data with huge values can also cause this")
-    kept = (f"; the last good checkpoint (end of epoch {state.epoch}) is kept in "
-            f"{checkpoint_dir}" if checkpoint_dir is not None and state.epoch > 0 else "")
+        cause = (
+            f"the learning rate (lr={lr:g}) is likely too high for this model and data "
+            f"(try lr={lr / 10:g}); data with huge values can also cause this"
+        )
+    kept = (
+        f"; the last good checkpoint (end of epoch {state.epoch}) is kept in {checkpoint_dir}"
+        if checkpoint_dir is not None and state.epoch > 0
+        else ""
+    )
     what = "the weights" if d.where == "weights" else "the loss or gradients"
-    return (f"training diverged in epoch {d.epoch}, step {d.step + 1} of {n_steps}: "
-            f"{what} became non-finite (loss={d.value}). Likely cause: {cause}{kept}. "
-            "on_divergence='rollback' retries from the last good state at lr × 0.1")
+    return (
+        f"training diverged in epoch {d.epoch}, step {d.step + 1} of {n_steps}: "
+        f"{what} became non-finite (loss={d.value}). Likely cause: {cause}{kept}. "
+        "on_divergence='rollback' retries from the last good state at lr × 0.1"
+    )
 
 
 def _append(history: History, record: dict) -> None:
@@ -447,11 +495,9 @@ def _append(history: History, record: dict) -> None:
 def _adam(model: torch.nn.Module, config: TrainConfig, device: torch.device):
     """Adam with the fused kernel where the device has one, else the foreach one."""
     try:
-        return torch.optim.Adam(model.parameters(), lr=config.lr, eps=config.adam_eps,
-                                fused=True)
+        return torch.optim.Adam(model.parameters(), lr=config.lr, eps=config.adam_eps, fused=True)
     except (RuntimeError, TypeError):
-        return torch.optim.Adam(model.parameters(), lr=config.lr, eps=config.adam_eps,
-                                foreach=True)
+        return torch.optim.Adam(model.parameters(), lr=config.lr, eps=config.adam_eps, foreach=True)
 
 
 def lr_factor(schedule: str, done: float, epochs: int) -> float:
@@ -490,8 +536,10 @@ def _warmup_beta(target: float, epoch: int, n_steps: int, warmup_epochs: int):
 
 
 def _epoch_line(r: dict) -> str:
-    line = (f"epoch {r['epoch']:>3}  loss {r['train_loss']:9.3f}  "
-            f"rec {r['train_reconstruction']:9.3f}  kl {r['train_kl']:7.3f}")
+    line = (
+        f"epoch {r['epoch']:>3}  loss {r['train_loss']:9.3f}  "
+        f"rec {r['train_reconstruction']:9.3f}  kl {r['train_kl']:7.3f}"
+    )
     if "valid_loss" in r:
         line += f"  | valid −ELBO {r['valid_loss']:9.3f}"
     return line + f"  ({r['seconds']:.1f}s)"

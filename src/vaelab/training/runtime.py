@@ -32,7 +32,9 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
         return None
     if precision == "bf16":
         return torch.bfloat16
-    fast = device.type == "cuda" and torch.cuda.is_bf16_supported() or (
-        device.type == "cpu" and cpu_has_fast_bf16()
+    fast = (
+        device.type == "cuda"
+        and torch.cuda.is_bf16_supported()
+        or (device.type == "cpu" and cpu_has_fast_bf16())
     )
     return torch.bfloat16 if fast else None

@@ -23,12 +23,19 @@ from vaelab.report.explain._text import Section
 from vaelab.report.explain._write import check_out_dir, write_files
 
 FORMATS = ("html", "md")
-OUTPUTS = {"html": ("explain.json", "explain.html"),  # what build_explain writes in out_dir
-           "md": ("explain.json", "explain.md", "figures/")}  # figures/*.png too
+OUTPUTS = {
+    "html": ("explain.json", "explain.html"),  # what build_explain writes in out_dir
+    "md": ("explain.json", "explain.md", "figures/"),
+}  # figures/*.png too
 
 
-def build_explain(cfg: ExplainConfig, out_dir: str | Path, fmt: str = "html",
-                  on_stage: Progress | None = None, progress: bool = False) -> Path:
+def build_explain(
+    cfg: ExplainConfig,
+    out_dir: str | Path,
+    fmt: str = "html",
+    on_stage: Progress | None = None,
+    progress: bool = False,
+) -> Path:
     """Run the measurements and write the page plus ``explain.json`` into ``out_dir``.
 
     Parameters
@@ -75,5 +82,15 @@ def load_numbers(out_dir: str | Path) -> dict:
     return json.loads((Path(out_dir) / "explain.json").read_text())
 
 
-__all__ = ["ExplainConfig", "ExplainReport", "Section", "build_explain", "build_sections",
-           "export_decoder", "load_numbers", "render_html", "render_markdown", "run_explain"]
+__all__ = [
+    "ExplainConfig",
+    "ExplainReport",
+    "Section",
+    "build_explain",
+    "build_sections",
+    "export_decoder",
+    "load_numbers",
+    "render_html",
+    "render_markdown",
+    "run_explain",
+]

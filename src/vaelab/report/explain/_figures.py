@@ -55,8 +55,10 @@ def _png(fig: MplFigure, dpi: int) -> bytes:
 
 
 def _canvas(cid: str, w: int, h: int, label: str, extra: str = "") -> str:
-    return (f'<canvas id="{cid}" width="{w}" height="{h}" role="img" '
-            f'aria-label="{html.escape(label)}" {extra}></canvas>')
+    return (
+        f'<canvas id="{cid}" width="{w}" height="{h}" role="img" '
+        f'aria-label="{html.escape(label)}" {extra}></canvas>'
+    )
 
 
 # ---------------------------------------------------------------- figure kinds
@@ -73,8 +75,10 @@ class Plot:
 
     def html(self) -> str:
         png = base64.b64encode(_png(self.draw(), 90)).decode("ascii")
-        return (f'<figure><img class="fig" alt="{html.escape(self.alt)}" '
-                f'src="data:image/png;base64,{png}"></figure>')
+        return (
+            f'<figure><img class="fig" alt="{html.escape(self.alt)}" '
+            f'src="data:image/png;base64,{png}"></figure>'
+        )
 
     def markdown(self) -> Markdown:
         path = f"figures/{self.name}.png"
@@ -98,10 +102,12 @@ class ImageGrid:
     height: int = 92
 
     def html(self) -> str:
-        return (f'<figure><canvas width="{self.width}" height="{self.height}" '
-                f'data-grid="{self.key}" data-cols="{self.cols}" role="img" '
-                f'aria-label="{html.escape(self.title)}"></canvas>'
-                f'<figcaption>{html.escape(self.caption)}</figcaption></figure>')
+        return (
+            f'<figure><canvas width="{self.width}" height="{self.height}" '
+            f'data-grid="{self.key}" data-cols="{self.cols}" role="img" '
+            f'aria-label="{html.escape(self.title)}"></canvas>'
+            f"<figcaption>{html.escape(self.caption)}</figcaption></figure>"
+        )
 
     def markdown(self) -> Markdown:
         c, h, w = self.look.image_shape
@@ -163,10 +169,8 @@ class Table:
 
     def html(self) -> str:
         head = "".join(f"<th>{html.escape(h)}</th>" for h in self.header)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
-                       for r in self.rows)
-        return (f"<table><caption>{html.escape(self.caption)}</caption><tr>{head}</tr>"
-                f"{body}</table>")
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in self.rows)
+        return f"<table><caption>{html.escape(self.caption)}</caption><tr>{head}</tr>{body}</table>"
 
     def markdown(self) -> Markdown:
         lines = ["| " + " | ".join(self.header) + " |", "|" + "---|" * len(self.header)]
@@ -211,31 +215,58 @@ def curse_figures(r: ExplainReport) -> list[Figure]:
         'aria-describedby="dim-readout"><br>'
         + _canvas("dim-canvas", 460, 260, "histogram of pairwise distances")
         + '<figcaption id="dim-readout" class="readout" aria-live="polite"></figcaption>'
-        '</figure>',
-        {"curse_hist": {"dims": h.dims, "edges": h.edges, "counts": h.counts,
-                        "n_pairs": h.n_pairs, "relative_sd": h.relative_sd,
-                        "n_points": h.n_points}})
-    contrast = Plot("curse_contrast", "Relative contrast between farthest and nearest neighbour "
-                    "falls towards 0 as the dimension grows, for uniform random points.",
-                    "relative contrast against dimension",
-                    lambda: plot_contrast({"uniform": r.curse.concentration}))
+        "</figure>",
+        {
+            "curse_hist": {
+                "dims": h.dims,
+                "edges": h.edges,
+                "counts": h.counts,
+                "n_pairs": h.n_pairs,
+                "relative_sd": h.relative_sd,
+                "n_points": h.n_points,
+            }
+        },
+    )
+    contrast = Plot(
+        "curse_contrast",
+        "Relative contrast between farthest and nearest neighbour "
+        "falls towards 0 as the dimension grows, for uniform random points.",
+        "relative contrast against dimension",
+        lambda: plot_contrast({"uniform": r.curse.concentration}),
+    )
     return [Row([slider, contrast])]
 
 
 def reduce_figures(r: ExplainReport) -> list[Figure]:
     """PCA's cumulative explained variance."""
-    return [Widget('<figure>' + _canvas("pca-canvas", 460, 240, "Share of the data's variance "
-                                        "kept by PCA against the number of components")
-                   + '<figcaption>Share of variance kept by the first k PCA directions.'
-                   '</figcaption></figure>',
-                   {"pca_cumulative": r.pca.cumulative_variance})]
+    return [
+        Widget(
+            "<figure>"
+            + _canvas(
+                "pca-canvas",
+                460,
+                240,
+                "Share of the data's variance kept by PCA against the number of components",
+            )
+            + "<figcaption>Share of variance kept by the first k PCA directions."
+            "</figcaption></figure>",
+            {"pca_cumulative": r.pca.cumulative_variance},
+        )
+    ]
 
 
 def autoencoder_figures(r: ExplainReport) -> list[Figure]:
     """Some test samples: what the models reduce."""
-    return [ImageGrid("test_images", r.data.test_images, r.data,
-                      "Sixteen test samples from your data", "Some of your test samples.",
-                      height=100)]
+    return [
+        ImageGrid(
+            "test_images",
+            r.data.test_images,
+            r.data,
+            "Sixteen test samples from your data",
+            "Some of your test samples.",
+            height=100,
+        )
+    ]
 
 
 def holes_figures(r: ExplainReport) -> list[Figure]:
@@ -246,49 +277,74 @@ def holes_figures(r: ExplainReport) -> list[Figure]:
     hi = np.maximum(np.percentile(codes, 99.5, axis=0), 3.2)
     panels = "".join(
         f'<div class="panel"><div>{title} code plane</div>'
-        + _canvas(f"plane-{k}", 300, 300, f"{title} code plane: training codes coloured by "
-                  "label; move the pointer or use the arrow keys to choose a code",
-                  'class="plane" tabindex="0"')
-        + f'<div>{title} decodes it as</div>'
+        + _canvas(
+            f"plane-{k}",
+            300,
+            300,
+            f"{title} code plane: training codes coloured by "
+            "label; move the pointer or use the arrow keys to choose a code",
+            'class="plane" tabindex="0"',
+        )
+        + f"<div>{title} decodes it as</div>"
         + _canvas(f"decoded-{k}", 112, 112, f"{title} decoding of the chosen code")
-        + '</div>' for k, title in (("ae", "Autoencoder"), ("vae", "VAE")))
+        + "</div>"
+        for k, title in (("ae", "Autoencoder"), ("vae", "VAE"))
+    )
     explorer = Widget(
         f'<div class="row">{panels}</div><p><button id="sample-button" type="button">Sample '
-        'from the prior</button> draws a code from N(0, I) and decodes it with both models.</p>'
+        "from the prior</button> draws a code from N(0, I) and decodes it with both models.</p>"
         '<p id="explorer-readout" class="readout" aria-live="polite"></p>',
-        {"codes": {"ae": b64_array(t.ae.codes), "vae": b64_array(t.vae.codes)},
-         "code_labels": None if t.code_labels is None else t.code_labels.tolist(),
-         "extent": [float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])]})
-    samples = [ImageGrid(f"holes_{m.name}_prior", m.samplers["prior"].examples, r.data,
-                         f"{title}: random prior codes decoded",
-                         f"{title}: random codes decoded.")
-               for m, title in ((r.holes.by_name("AE"), "Autoencoder"),
-                                (r.holes.by_name("VAE"), "VAE"))]
+        {
+            "codes": {"ae": b64_array(t.ae.codes), "vae": b64_array(t.vae.codes)},
+            "code_labels": None if t.code_labels is None else t.code_labels.tolist(),
+            "extent": [float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])],
+        },
+    )
+    samples = [
+        ImageGrid(
+            f"holes_{m.name}_prior",
+            m.samplers["prior"].examples,
+            r.data,
+            f"{title}: random prior codes decoded",
+            f"{title}: random codes decoded.",
+        )
+        for m, title in ((r.holes.by_name("AE"), "Autoencoder"), (r.holes.by_name("VAE"), "VAE"))
+    ]
     return [explorer, Row(samples)]
 
 
 def balance_figures(r: ExplainReport) -> list[Figure]:
     """A β slider over prior samples and the rate–distortion curve; the numbers as a table."""
     sw = r.sweep
-    rows = [{"beta": p.beta, "rate": p.rate, "distortion": p.distortion,
-             "active_units": p.active_units} for p in sw.points]
-    per_beta = [ImageGrid(f"sweep_{i}", p.samples, r.data, f"β = {p.beta:g}: prior samples",
-                          f"β = {p.beta:g}") for i, p in enumerate(sw.points)]
+    rows = [
+        {"beta": p.beta, "rate": p.rate, "distortion": p.distortion, "active_units": p.active_units}
+        for p in sw.points
+    ]
+    per_beta = [
+        ImageGrid(f"sweep_{i}", p.samples, r.data, f"β = {p.beta:g}: prior samples", f"β = {p.beta:g}")
+        for i, p in enumerate(sw.points)
+    ]
     slider = Widget(
         '<div class="row"><figure><label for="beta-slider">β: </label>'
         '<input type="range" id="beta-slider" min="0" value="2" step="1" '
         'aria-describedby="beta-readout"><br>'
         + _canvas("beta-samples", 360, 100, "Prior samples of the VAE trained with the chosen β")
         + '<figcaption id="beta-readout" class="readout" aria-live="polite"></figcaption>'
-        '</figure><figure>' + _canvas("rd-canvas", 380, 260, "rate–distortion curve")
-        + '</figure></div>',
-        {"sweep": {"rows": rows, "latent_dim": sw.model["latent_dim"],
-                   "samples": b64_array(np.stack([p.samples for p in sw.points]))}},
-        fallback=per_beta)
-    table = Table("The β sweep on the test data (nats per sample)",
-                  ["β", "rate (nats)", "distortion (nats)", "active units"],
-                  [[f"{p.beta:g}", f"{p.rate:.3g}", f"{p.distortion:.4g}",
-                    f"{p.active_units}"] for p in sw.points])
+        "</figure><figure>" + _canvas("rd-canvas", 380, 260, "rate–distortion curve") + "</figure></div>",
+        {
+            "sweep": {
+                "rows": rows,
+                "latent_dim": sw.model["latent_dim"],
+                "samples": b64_array(np.stack([p.samples for p in sw.points])),
+            }
+        },
+        fallback=per_beta,
+    )
+    table = Table(
+        "The β sweep on the test data (nats per sample)",
+        ["β", "rate (nats)", "distortion (nats)", "active units"],
+        [[f"{p.beta:g}", f"{p.rate:.3g}", f"{p.distortion:.4g}", f"{p.active_units}"] for p in sw.points],
+    )
     return [slider, table]
 
 
@@ -296,25 +352,48 @@ def generation_figures(r: ExplainReport) -> list[Figure]:
     """An interpolation slider (both decoders in JS) and the quantile grids."""
     t, g = r.two_d, r.generation
     interp = Widget(
-        '<div class="row"><div class="panel">start' + _canvas("interp-a", 80, 80,
-                                                              "first test image")
+        '<div class="row"><div class="panel">start'
+        + _canvas("interp-a", 80, 80, "first test image")
         + '</div><div class="panel"><label for="interp-slider">interpolate</label><br>'
         '<input type="range" id="interp-slider" min="0" max="100" value="50" '
         'aria-describedby="interp-readout"></div><div class="panel">end'
-        + _canvas("interp-b", 80, 80, "second test image") + '</div>'
-        '<div class="panel">autoencoder' + _canvas("interp-ae", 80, 80,
-                                                   "autoencoder decoding along the path")
-        + '</div><div class="panel">VAE' + _canvas("interp-vae", 80, 80,
-                                                   "VAE decoding along the path")
+        + _canvas("interp-b", 80, 80, "second test image")
+        + "</div>"
+        '<div class="panel">autoencoder'
+        + _canvas("interp-ae", 80, 80, "autoencoder decoding along the path")
+        + '</div><div class="panel">VAE'
+        + _canvas("interp-vae", 80, 80, "VAE decoding along the path")
         + '</div></div><p id="interp-readout" class="readout" aria-live="polite"></p>',
-        {"interp": {"images": b64_array(t.interp_images),
-                    "codes": {"ae": t.ae.interp_codes.tolist(),
-                              "vae": t.vae.interp_codes.tolist()}}})
+        {
+            "interp": {
+                "images": b64_array(t.interp_images),
+                "codes": {"ae": t.ae.interp_codes.tolist(), "vae": t.vae.interp_codes.tolist()},
+            }
+        },
+    )
     n = g.grid_size
-    grids = [ImageGrid("quantile_grid", g.vae_grid, r.data, "VAE decoder on a grid of prior "
-                       "quantiles", "VAE: the learned manifold.", n, 420, 420),
-             ImageGrid("ae_grid", g.ae_grid, r.data, "Autoencoder decoder on the same grid",
-                       "Autoencoder, same codes.", n, 420, 420)]
+    grids = [
+        ImageGrid(
+            "quantile_grid",
+            g.vae_grid,
+            r.data,
+            "VAE decoder on a grid of prior quantiles",
+            "VAE: the learned manifold.",
+            n,
+            420,
+            420,
+        ),
+        ImageGrid(
+            "ae_grid",
+            g.ae_grid,
+            r.data,
+            "Autoencoder decoder on the same grid",
+            "Autoencoder, same codes.",
+            n,
+            420,
+            420,
+        ),
+    ]
     return [interp, Row(grids)]
 
 

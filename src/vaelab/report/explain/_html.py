@@ -28,8 +28,9 @@ def katex_css() -> str:
         data = (ASSETS / m.group(1)).read_bytes()
         return f'url(data:font/woff2;base64,{base64.b64encode(data).decode()}) format("woff2")'
 
-    css = re.sub(r'url\(fonts/([^)]+\.woff2)\) format\("woff2"\)(,url\([^)]+\) format\("[a-z]+"\))*',
-                 font, css)
+    css = re.sub(
+        r'url\(fonts/([^)]+\.woff2)\) format\("woff2"\)(,url\([^)]+\) format\("[a-z]+"\))*', font, css
+    )
     return css
 
 
@@ -37,32 +38,44 @@ def page_data(report: ExplainReport, sections: list[Section]) -> dict:
     """The JSON the page's JavaScript reads: the 2-D decoders, plus each figure's data."""
     d = report.data
     decoders = {
-        kind: {"activation": m.decoder.activation, "output": m.decoder.output,
-               "layers": [{"w": b64_array(w), "b": b64_array(b)} for w, b in m.decoder.layers]}
-        for kind, m in (("ae", report.two_d.ae), ("vae", report.two_d.vae))}
+        kind: {
+            "activation": m.decoder.activation,
+            "output": m.decoder.output,
+            "layers": [{"w": b64_array(w), "b": b64_array(b)} for w, b in m.decoder.layers],
+        }
+        for kind, m in (("ae", report.two_d.ae), ("vae", report.two_d.vae))
+    }
     base = {"image_shape": d.image_shape, "range": d.range, "decoders": decoders, "grids": {}}
     return merge_data([base, *(f.data() for s in sections for f in s.figures)])
 
 
 def _section_html(sec: Section) -> str:
-    parts = [f'<section id="{sec.id}" aria-labelledby="{sec.id}-h">'
-             f'<h2 id="{sec.id}-h">{html.escape(sec.title)}</h2>']
+    parts = [
+        f'<section id="{sec.id}" aria-labelledby="{sec.id}-h">'
+        f'<h2 id="{sec.id}-h">{html.escape(sec.title)}</h2>'
+    ]
     parts += [f'<p class="plain">{html.escape(p)}</p>' for p in sec.plain]
     parts += [f.html() for f in sec.figures]
     if sec.measure:
-        parts.append('<div class="measure"><strong>Measured in this run.</strong> '
-                     + " ".join(html.escape(m) for m in sec.measure) + "</div>")
+        parts.append(
+            '<div class="measure"><strong>Measured in this run.</strong> '
+            + " ".join(html.escape(m) for m in sec.measure)
+            + "</div>"
+        )
     for m in sec.missing:
-        parts.append(f'<div class="measure missing"><strong>Measurement unavailable.</strong> '
-                     f'{html.escape(m)}. No number is shown for it.</div>')
+        parts.append(
+            f'<div class="measure missing"><strong>Measurement unavailable.</strong> '
+            f"{html.escape(m)}. No number is shown for it.</div>"
+        )
     for f in sec.formulas:
         parts.append(f'<div class="formula"><div class="math">{html.escape(f)}</div></div>')
     parts.append("</section>")
     return "\n".join(parts)
 
 
-_CSP = ("default-src 'none'; img-src data:; font-src data:; style-src 'unsafe-inline'; "
-        "script-src 'unsafe-inline'")
+_CSP = (
+    "default-src 'none'; img-src data:; font-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
+)
 
 
 def render_html(report: ExplainReport) -> str:
@@ -80,8 +93,7 @@ def render_html(report: ExplainReport) -> str:
     """
     sections = build_sections(report)
     d, cfg = report.data, report.config
-    data_json = json.dumps(page_data(report, sections),
-                           separators=(",", ":")).replace("</", "<\\/")
+    data_json = json.dumps(page_data(report, sections), separators=(",", ":")).replace("</", "<\\/")
     nav = "".join(f'<li><a href="#{s.id}">{html.escape(s.title[3:])}</a></li>' for s in sections)
     body = "\n".join(_section_html(s) for s in sections)
     return f"""<!DOCTYPE html>
@@ -89,19 +101,19 @@ def render_html(report: ExplainReport) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="{_CSP}">
 <title>vaelab explain: the VAE on {html.escape(d.name)}</title>
-<style>{katex_css()}</style><style>{_asset('explain.css')}</style></head>
+<style>{katex_css()}</style><style>{_asset("explain.css")}</style></head>
 <body><main>
 <h1>Why variational autoencoders? Measured on your data</h1>
 <p class="sub">Data: {html.escape(d.name)}, {d.n_train} training and {d.n_test} test
 samples of {d.n_features} numbers each. Every number on this page was measured by
-<code>vaelab explain --data {html.escape(str(cfg['source']))} --seed {cfg['seed']}</code>
-({html.escape(cfg['preset'])} setting) in {report.timings['total']:.0f} s; all of them are
+<code>vaelab explain --data {html.escape(str(cfg["source"]))} --seed {cfg["seed"]}</code>
+({html.escape(cfg["preset"])} setting) in {report.timings["total"]:.0f} s; all of them are
 in explain.json next to this file.</p>
 <nav aria-label="sections"><ol>{nav}</ol></nav>
 {body}
 </main>
 <script type="application/json" id="vaelab-data">{data_json}</script>
-<script>{_asset('katex.min.js')}</script>
-<script>{_asset('explain.js')}</script>
+<script>{_asset("katex.min.js")}</script>
+<script>{_asset("explain.js")}</script>
 </body></html>
 """

@@ -24,9 +24,12 @@ def markdown_files(report: ExplainReport) -> dict[str, bytes]:
     """
     d = report.data
     files: dict[str, bytes] = {}
-    lines = ["# Why variational autoencoders? Measured on your data", "",
-             f"Data: {d.name}, {d.n_train} training and {d.n_test} test samples. "
-             "Numbers: explain.json.", ""]
+    lines = [
+        "# Why variational autoencoders? Measured on your data",
+        "",
+        f"Data: {d.name}, {d.n_train} training and {d.n_test} test samples. Numbers: explain.json.",
+        "",
+    ]
     for s in build_sections(report):
         lines += [f"## {s.title}", "", *[p + "\n" for p in s.plain]]
         for fig in s.figures:

@@ -36,8 +36,9 @@ class _Clock:
         return out
 
 
-def run_explain(cfg: ExplainConfig, on_stage: Progress | None = None,
-                progress: bool = False) -> ExplainReport:
+def run_explain(
+    cfg: ExplainConfig, on_stage: Progress | None = None, progress: bool = False
+) -> ExplainReport:
     """Train and measure everything the explainer shows.
 
     Parameters
@@ -77,23 +78,42 @@ def _run(cfg: ExplainConfig, say: Progress, progress: bool) -> ExplainReport:
     two_d, ae, vae2 = stage("autoencoder and VAE, 2-D", st.two_d_stage, data, cfg, progress)
     classifier = st.judge(data, cfg)  # one realism judge for the holes and the sweep
     holes = stage("holes", st.holes_stage, data, ae, vae2, classifier, cfg)
-    objective, vae, ll_test = stage("VAE with a larger latent: ELBO and log p(x)",
-                                    st.objective_stage, data, cfg, progress)
-    linear = stage("linear VAE against pPCA", st.linear_stage, data, pca.rank,
-                   objective.latent_dim, cfg, progress)
+    objective, vae, ll_test = stage(
+        "VAE with a larger latent: ELBO and log p(x)", st.objective_stage, data, cfg, progress
+    )
+    linear = stage(
+        "linear VAE against pPCA", st.linear_stage, data, pca.rank, objective.latent_dim, cfg, progress
+    )
     sweep = stage("β sweep", st.sweep_stage, data, classifier, cfg)
     generation = stage("generation", st.generation_stage, ae, vae2)
 
     def result():
-        return (st.compare_stage(data, cfg), st.contrast_stage(data, pca_model, vae, cfg),
-                st.typicality_stage(data, vae, ll_test, cfg))
+        return (
+            st.compare_stage(data, cfg),
+            st.contrast_stage(data, pca_model, vae, cfg),
+            st.typicality_stage(data, vae, ll_test, cfg),
+        )
 
     compare, contrast, typicality = stage("what you end up with", result)
     for key, m in compare.methods.items():
         if not m.available:  # an optional package (umap-learn) that is not installed
             unavailable[key] = f"{m.label} was not run ({'; '.join(m.notes)})"
     stage.timings["total"] = round(time.perf_counter() - t_all, 2)
-    config = {k: list(v) if isinstance(v, tuple) else v
-              for k, v in dataclasses.asdict(cfg).items()}
-    return ExplainReport(config, summary, curse, pca, two_d, holes, objective, linear, sweep,
-                         generation, compare, contrast, typicality, stage.timings, unavailable)
+    config = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+    return ExplainReport(
+        config,
+        summary,
+        curse,
+        pca,
+        two_d,
+        holes,
+        objective,
+        linear,
+        sweep,
+        generation,
+        compare,
+        contrast,
+        typicality,
+        stage.timings,
+        unavailable,
+    )

@@ -56,8 +56,11 @@ def numbers(obj: Any) -> Any:
     [None, [1, 2]]
     """
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: numbers(getattr(obj, f.name)) for f in dataclasses.fields(obj)
-                if not f.metadata.get("page") and not isinstance(getattr(obj, f.name), np.ndarray)}
+        return {
+            f.name: numbers(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if not f.metadata.get("page") and not isinstance(getattr(obj, f.name), np.ndarray)
+        }
     if isinstance(obj, dict):
         return {str(k): numbers(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):

@@ -10,16 +10,15 @@ from vaelab.report.explain._schema import ExplainReport
 from vaelab.report.explain._text import Section
 
 # (words from the report's numbers, figures from its arrays), in storyline order
-STORYLINE: tuple[tuple[Callable[[ExplainReport], Section],
-                       Callable[[ExplainReport], list[fig.Figure]]], ...] = (
-    (lambda r: txt.curse_section(r.curse, r.representation_contrast, r.data.name),
-     fig.curse_figures),
+STORYLINE: tuple[
+    tuple[Callable[[ExplainReport], Section], Callable[[ExplainReport], list[fig.Figure]]], ...
+] = (
+    (lambda r: txt.curse_section(r.curse, r.representation_contrast, r.data.name), fig.curse_figures),
     (lambda r: txt.reduce_section(r.pca), fig.reduce_figures),
     (lambda r: txt.autoencoder_section(r.two_d, r.pca), fig.autoencoder_figures),
     (lambda r: txt.holes_section(r.holes), fig.holes_figures),
     (lambda r: txt.vae_section(r.two_d, r.holes), fig.no_figures),
-    (lambda r: txt.objective_section(r.objective, r.linear, r.data.n_test),
-     fig.no_figures),
+    (lambda r: txt.objective_section(r.objective, r.linear, r.data.n_test), fig.no_figures),
     (lambda r: txt.balance_section(r.sweep, r.objective.epochs), fig.balance_figures),
     (lambda r: txt.generation_section(r.generation), fig.generation_figures),
     (lambda r: txt.result_section(r.compare, r.typicality, r.unavailable), fig.no_figures),

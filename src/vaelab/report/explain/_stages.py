@@ -82,8 +82,9 @@ def _epochs(steps: int, n: int, batch: int = BATCH) -> int:
 
 
 def _train_config(steps: int, n: int, seed: int, lr: float = LR) -> TrainConfig:
-    return TrainConfig(epochs=_epochs(steps, n), batch_size=BATCH, lr=lr, lr_schedule="cosine",
-                       seed=seed, device="cpu")
+    return TrainConfig(
+        epochs=_epochs(steps, n), batch_size=BATCH, lr=lr, lr_schedule="cosine", seed=seed, device="cpu"
+    )
 
 
 def _train(cfg: ModelConfig, train: Dataset, steps: int, seed: int, progress: bool):
@@ -148,30 +149,36 @@ def load_stage(cfg: ExplainConfig) -> tuple[Data, DataSummary, str | None]:
     DataError
         For data the explainer cannot teach with: one feature, or constant.
     """
-    spec = DataSpec(source=cfg.source, data_dir=cfg.data_dir, shape=cfg.shape,
-                    valid_fraction=0.0, seed=cfg.seed)
+    spec = DataSpec(
+        source=cfg.source, data_dir=cfg.data_dir, shape=cfg.shape, valid_fraction=0.0, seed=cfg.seed
+    )
     splits = load_data(spec)
     cap = cfg.max_train if cfg.max_train is not None else cfg.budget.max_train
     train = _subset(splits.train, cap, cfg.seed)
     test = _subset(splits.test, cfg.max_test, cfg.seed + 1)
     if len(train) < 20 or len(test) < 10:
-        raise ConfigError(f"explain needs >= 20 training and 10 test samples, got "
-                          f"{len(train)} and {len(test)}")
+        raise ConfigError(
+            f"explain needs >= 20 training and 10 test samples, got {len(train)} and {len(test)}"
+        )
     if train.n_features < 2:
         raise DataError(
             f"explain needs samples of at least 2 features, but {train.name} has "
             f"{train.n_features}: there is nothing to reduce (the page compares 2-D "
-            f"codes and a linear VAE with fewer latents than features)")
+            f"codes and a linear VAE with fewer latents than features)"
+        )
     if not np.ptp(train.x.reshape(len(train), -1), axis=0).any():
         raise DataError(
             f"explain needs data that varies, but all {len(train)} training samples of "
-            f"{train.name} are identical: there is nothing to reduce or explain")
+            f"{train.name} are identical: there is nothing to reduce or explain"
+        )
     dropped = None
     classes = np.unique(train.y) if train.y is not None else None
     if classes is not None and len(classes) < 2:
-        dropped = (f"all {len(train)} training samples have the label {int(classes[0])}: kNN "
-                   "accuracy and the classifier of the holes measurement need at least 2 "
-                   "classes, so the labels were not used")
+        dropped = (
+            f"all {len(train)} training samples have the label {int(classes[0])}: kNN "
+            "accuracy and the classifier of the holes measurement need at least 2 "
+            "classes, so the labels were not used"
+        )
         train, test = dataclasses.replace(train, y=None), dataclasses.replace(test, y=None)
     lik = default_likelihood(train.kind, real="gaussian-learned")
     cpu = torch.device("cpu")
@@ -179,11 +186,18 @@ def load_stage(cfg: ExplainConfig) -> tuple[Data, DataSummary, str | None]:
     shape = tuple(train.sample_shape)
     img = shape if len(shape) == 3 else (1, 1, shape[0]) if len(shape) == 1 else (1, *shape)
     summary = DataSummary(
-        name=train.name or cfg.source, n_train=len(train), n_test=len(test),
-        sample_shape=list(shape), image_shape=list(img), n_features=data.n_features,
-        kind=train.kind, range=[float(train.x.min()), float(train.x.max())],
-        has_labels=train.y is not None, likelihood=lik,
-        test_images=test.x.reshape(len(test), -1)[:16])
+        name=train.name or cfg.source,
+        n_train=len(train),
+        n_test=len(test),
+        sample_shape=list(shape),
+        image_shape=list(img),
+        n_features=data.n_features,
+        kind=train.kind,
+        range=[float(train.x.min()), float(train.x.max())],
+        has_labels=train.y is not None,
+        likelihood=lik,
+        test_images=test.x.reshape(len(test), -1)[:16],
+    )
     return data, summary, dropped
 
 
@@ -210,7 +224,8 @@ def pca_stage(data: Data, cfg: ExplainConfig) -> tuple[PCAStage, PCA]:
             f"explain needs data that varies in at least 2 directions, but the "
             f"{len(xtr)} training samples of {data.train.name} lie on a line (one "
             f"principal component holds all their variance): a 2-D code and "
-            f"probabilistic PCA have nothing to find")
+            f"probabilistic PCA have nothing to find"
+        )
     cum = np.cumsum(p.explained_variance_ratio_)
     mse = {}
     for k in sorted({k for k in (1, 2, 5, 10, 20, 50, 100) if k <= k_max}):
@@ -218,20 +233,30 @@ def pca_stage(data: Data, cfg: ExplainConfig) -> tuple[PCAStage, PCA]:
         mse[str(k)] = float(((xte - (z @ p.components_[:k] + p.mean_)) ** 2).sum(1).mean())
     k90 = int(np.searchsorted(cum, 0.9) + 1) if cum[-1] >= 0.9 else None
     z2 = (xte[:8] - p.mean_) @ p.components_[:2].T
-    stage = PCAStage(data.n_features, rank, _f(cum), k90, mse,
-                     float(((xte - p.mean_) ** 2).sum(1).mean()),
-                     reconstruction_2d=z2 @ p.components_[:2] + p.mean_)
+    stage = PCAStage(
+        data.n_features,
+        rank,
+        _f(cum),
+        k90,
+        mse,
+        float(((xte - p.mean_) ** 2).sum(1).mean()),
+        reconstruction_2d=z2 @ p.components_[:2] + p.mean_,
+    )
     return stage, p
 
 
-def two_d_stage(data: Data, cfg: ExplainConfig,
-                progress: bool) -> tuple[TwoDStage, torch.nn.Module, torch.nn.Module]:
+def two_d_stage(
+    data: Data, cfg: ExplainConfig, progress: bool
+) -> tuple[TwoDStage, torch.nn.Module, torch.nn.Module]:
     """An AE and a VAE with 2-D codes: same architecture, seed and budget."""
     d = data.n_features
-    base = dict(input_shape=(d,), latent_dim=2, hidden=(256, 64) if d > 200 else (128,),
-                likelihood=data.likelihood)
-    ae, vae = (_train(ModelConfig(kind=kind, **base), data.train, cfg.budget.steps_2d,
-                      cfg.seed, progress) for kind in ("ae", "vae"))
+    base = dict(
+        input_shape=(d,), latent_dim=2, hidden=(256, 64) if d > 200 else (128,), likelihood=data.likelihood
+    )
+    ae, vae = (
+        _train(ModelConfig(kind=kind, **base), data.train, cfg.budget.steps_2d, cfg.seed, progress)
+        for kind in ("ae", "vae")
+    )
     n_show = min(len(data.train), 2000)
     xs, xte = data.xtr[:n_show].numpy(), data.xte.numpy()
     # PyTorch's own decodings at a few codes: the browser test checks the JS decoder on them
@@ -246,14 +271,22 @@ def two_d_stage(data: Data, cfg: ExplainConfig,
         codes = encode(m, xs)  # (n_show, 2)
         terms = elbo_terms(m, data.xte)
         sq = float(((decode(m, encode(m, xte)) - xte) ** 2).sum(1).mean())
-        return CodeModel(terms["reconstruction"], terms["kl"], sq, _f(codes.mean(0)),
-                         _f(codes.std(0)), _f(codes.min(0)), _f(codes.max(0)), codes=codes,
-                         decoder=export_decoder(m), check=decode(m, check_z),
-                         interp_codes=encode(m, ends))
+        return CodeModel(
+            terms["reconstruction"],
+            terms["kl"],
+            sq,
+            _f(codes.mean(0)),
+            _f(codes.std(0)),
+            _f(codes.min(0)),
+            _f(codes.max(0)),
+            codes=codes,
+            decoder=export_decoder(m),
+            check=decode(m, check_z),
+            interp_codes=encode(m, ends),
+        )
 
     labels = None if data.train.y is None else np.asarray(data.train.y[:n_show]).astype(np.int32)
-    stage = TwoDStage(summary(ae), summary(vae), code_labels=labels, check_z=check_z,
-                      interp_images=ends)
+    stage = TwoDStage(summary(ae), summary(vae), code_labels=labels, check_z=check_z, interp_images=ends)
     return stage, ae, vae
 
 
@@ -262,23 +295,37 @@ def judge(data: Data, cfg: ExplainConfig):
     return None if data.train.y is None else fit_classifier(data.train, seed=cfg.seed)
 
 
-def holes_stage(data: Data, ae: torch.nn.Module, vae: torch.nn.Module, classifier,
-                cfg: ExplainConfig) -> HolesComparison:
+def holes_stage(
+    data: Data, ae: torch.nn.Module, vae: torch.nn.Module, classifier, cfg: ExplainConfig
+) -> HolesComparison:
     """What random codes decode to, for the 2-D AE and VAE: `vaelab.experiments.holes`."""
-    return compare_holes({"AE": ae, "VAE": vae}, data.train, data.test, classifier=classifier,
-                         n_samples=cfg.budget.holes_samples, samplers=("prior", "gmm"),
-                         max_reference=cfg.budget.holes_reference, seed=cfg.seed)
+    return compare_holes(
+        {"AE": ae, "VAE": vae},
+        data.train,
+        data.test,
+        classifier=classifier,
+        n_samples=cfg.budget.holes_samples,
+        samplers=("prior", "gmm"),
+        max_reference=cfg.budget.holes_reference,
+        seed=cfg.seed,
+    )
 
 
 def big_vae_config(data: Data) -> ModelConfig:
     """The VAE of steps 6 and 7: 10 latents (20 above 100 features)."""
     d = data.n_features
-    return ModelConfig(kind="vae", input_shape=(d,), latent_dim=10 if d <= 100 else 20,
-                       hidden=(256, 128) if d > 200 else (128,), likelihood=data.likelihood)
+    return ModelConfig(
+        kind="vae",
+        input_shape=(d,),
+        latent_dim=10 if d <= 100 else 20,
+        hidden=(256, 128) if d > 200 else (128,),
+        likelihood=data.likelihood,
+    )
 
 
-def objective_stage(data: Data, cfg: ExplainConfig,
-                    progress: bool) -> tuple[ObjectiveStage, torch.nn.Module, np.ndarray]:
+def objective_stage(
+    data: Data, cfg: ExplainConfig, progress: bool
+) -> tuple[ObjectiveStage, torch.nn.Module, np.ndarray]:
     """A VAE with a larger latent: ELBO terms, active units and importance-sampled log p(x).
 
     Returns the stage, the model and the per-sample log p(x) of the test data.
@@ -288,22 +335,29 @@ def objective_stage(data: Data, cfg: ExplainConfig,
     terms = elbo_terms(m, data.xte)
     with torch.inference_mode():
         kl_dim = gaussian_kl_per_dim(*m.posterior(data.xte)).mean(0)  # (Z,)
-    est = iw_log_likelihood(m, data.xte, n_samples=cfg.budget.iw_samples,
-                            generator=torch.Generator().manual_seed(cfg.seed))
+    est = iw_log_likelihood(
+        m, data.xte, n_samples=cfg.budget.iw_samples, generator=torch.Generator().manual_seed(cfg.seed)
+    )
     elbo_k = float(est.log_weight_mean.mean())
     stage = ObjectiveStage(
-        latent_dim=mc.latent_dim, hidden=list(mc.hidden),
+        latent_dim=mc.latent_dim,
+        hidden=list(mc.hidden),
         epochs=_epochs(cfg.budget.steps_big, len(data.train)),
         reconstruction=terms["reconstruction"],
-        kl=terms["kl"], elbo=-terms["loss"], kl_per_dim=_f(kl_dim),
-        active_units=active_units(m, data.xte.numpy()), iw_samples=cfg.budget.iw_samples,
-        log_likelihood=est.mean, log_likelihood_se=est.standard_error, elbo_k=elbo_k,
-        gap=est.mean - elbo_k)
+        kl=terms["kl"],
+        elbo=-terms["loss"],
+        kl_per_dim=_f(kl_dim),
+        active_units=active_units(m, data.xte.numpy()),
+        iw_samples=cfg.budget.iw_samples,
+        log_likelihood=est.mean,
+        log_likelihood_se=est.standard_error,
+        elbo_k=elbo_k,
+        gap=est.mean - elbo_k,
+    )
     return stage, m, est.log_likelihood
 
 
-def linear_stage(data: Data, rank: int, latent_dim: int, cfg: ExplainConfig,
-                 progress: bool) -> LinearStage:
+def linear_stage(data: Data, rank: int, latent_dim: int, cfg: ExplainConfig, progress: bool) -> LinearStage:
     """A linear VAE against maximum-likelihood probabilistic PCA, where log p(x) is exact."""
     d = data.n_features
     # pPCA's noise variance is the mean variance beyond q components: it must be > 0
@@ -315,71 +369,103 @@ def linear_stage(data: Data, rank: int, latent_dim: int, cfg: ExplainConfig,
     with torch.no_grad():  # start the noise at the data's mean per-feature variance
         lin.likelihood.log_var.fill_(math.log(max(float(xtr.var(0).mean()), 1e-6)))
     train_real = dataclasses.replace(data.train, kind="real", meta={})
-    fit(lin, train_real, _train_config(cfg.budget.steps_linear, len(train_real), cfg.seed, 1e-2),
-        progress=progress)
+    fit(
+        lin,
+        train_real,
+        _train_config(cfg.budget.steps_linear, len(train_real), cfg.seed, 1e-2),
+        progress=progress,
+    )
     lin.eval()
     own = ppca.from_linear_vae(lin)  # the linear VAE's generative model, exactly
     with torch.inference_mode():
         mu, log_var = (t.double().numpy() for t in lin.posterior(data.xte))  # (M, q) each
     exact = float(best.log_likelihood(xte).mean())
     elbo = float(own.elbo(xte, mu, np.exp(log_var)).mean())  # closed form, no sampling
-    est = iw_log_likelihood(lin, data.xte, n_samples=cfg.budget.iw_samples,
-                            generator=torch.Generator().manual_seed(cfg.seed))
+    est = iw_log_likelihood(
+        lin, data.xte, n_samples=cfg.budget.iw_samples, generator=torch.Generator().manual_seed(cfg.seed)
+    )
     return LinearStage(
-        latent_dim=q, ppca_log_likelihood=exact, ppca_sigma2=best.sigma2,
-        linear_vae_elbo=elbo, linear_vae_sigma2=own.sigma2, gap_to_exact=exact - elbo,
+        latent_dim=q,
+        ppca_log_likelihood=exact,
+        ppca_sigma2=best.sigma2,
+        linear_vae_elbo=elbo,
+        linear_vae_sigma2=own.sigma2,
+        gap_to_exact=exact - elbo,
         linear_vae_log_likelihood=float(own.log_likelihood(xte).mean()),
         linear_vae_posterior_kl=float(own.kl_to_posterior(xte, mu, np.exp(log_var)).mean()),
-        linear_vae_iw_log_likelihood=est.mean)
+        linear_vae_iw_log_likelihood=est.mean,
+    )
 
 
 def sweep_stage(data: Data, classifier, cfg: ExplainConfig) -> BetaSweep:
     """One VAE per β with the architecture of step 6: `vaelab.experiments.sweep`."""
     return sweep_beta(
-        data.train, data.test, BETAS, model=big_vae_config(data),
+        data.train,
+        data.test,
+        BETAS,
+        model=big_vae_config(data),
         train_config=_train_config(cfg.budget.steps_sweep, len(data.train), cfg.seed),
-        classifier=classifier, n_samples=cfg.budget.holes_samples,
-        max_reference=cfg.budget.holes_reference, n_grid=16, seed=cfg.seed)
+        classifier=classifier,
+        n_samples=cfg.budget.holes_samples,
+        max_reference=cfg.budget.holes_reference,
+        n_grid=16,
+        seed=cfg.seed,
+    )
 
 
 def generation_stage(ae: torch.nn.Module, vae: torch.nn.Module, n: int = 15) -> GenerationStage:
     """The 2-D VAE's decoder on a grid of prior quantiles, and the AE's on the same codes."""
     grid = quantile_grid(vae, n=n)
-    return GenerationStage(n, float(grid.quantiles[0]), float(grid.quantiles[-1]),
-                           vae_grid=grid.x.astype(np.float32), ae_grid=decode(ae, grid.z))
+    return GenerationStage(
+        n,
+        float(grid.quantiles[0]),
+        float(grid.quantiles[-1]),
+        vae_grid=grid.x.astype(np.float32),
+        ae_grid=decode(ae, grid.z),
+    )
 
 
 def compare_stage(data: Data, cfg: ExplainConfig) -> CompareResult:
     """kNN accuracy and trustworthiness of 2-D codes: `vaelab.experiments.compare`."""
     b = cfg.budget
-    res = compare_methods(data.train, data.test, n_components=2, methods=b.compare_methods,
-                          epochs=b.compare_epochs, max_train=b.compare_train,
-                          max_test=b.compare_test, seed=cfg.seed)
+    res = compare_methods(
+        data.train,
+        data.test,
+        n_components=2,
+        methods=b.compare_methods,
+        epochs=b.compare_epochs,
+        max_train=b.compare_train,
+        max_test=b.compare_test,
+        seed=cfg.seed,
+    )
     for m in res.methods.values():  # the page does not draw these codes
         m.codes = None
     res.labels = None
     return res
 
 
-def contrast_stage(data: Data, pca: PCA, vae: torch.nn.Module,
-                   cfg: ExplainConfig) -> curse.RepresentationContrast:
+def contrast_stage(
+    data: Data, pca: PCA, vae: torch.nn.Module, cfg: ExplainConfig
+) -> curse.RepresentationContrast:
     """Step 1 on the reader's data: relative contrast of raw samples, PCA and VAE codes."""
     xte = data.xte.numpy()
     raw = "pixels" if len(data.test.sample_shape) >= 2 else "features"
-    codes = {raw: xte, "PCA (2-D)": pca.transform(xte)[:, :2],
-             f"VAE ({vae.config.latent_dim}-D)": encode(vae, xte)}
+    codes = {
+        raw: xte,
+        "PCA (2-D)": pca.transform(xte)[:, :2],
+        f"VAE ({vae.config.latent_dim}-D)": encode(vae, xte),
+    }
     return curse.representation_contrast(codes, n_queries=min(200, len(xte)), seed=cfg.seed)
 
 
-def typicality_stage(data: Data, vae: torch.nn.Module, ll_test: np.ndarray,
-                     cfg: ExplainConfig) -> Typicality:
+def typicality_stage(data: Data, vae: torch.nn.Module, ll_test: np.ndarray, cfg: ExplainConfig) -> Typicality:
     """log p(x) of real test samples against the same samples with their features shuffled."""
     x = data.xte.numpy()
     rng = np.random.default_rng(cfg.seed)
     perm = rng.permuted(np.tile(np.arange(x.shape[1]), (len(x), 1)), axis=1)  # (M, D)
     shuffled = torch.from_numpy(np.take_along_axis(x, perm, 1).astype(np.float32))
-    est = iw_log_likelihood(vae, shuffled, n_samples=cfg.budget.iw_samples,
-                            generator=torch.Generator().manual_seed(cfg.seed))
+    est = iw_log_likelihood(
+        vae, shuffled, n_samples=cfg.budget.iw_samples, generator=torch.Generator().manual_seed(cfg.seed)
+    )
     thr = float(np.quantile(ll_test, 0.01))
-    return Typicality(float(ll_test.mean()), est.mean, thr,
-                      float((est.log_likelihood < thr).mean()))
+    return Typicality(float(ll_test.mean()), est.mean, thr, float((est.log_likelihood < thr).mean()))

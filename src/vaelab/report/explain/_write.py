@@ -26,8 +26,10 @@ def _stat(path: Path, out: Path) -> os.stat_result | None:
         return None
     except OSError as err:
         if err.errno == errno.ELOOP:
-            raise ConfigError(f"out={out}: {path} runs into a symlink loop (a link that leads "
-                              f"back to itself), so it names no directory") from None
+            raise ConfigError(
+                f"out={out}: {path} runs into a symlink loop (a link that leads "
+                f"back to itself), so it names no directory"
+            ) from None
         raise ConfigError(f"out={out}: {path} cannot be looked up ({err.strerror})") from None
 
 
@@ -78,8 +80,10 @@ def check_out_dir(out: str | Path, names: Iterable[str] = ()) -> Path:
             entry = _stat(out / name.rstrip("/"), out)
             if entry is not None and stat.S_ISDIR(entry.st_mode) != name.endswith("/"):
                 kind = "a directory" if name.endswith("/") else "a file"
-                raise ConfigError(f"out={out}: {out / name.rstrip('/')} exists and is not "
-                                  f"{kind}; explain writes {name.rstrip('/')} there")
+                raise ConfigError(
+                    f"out={out}: {out / name.rstrip('/')} exists and is not "
+                    f"{kind}; explain writes {name.rstrip('/')} there"
+                )
     return out
 
 
@@ -128,8 +132,7 @@ def write_files(out: str | Path, files: Mapping[str, bytes]) -> list[Path]:
                 existed = path.exists()
                 atomic_write_bytes(path, data)
             except OSError as err:  # no space, no permission, a file where a folder goes
-                raise ConfigError(f"out={out}: cannot write {path} "
-                                  f"({err.strerror or err})") from None
+                raise ConfigError(f"out={out}: cannot write {path} ({err.strerror or err})") from None
             if not existed:
                 new_files.append(path)
             written.append(path)

@@ -18,11 +18,20 @@ from matplotlib.figure import Figure
 from vaelab.core.inference import seeded_subset
 from vaelab.experiments.compare import CompareResult
 
-__all__ = ["CLASS_COLOURS", "CLASS_MARKERS", "compare_figures", "plot_metrics",
-           "plot_scatter_grid"]
+__all__ = ["CLASS_COLOURS", "CLASS_MARKERS", "compare_figures", "plot_metrics", "plot_scatter_grid"]
 
-CLASS_COLOURS = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2",
-                 "#D55E00", "#CC79A7", "#999999", "#882255")
+CLASS_COLOURS = (
+    "#000000",
+    "#E69F00",
+    "#56B4E9",
+    "#009E73",
+    "#F0E442",
+    "#0072B2",
+    "#D55E00",
+    "#CC79A7",
+    "#999999",
+    "#882255",
+)
 CLASS_MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*", "<", ">")
 _BAR = "#0072B2"
 
@@ -68,12 +77,26 @@ def plot_scatter_grid(result: CompareResult, max_points: int = 3000) -> Figure:
             lab = labels[keep]
             for j, c in enumerate(np.unique(lab)):
                 sel = lab == c
-                ax.scatter(x[sel], y[sel], s=8, alpha=0.6, linewidths=0,
-                           color=CLASS_COLOURS[j % len(CLASS_COLOURS)],
-                           marker=CLASS_MARKERS[j % len(CLASS_MARKERS)], label=str(c))
-                ax.text(np.median(x[sel]), np.median(y[sel]), str(c), fontsize=11,
-                        weight="bold", ha="center", va="center",
-                        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "alpha": 0.7, "lw": 0})
+                ax.scatter(
+                    x[sel],
+                    y[sel],
+                    s=8,
+                    alpha=0.6,
+                    linewidths=0,
+                    color=CLASS_COLOURS[j % len(CLASS_COLOURS)],
+                    marker=CLASS_MARKERS[j % len(CLASS_MARKERS)],
+                    label=str(c),
+                )
+                ax.text(
+                    np.median(x[sel]),
+                    np.median(y[sel]),
+                    str(c),
+                    fontsize=11,
+                    weight="bold",
+                    ha="center",
+                    va="center",
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "alpha": 0.7, "lw": 0},
+                )
         acc = r.knn_accuracy[0] if r.knn_accuracy else None
         extra = "" if acc is None else f"\nkNN acc (k={result.knn_k[0]}) {acc:.3f}"
         extra += " (transductive)" if r.protocol == "transductive" else ""
@@ -88,10 +111,17 @@ def plot_scatter_grid(result: CompareResult, max_points: int = 3000) -> Figure:
         ax.text(0.5, 0.5, "no method produced codes", ha="center")
     if labels is not None and shown:
         handles, names = fig.axes[0].get_legend_handles_labels()
-        fig.legend(handles, names, loc="outside lower center", ncols=min(len(names), 10),
-                   markerscale=2, title="label")
-    fig.suptitle(f"{result.n_components}-D codes of {result.n_test} test samples of "
-                 f"{result.data}, coloured by label")
+        fig.legend(
+            handles,
+            names,
+            loc="outside lower center",
+            ncols=min(len(names), 10),
+            markerscale=2,
+            title="label",
+        )
+    fig.suptitle(
+        f"{result.n_components}-D codes of {result.n_test} test samples of {result.data}, coloured by label"
+    )
     return fig
 
 
@@ -153,8 +183,10 @@ def plot_metrics(result: CompareResult) -> Figure:
         if i == 0:
             ax.set_ylabel("method")
         ax.invert_yaxis()
-    fig.suptitle(f"Dimensionality reduction to {result.n_components}-D on {result.data} "
-                 f"({result.n_train} train / {result.n_test} test)")
+    fig.suptitle(
+        f"Dimensionality reduction to {result.n_components}-D on {result.data} "
+        f"({result.n_train} train / {result.n_test} test)"
+    )
     return fig
 
 
@@ -170,5 +202,8 @@ def compare_figures(result: CompareResult) -> dict[str, Figure]:
     dict of str to Figure
     """
     scatter = plot_scatter_grid(result)
-    return {"compare_scatter.png": scatter, "compare_scatter.svg": scatter,
-            "compare_metrics.png": plot_metrics(result)}
+    return {
+        "compare_scatter.png": scatter,
+        "compare_scatter.svg": scatter,
+        "compare_metrics.png": plot_metrics(result),
+    }

@@ -36,35 +36,70 @@ def plot_holes_metrics(result: HolesComparison, sampler: str = "prior") -> Figur
     names = [m.name for m in result.models]
     colours = [OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(names))]
     panels = [
-        ("far from the other set", "share",
-         [(m.mismatch.far_fraction, m.mismatch.uncovered_fraction) for m in result.models],
-         None, False),
-        ("KL(N(mean, cov of codes) ‖ N(0, I))", "nats (log scale)",
-         [max(m.mismatch.gaussian_kl, 1e-3) for m in result.models], None, True),
-        ("distance to nearest training example", "÷ reconstruction's distance",
-         [m.samplers[sampler].nn_distance_ratio for m in result.models], 1.0, False),
-        ("classifier confidence", "mean max probability",
-         [np.nan if m.samplers[sampler].classifier_confidence is None
-          else m.samplers[sampler].classifier_confidence for m in result.models],
-         result.test_confidence, False),
+        (
+            "far from the other set",
+            "share",
+            [(m.mismatch.far_fraction, m.mismatch.uncovered_fraction) for m in result.models],
+            None,
+            False,
+        ),
+        (
+            "KL(N(mean, cov of codes) ‖ N(0, I))",
+            "nats (log scale)",
+            [max(m.mismatch.gaussian_kl, 1e-3) for m in result.models],
+            None,
+            True,
+        ),
+        (
+            "distance to nearest training example",
+            "÷ reconstruction's distance",
+            [m.samplers[sampler].nn_distance_ratio for m in result.models],
+            1.0,
+            False,
+        ),
+        (
+            "classifier confidence",
+            "mean max probability",
+            [
+                np.nan
+                if m.samplers[sampler].classifier_confidence is None
+                else m.samplers[sampler].classifier_confidence
+                for m in result.models
+            ],
+            result.test_confidence,
+            False,
+        ),
     ]
     fig = Figure(figsize=(11, 3.2))
     for i, (title, ylabel, values, ref, log) in enumerate(panels):
         ax = fig.add_subplot(1, 4, i + 1)
         if i == 0:  # two bars per model: hatched = codes far from every prior draw
             pos = np.arange(len(names))
-            ax.bar(pos - 0.2, [v[0] for v in values], 0.4, color=colours,
-                   label="prior draws far from every code")
-            ax.bar(pos + 0.2, [v[1] for v in values], 0.4, color=colours, hatch="//",
-                   edgecolor="white", label="codes far from every prior draw")
+            ax.bar(
+                pos - 0.2, [v[0] for v in values], 0.4, color=colours, label="prior draws far from every code"
+            )
+            ax.bar(
+                pos + 0.2,
+                [v[1] for v in values],
+                0.4,
+                color=colours,
+                hatch="//",
+                edgecolor="white",
+                label="codes far from every prior draw",
+            )
             ax.set_xticks(pos, names)
             ax.set_ylim(0, 1.3)
             ax.legend(fontsize=6, loc="upper left")
         else:
             ax.bar(names, values, color=colours)
         if ref is not None:
-            ax.axhline(ref, color="0.3", linestyle="--", linewidth=1,
-                       label="real test data" if i == 3 else "reconstructions")
+            ax.axhline(
+                ref,
+                color="0.3",
+                linestyle="--",
+                linewidth=1,
+                label="real test data" if i == 3 else "reconstructions",
+            )
             ax.legend(fontsize=7, loc="lower right")
         if log:
             ax.set_yscale("log")
@@ -89,8 +124,7 @@ def plot_holes_samples(result: HolesComparison, n_cols: int = 8) -> Figure:
             pad = np.zeros((n_cols - len(imgs), *hw), imgs.dtype)
             rows.append(np.concatenate([imgs, pad]))
             labels.append(f"{m.name} {s}")
-    return image_grid_figure(np.concatenate(rows), n_cols,
-                             f"Decoded codes ({result.data})", labels)
+    return image_grid_figure(np.concatenate(rows), n_cols, f"Decoded codes ({result.data})", labels)
 
 
 def holes_figures(result: HolesComparison) -> dict[str, Figure]:

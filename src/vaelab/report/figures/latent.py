@@ -16,12 +16,16 @@ from vaelab.experiments.latent import (
 )
 from vaelab.report.figures.images import image_grid_figure, tile
 
-__all__ = ["latent_figures", "plot_interpolations", "plot_latent_scatter", "plot_quantile_grid",
-           "plot_traversals"]
+__all__ = [
+    "latent_figures",
+    "plot_interpolations",
+    "plot_latent_scatter",
+    "plot_quantile_grid",
+    "plot_traversals",
+]
 
 # Okabe & Ito (2008), all eight; markers tell classes apart beyond eight colours.
-PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
-           "#F0E442")
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
@@ -40,20 +44,34 @@ def plot_interpolations(paths: Sequence[Interpolation], sample_shape: Sequence[i
     >>> plot_interpolations([p], (1, 2, 2)).axes[0].get_title()
     'Interpolation between two inputs (ends: the inputs themselves)'
     """
-    rows = [np.concatenate([_images(p.endpoints[:1], sample_shape), _images(p.x, sample_shape),
-                            _images(p.endpoints[1:], sample_shape)]) for p in paths]
-    return image_grid_figure(np.concatenate(rows), len(rows[0]),
-                             "Interpolation between two inputs (ends: the inputs themselves)",
-                             [p.method for p in paths])
+    rows = [
+        np.concatenate(
+            [
+                _images(p.endpoints[:1], sample_shape),
+                _images(p.x, sample_shape),
+                _images(p.endpoints[1:], sample_shape),
+            ]
+        )
+        for p in paths
+    ]
+    return image_grid_figure(
+        np.concatenate(rows),
+        len(rows[0]),
+        "Interpolation between two inputs (ends: the inputs themselves)",
+        [p.method for p in paths],
+    )
 
 
 def plot_traversals(traversals: Sequence[Traversal], sample_shape: Sequence[int]) -> Figure:
     """One row per traversed latent dimension, values increasing to the right."""
     rows = [_images(t.x, sample_shape) for t in traversals]
     lo, hi = traversals[0].values[0], traversals[0].values[-1]
-    return image_grid_figure(np.concatenate(rows), len(rows[0]),
-                             f"Latent traversals: z_d from {lo:g} to {hi:g}, others fixed",
-                             [f"z{t.dim}" for t in traversals])
+    return image_grid_figure(
+        np.concatenate(rows),
+        len(rows[0]),
+        f"Latent traversals: z_d from {lo:g} to {hi:g}, others fixed",
+        [f"z{t.dim}" for t in traversals],
+    )
 
 
 def plot_quantile_grid(grid: QuantileGrid, sample_shape: Sequence[int]) -> Figure:
@@ -92,9 +110,16 @@ def plot_latent_scatter(scatter: LatentScatter, title: str = "Codes of the data"
     else:
         for i, lab in enumerate(np.unique(scatter.labels)):
             m = scatter.labels == lab
-            ax.scatter(xy[m, 0], xy[m, 1], s=6, alpha=0.6, color=PALETTE[i % len(PALETTE)],
-                       marker=MARKERS[(i // len(PALETTE)) % len(MARKERS)], label=str(lab),
-                       linewidths=0)
+            ax.scatter(
+                xy[m, 0],
+                xy[m, 1],
+                s=6,
+                alpha=0.6,
+                color=PALETTE[i % len(PALETTE)],
+                marker=MARKERS[(i // len(PALETTE)) % len(MARKERS)],
+                label=str(lab),
+                linewidths=0,
+            )
         ax.legend(markerscale=2, fontsize=7, title="label", loc="best")
     names = {"pca": ("PC 1 of the codes", "PC 2 of the codes"), "pad": ("z0", "(none)")}
     xl, yl = names.get(scatter.projection, ("z0", "z1"))
@@ -121,7 +146,8 @@ def latent_figures(tour: LatentTour) -> dict[str, Figure]:
     files["traversal.png"] = plot_traversals(tour.traversals, shape)
     if tour.quantile_grid is not None:
         files["quantile_grid.png"] = files["quantile_grid.svg"] = plot_quantile_grid(
-            tour.quantile_grid, shape)
+            tour.quantile_grid, shape
+        )
     for k, v in tour.samples.items():
         files[f"samples_{k}.png"] = image_grid_figure(_images(v, shape), 8, f"Decoded {k} samples")
     return files

@@ -8,8 +8,7 @@ from matplotlib.figure import Figure
 from vaelab.experiments.sweep import BetaSweep
 from vaelab.report.figures.images import image_grid_figure
 
-__all__ = ["plot_rate_distortion", "plot_sweep_metrics", "plot_sweep_samples",
-           "sweep_figures"]
+__all__ = ["plot_rate_distortion", "plot_sweep_metrics", "plot_sweep_samples", "sweep_figures"]
 
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
 
@@ -55,11 +54,20 @@ def plot_sweep_metrics(sweep: BetaSweep) -> Figure:
     panels = [
         ("rate and distortion", "nats", [("rate", "rate (KL)"), ("distortion", "distortion")]),
         ("active units", "units with Cov(E_q z) > 0.01", [("active_units", "active units")]),
-        ("holes", "share", [("mismatch.far_fraction", "prior draws far from codes"),
-                            ("mismatch.uncovered_fraction", "codes far from prior draws"),
-                            ("prior.classifier_confidence", "classifier confidence")]),
-        ("collapse to the data mean", "÷ real data", [("samples_spread", "sample spread"),
-                                                       ("prior.nn_distance_ratio", "NN distance")]),
+        (
+            "holes",
+            "share",
+            [
+                ("mismatch.far_fraction", "prior draws far from codes"),
+                ("mismatch.uncovered_fraction", "codes far from prior draws"),
+                ("prior.classifier_confidence", "classifier confidence"),
+            ],
+        ),
+        (
+            "collapse to the data mean",
+            "÷ real data",
+            [("samples_spread", "sample spread"), ("prior.nn_distance_ratio", "NN distance")],
+        ),
     ]
     for i, (title, ylabel, series) in enumerate(panels):
         ax = fig.add_subplot(1, 4, i + 1)
@@ -87,16 +95,21 @@ def plot_sweep_samples(sweep: BetaSweep, n_cols: int = 10) -> Figure:
     for p in sweep.points:
         imgs = np.clip(p.samples[:n_cols].reshape(-1, *hw), 0, 1)
         rows.append(np.concatenate([imgs, np.zeros((n_cols - len(imgs), *hw), imgs.dtype)]))
-    return image_grid_figure(np.concatenate(rows), n_cols,
-                             f"Prior samples across β ({sweep.data})",
-                             [f"β={b:g}" for b in sweep.betas])
+    return image_grid_figure(
+        np.concatenate(rows),
+        n_cols,
+        f"Prior samples across β ({sweep.data})",
+        [f"β={b:g}" for b in sweep.betas],
+    )
 
 
 def sweep_figures(sweep: BetaSweep) -> dict[str, Figure]:
     """rate_distortion and sweep_metrics (.png and .svg), sweep_samples.png (images), by file name."""
     files = {}
-    for name, fig in (("rate_distortion", plot_rate_distortion(sweep)),
-                      ("sweep_metrics", plot_sweep_metrics(sweep))):
+    for name, fig in (
+        ("rate_distortion", plot_rate_distortion(sweep)),
+        ("sweep_metrics", plot_sweep_metrics(sweep)),
+    ):
         files[f"{name}.png"] = files[f"{name}.svg"] = fig
     if len(sweep.sample_shape) in (2, 3):
         files["sweep_samples.png"] = plot_sweep_samples(sweep)
