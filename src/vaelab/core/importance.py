@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from vaelab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from vaelab.core.models import VAE
 
 
 @dataclass
@@ -75,7 +79,7 @@ def chunk_sizes(n_data: int, n_samples: int, width: int, memory_mb: float = CACH
 
 @torch.inference_mode()
 def iw_log_likelihood(
-    model: torch.nn.Module,
+    model: VAE,
     x: torch.Tensor,
     n_samples: int = 5000,
     *,

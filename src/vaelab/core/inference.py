@@ -11,11 +11,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import numpy as np
 import torch
 
+from vaelab.core.models import VAE, Model
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError
 
@@ -31,7 +32,7 @@ def as_flat_tensor(ds: Dataset, device: torch.device) -> torch.Tensor:
 
 @torch.inference_mode()
 def elbo_terms(
-    model: torch.nn.Module, x: torch.Tensor, batch_size: int = EVAL_BATCH, seed: int = 0
+    model: Model, x: torch.Tensor, batch_size: int = EVAL_BATCH, seed: int = 0
 ) -> dict[str, float]:
     """Mean reconstruction, KL and negative ELBO (β = 1) over ``x``, in fp32.
 
@@ -44,7 +45,7 @@ def elbo_terms(
         return _elbo_terms(model, x, batch_size)
 
 
-def _elbo_terms(model: torch.nn.Module, x: torch.Tensor, batch_size: int) -> dict[str, float]:
+def _elbo_terms(model: Model, x: torch.Tensor, batch_size: int) -> dict[str, float]:
     was_training = model.training
     model.eval()
     rec = torch.zeros((), dtype=torch.float64, device=x.device)
@@ -106,7 +107,10 @@ def seeded_subset(data: Rows, n: int | None, seed: int | np.random.Generator = 0
     if n < 1:
         raise ConfigError(f"n={n} rows to keep must be >= 1 (or None for all {len(data)})")
     idx = np.sort(np.random.default_rng(seed).choice(len(data), n, replace=False))
-    return data.subset(idx) if isinstance(data, Dataset) else data[idx]
+    if isinstance(data, Dataset):
+        # Rows is Dataset here; the cast says so where mypy checks Rows = ndarray
+        return cast(Rows, data.subset(idx))
+    return data[idx]
 
 
 def map_batches(
@@ -123,7 +127,7 @@ def map_batches(
 
 
 @torch.inference_mode()
-def encode(model: torch.nn.Module, data: np.ndarray | Dataset, batch_size: int = EVAL_BATCH) -> np.ndarray:
+def encode(model: Model, data: np.ndarray | Dataset, batch_size: int = EVAL_BATCH) -> np.ndarray:
     """The deterministic code of every input: the AE's f(x), the VAE's posterior mean μ(x).
 
     Parameters
@@ -153,7 +157,7 @@ def encode(model: torch.nn.Module, data: np.ndarray | Dataset, batch_size: int =
 
 
 @torch.inference_mode()
-def decode(model: torch.nn.Module, z: np.ndarray, batch_size: int = EVAL_BATCH) -> np.ndarray:
+def decode(model: Model, z: np.ndarray, batch_size: int = EVAL_BATCH) -> np.ndarray:
     """Decoder means E[x|z] at codes ``z`` (N, Z), on the data scale: (N, D) float32.
 
     Examples
@@ -174,7 +178,7 @@ def decode(model: torch.nn.Module, z: np.ndarray, batch_size: int = EVAL_BATCH) 
 
 @torch.inference_mode()
 def aggregate_posterior_codes(
-    model: torch.nn.Module, data: np.ndarray | Dataset, seed: int = 0, batch_size: int = EVAL_BATCH
+    model: Model, data: np.ndarray | Dataset, seed: int = 0, batch_size: int = EVAL_BATCH
 ) -> np.ndarray:
     """One draw from the aggregate posterior per input: z ~ q(z|x) for a VAE, f(x) for an AE.
 
@@ -195,7 +199,7 @@ def aggregate_posterior_codes(
     >>> bool(np.all(aggregate_posterior_codes(vae, x) != encode(vae, x)))
     True
     """
-    if not hasattr(model, "posterior"):
+    if not isinstance(model, VAE):
         return encode(model, data, batch_size)
     x = flat_array(data)
     if len(x) == 0:
@@ -226,7 +230,7 @@ class ActiveUnits:
 
 
 def active_units(
-    model: torch.nn.Module, data: np.ndarray | Dataset, threshold: float = ACTIVE_THRESHOLD
+    model: Model, data: np.ndarray | Dataset, threshold: float = ACTIVE_THRESHOLD
 ) -> ActiveUnits:
     """Count the latent units that carry information about x.
 

@@ -160,7 +160,7 @@ class VAE(Model):
         return ModelOutput(-bound.mean(), -log_px.mean(0), kl, z[0])
 
 
-MODELS: dict[str, type[Model]] = {"vae": VAE, "ae": Autoencoder}
+MODELS: dict[str, type[VAE] | type[Autoencoder]] = {"vae": VAE, "ae": Autoencoder}
 
 
 def build_model(config: ModelConfig, seed: int | None = None) -> Model:

@@ -15,12 +15,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import numpy as np
 import torch
 
+from vaelab.core.likelihoods import GaussianLearned
 from vaelab.core.objectives import LOG_2PI
 from vaelab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from vaelab.core.models import Model
+
+M = TypeVar("M", bound="Model")
 
 
 @dataclass
@@ -118,22 +125,22 @@ def fit_ppca(x: np.ndarray, n_components: int) -> PPCA:
     return PPCA(evecs[:, :n_components] * scale, mu, sigma2)
 
 
-def from_linear_vae(model: torch.nn.Module) -> PPCA:
+def from_linear_vae(model: Model) -> PPCA:
     """The pPCA generative model of a linear VAE (`vaelab.core.models.linear_vae_config`)."""
     layer = _only_linear(model.decoder, "decoder")
     return PPCA(
         layer.weight.detach().double().cpu().numpy(),
         layer.bias.detach().double().cpu().numpy(),
-        float(torch.exp(model.likelihood.log_var.detach().double())),
+        float(torch.exp(_learned(model).log_var.detach().double())),
     )
 
 
 def set_linear_vae(
-    model: torch.nn.Module,
+    model: M,
     ppca: PPCA,
     q_scale: float = 1.0,
     q_shift: float = 0.0,
-) -> torch.nn.Module:
+) -> M:
     """Load pPCA weights into a linear VAE, with an encoder near the true posterior.
 
     The decoder becomes x = Wz + μ with noise variance σ². The encoder outputs the
@@ -157,8 +164,14 @@ def set_linear_vae(
         enc.bias.copy_(torch.from_numpy(bias))
         dec.weight.copy_(torch.from_numpy(ppca.W))
         dec.bias.copy_(torch.from_numpy(ppca.mu))
-        model.likelihood.log_var.fill_(math.log(ppca.sigma2))
+        _learned(model).log_var.fill_(math.log(ppca.sigma2))
     return model
+
+
+def _learned(model: Model) -> GaussianLearned:
+    # a linear VAE's likelihood is "gaussian-learned" (linear_vae_config); the cast
+    # only names it for the type checker, as before any other likelihood fails on log_var
+    return cast(GaussianLearned, model.likelihood)
 
 
 def _only_linear(net: torch.nn.Module, what: str) -> torch.nn.Linear:
