@@ -13,6 +13,7 @@ import copy
 import math
 import numbers
 from pathlib import Path
+from typing import TypeGuard
 
 import numpy as np
 import torch
@@ -22,7 +23,8 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from vaelab.core.config import ModelConfig, default_likelihood
 from vaelab.core.inference import EVAL_BATCH, map_batches, model_device
-from vaelab.core.models import build_model
+from vaelab.core.models import VAE as VAEModel
+from vaelab.core.models import Model, build_model
 from vaelab.core.objectives import gaussian_kl
 from vaelab.data import Dataset, train_valid_split
 from vaelab.errors import ConfigError, DataError, RunDirError
@@ -43,6 +45,16 @@ def _check_int(name: str, value, low: int, allow_none: bool = False) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise ConfigError(f"{name}={value!r} must be an integer >= {low}")
+
+
+def _is_real(value: object) -> TypeGuard[float]:
+    """``isinstance(value, numbers.Real)``, typed as float: typeshed's `numbers.Real` has no ``>``."""
+    return isinstance(value, numbers.Real)
+
+
+def _is_integral(value: object) -> TypeGuard[int]:
+    """``isinstance(value, numbers.Integral)``, typed as int: typeshed's `numbers.Integral` has no ``>=``."""
+    return isinstance(value, numbers.Integral)
 
 
 def _check_device(device) -> None:
@@ -83,14 +95,12 @@ class _AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         _check_device(self.device)
         if self.likelihood not in LIKELIHOOD_PARAMS:
             raise ConfigError(f"likelihood={self.likelihood!r} must be one of {LIKELIHOOD_PARAMS}")
-        if not (isinstance(self.learning_rate, numbers.Real) and self.learning_rate > 0):
+        if not (_is_real(self.learning_rate) and self.learning_rate > 0):
             raise ConfigError(f"learning_rate={self.learning_rate!r} must be a number > 0")
         if self.early_stopping and not 0 < self.validation_fraction < 1:
             raise ConfigError(f"validation_fraction={self.validation_fraction!r} must be in (0, 1)")
         sizes = self.hidden_layer_sizes
-        if not (
-            hasattr(sizes, "__iter__") and all(isinstance(h, numbers.Integral) and h >= 1 for h in sizes)
-        ):
+        if not (hasattr(sizes, "__iter__") and all(_is_integral(h) and h >= 1 for h in sizes)):
             raise ConfigError(f"hidden_layer_sizes={sizes!r} must be a sequence of integers >= 1")
 
     def _model_config(self, n_features: int, likelihood: str) -> ModelConfig:
@@ -200,7 +210,7 @@ class _AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             )
         return scores
 
-    def _inference_model(self) -> tuple[torch.nn.Module, type]:
+    def _inference_model(self) -> tuple[Model, type]:
         """The model for transform-like methods, and the numpy dtype it computes in.
 
         On CPU a float64 copy: fp32 BLAS kernels round differently for different
@@ -427,7 +437,8 @@ def load(path, device: str = "cpu") -> VAE | Autoencoder:
     model, config = load_run(path, device)
     section = config.get("estimator")
     if isinstance(section, dict):
-        cls = ESTIMATORS.get(section.get("class"))
+        name = section.get("class")
+        cls = ESTIMATORS.get(name) if isinstance(name, str) else None
         if cls is None:
             raise RunDirError(f"{path}: unknown estimator class {section.get('class')!r}")
         params = dict(section.get("params", {}))
@@ -450,7 +461,7 @@ def load(path, device: str = "cpu") -> VAE | Autoencoder:
     return est
 
 
-def _from_cli_run(path: Path, model, config: dict):
+def _from_cli_run(path: Path, model: Model, config: dict):
     """Map a ``vaelab train`` run's model and train sections onto estimator parameters."""
     m = model.config
     train = TrainConfig.from_dict(config.get("train", {}))
@@ -699,11 +710,12 @@ class VAE(_AutoencoderEstimator):
     def _check_params(self) -> None:
         super()._check_params()
         _check_int("n_importance_samples", self.n_importance_samples, 1)
-        if not (isinstance(self.beta, numbers.Real) and self.beta >= 0):
+        if not (_is_real(self.beta) and self.beta >= 0):
             raise ConfigError(f"beta={self.beta!r} must be a number >= 0")
 
     def _overflow_cause(self, x: np.ndarray) -> str:
         model, dtype = self._inference_model()
+        assert isinstance(model, VAEModel)  # a VAE estimator fits a VAE
         with torch.inference_mode():
             _, log_var = model.posterior(_as_tensor(x[None], self._device(), dtype))  # (1, Z)
         top = float(log_var.max())

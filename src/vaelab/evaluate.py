@@ -35,6 +35,7 @@ from vaelab.core.inference import (
     model_device,
     seeded_subset,
 )
+from vaelab.core.models import VAE, Model
 from vaelab.core.objectives import gaussian_kl_per_dim
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError, DataError
@@ -164,7 +165,7 @@ def bits_per_dim_note(kind: str, likelihood: str) -> str:
 
 
 def evaluate(
-    model: torch.nn.Module,
+    model: Model,
     data: Dataset,
     *,
     iw_samples: int = 5000,
@@ -247,7 +248,7 @@ def evaluate(
     n, d = x.shape
     notes: list[str] = []
     gen = torch.Generator(device=device).manual_seed(seed)
-    is_vae = hasattr(model, "posterior")
+    vae = model if isinstance(model, VAE) else None  # None: an autoencoder
 
     codes = encode(model, data)  # (N, Z) latent means / AE codes
     with torch.inference_mode():
@@ -256,16 +257,16 @@ def evaluate(
     activity = code_activity(codes)
 
     kl = kl_per_dim = elbo = elbo_se = ll = ll_se = gap = bpd = None
-    if is_vae:
+    if vae is not None:
         with torch.inference_mode():
             kld = map_batches(
-                lambda b: gaussian_kl_per_dim(*(t.float() for t in model.posterior(b))), x
+                lambda b: gaussian_kl_per_dim(*(t.float() for t in vae.posterior(b))), x
             ).double()  # (N, Z)
         kl_per_dim = kld.mean(0).tolist()
         kl_ex = kld.sum(1).cpu().numpy()  # (N,)
         if iw_samples > 0:
             est = iw_log_likelihood(
-                model, x, iw_samples, memory_mb=memory_mb, generator=gen, autocast=IW_PRECISIONS[iw_precision]
+                vae, x, iw_samples, memory_mb=memory_mb, generator=gen, autocast=IW_PRECISIONS[iw_precision]
             )
             if iw_precision != "fp32":
                 notes.append(
@@ -297,7 +298,7 @@ def evaluate(
         n_examples=n,
         n_features=d,
         latent_dim=cfg.latent_dim,
-        iw_samples=iw_samples if is_vae else 0,
+        iw_samples=iw_samples if vae is not None else 0,
         reconstruction=reconstruction,
         kl=kl,
         elbo=elbo,

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+if TYPE_CHECKING:  # torch stays unimported until a command runs
+    from vaelab.core.models import Model
 
-def report_run(run_dir: Path, net, seed: int) -> None:
+
+def report_run(run_dir: Path, net: Model, seed: int) -> None:
     """Print a finished run's test scores and write its figures (images only)."""
     from vaelab.runs.files import read_summary
 

@@ -460,7 +460,7 @@ def _check_values(tensors: dict[str, torch.Tensor], where: str | Path) -> None:
             raise RunDirError(f"{where}: {name} holds {why}")
 
 
-def save_checkpoint(directory: Path, snapshot: dict[str, Any]) -> Path:
+def save_checkpoint(directory: str | Path, snapshot: dict[str, Any]) -> Path:
     """Write a snapshot atomically to ``directory/checkpoint.safetensors``.
 
     The previous checkpoint becomes ``checkpoint.prev.safetensors`` (by hard link,
@@ -529,7 +529,7 @@ def _read(path: Path, model: Layout | None, params: list | None) -> dict[str, An
     return {"tensors": tensors, "meta": meta, "path": str(path)}
 
 
-def load_checkpoint(directory: Path, model: torch.nn.Module | None = None) -> dict[str, Any]:
+def load_checkpoint(directory: str | Path, model: torch.nn.Module | None = None) -> dict[str, Any]:
     """The newest readable checkpoint in ``directory``, as a `capture` snapshot.
 
     Falls back to ``checkpoint.prev.safetensors`` when the newest is missing or
@@ -540,7 +540,7 @@ def load_checkpoint(directory: Path, model: torch.nn.Module | None = None) -> di
 
     Parameters
     ----------
-    directory : Path
+    directory : str or Path
         The run (or checkpoint) directory.
     model : torch.nn.Module, optional
         The model the checkpoint must fit.

@@ -19,12 +19,14 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from vaelab.core.inference import as_flat_tensor, elbo_terms
+from vaelab.core.models import Model
 from vaelab.data import Dataset, dynamic_binarize_batch
 from vaelab.errors import ConfigError, TrainingDivergedError
 from vaelab.training import distributed
@@ -84,7 +86,7 @@ class _StepContext:
 
     config: TrainConfig
     net: torch.nn.Module  # what a step calls: the model, maybe DDP-wrapped and compiled
-    model: torch.nn.Module  # the model itself: its parameters, config and checkpoints
+    model: Model  # the model itself: its parameters, config and checkpoints
     source: TensorSource | NpySource  # the training batches
     optimizer: torch.optim.Optimizer
     generator: torch.Generator  # draws batch orders and dynamic binarizations
@@ -96,7 +98,7 @@ class _StepContext:
 
 
 def fit(
-    model: torch.nn.Module,
+    model: Model,
     train: Dataset | TensorSource | NpySource,
     config: TrainConfig,
     *,
@@ -169,7 +171,7 @@ def fit(
 
 
 def _check_fit(
-    model: torch.nn.Module,
+    model: Model,
     train: Dataset | TensorSource | NpySource,
     config: TrainConfig,
     checkpoint_dir: str | Path | None,
@@ -192,7 +194,7 @@ def _check_fit(
 
 
 def _setup(
-    model: torch.nn.Module,
+    model: Model,
     train: Dataset | TensorSource | NpySource,
     valid: Dataset | None,
     config: TrainConfig,
@@ -218,7 +220,8 @@ def _setup(
     x_valid = None if valid is None else as_flat_tensor(valid, device)  # (N_valid, D)
     net = distributed.wrap(model, device)
     if config.compile:
-        net = torch.compile(net)
+        # torch.compile of a Module returns an OptimizedModule, a Module (the stubs say a callable)
+        net = cast(torch.nn.Module, torch.compile(net))
     ctx = _StepContext(
         config=config,
         net=net,
@@ -262,6 +265,7 @@ class _Loop:
         """Train until ``config.epochs`` or early stopping; the best weights end up loaded."""
         ctx, config = self.ctx, self.ctx.config
         if resume:
+            assert self.checkpoint_dir is not None  # _check_fit refuses resume without one
             self._restore(load_checkpoint(self.checkpoint_dir, ctx.model))
         self.last_good = self._snapshot() if self.rollback else None
         self.last_save = time.monotonic()
@@ -326,12 +330,12 @@ class _Loop:
             config.checkpoint_minutes is not None
             and time.monotonic() - self.last_save >= 60 * config.checkpoint_minutes
         )
-        write = due and self.checkpoint_dir is not None and self.ctx.rank == 0
-        if self.rollback or write:
-            self.last_good = self._snapshot()
-        if write:
-            save_checkpoint(self.checkpoint_dir, self.last_good)
-            self.last_save = time.monotonic()
+        directory = self.checkpoint_dir if due and self.ctx.rank == 0 else None  # None: no write
+        if self.rollback or directory is not None:
+            self.last_good = snapshot = self._snapshot()
+            if directory is not None:
+                save_checkpoint(directory, snapshot)
+                self.last_save = time.monotonic()
 
     def _roll_back(self, d: _Diverged) -> None:
         """Back to the last good state at a tenth of the learning rate, while retries are left."""
@@ -341,6 +345,7 @@ class _Loop:
                 _divergence_message(d, config, state, self.checkpoint_dir, self.ctx.n_steps)
             ) from None
         lr_scale, rollbacks = state.lr_scale * 0.1, state.rollbacks + 1
+        assert self.last_good is not None  # run snapshots before the first epoch when rolling back
         self._restore(self.last_good)
         self.state.lr_scale, self.state.rollbacks = lr_scale, rollbacks
         if self.ctx.rank == 0:
@@ -434,13 +439,13 @@ def _epoch_means(ctx: _StepContext, stats: torch.Tensor, seen: int, epoch: int) 
             torch.tensor([float(seen)], dtype=torch.float64, device=ctx.device),
         ]
     )
-    totals = distributed.all_reduce_sum(totals).tolist()  # loss·B, rec, kl, -bad ranks, seen
-    if not all(math.isfinite(v) for v in totals[:3]):
+    sums: list[float] = distributed.all_reduce_sum(totals).tolist()  # loss·B, rec, kl, -bad ranks, seen
+    if not all(math.isfinite(v) for v in sums[:3]):
         raise _locate(stats, epoch, 0, ctx.n_steps)
-    if totals[3] != 0:
+    if sums[3] != 0:
         raise _Diverged(epoch, ctx.n_steps - 1, math.nan, "weights")
-    n = totals[4]
-    return [v / n for v in totals[:3]]
+    n = sums[4]
+    return [v / n for v in sums[:3]]
 
 
 def _locate(stats: torch.Tensor, epoch: int, lo: int, hi: int) -> _Diverged:

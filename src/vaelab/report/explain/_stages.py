@@ -20,7 +20,8 @@ from vaelab.core import ppca
 from vaelab.core.config import ModelConfig, default_likelihood
 from vaelab.core.importance import iw_log_likelihood
 from vaelab.core.inference import active_units, as_flat_tensor, decode, elbo_terms, encode
-from vaelab.core.models import build_model, linear_vae_config
+from vaelab.core.likelihoods import GaussianLearned
+from vaelab.core.models import VAE, Model, build_model, linear_vae_config
 from vaelab.core.objectives import gaussian_kl_per_dim
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError, DataError
@@ -87,7 +88,7 @@ def _train_config(steps: int, n: int, seed: int, lr: float = LR) -> TrainConfig:
     )
 
 
-def _train(cfg: ModelConfig, train: Dataset, steps: int, seed: int, progress: bool):
+def _train(cfg: ModelConfig, train: Dataset, steps: int, seed: int, progress: bool) -> Model:
     torch.manual_seed(seed)
     model = build_model(cfg)
     fit(model, train, _train_config(steps, len(train), seed), progress=progress)
@@ -98,7 +99,7 @@ def _f(a) -> list[float]:
     return [float(v) for v in np.asarray(a, dtype=np.float64).ravel()]
 
 
-def export_decoder(model: torch.nn.Module) -> DecoderExport:
+def export_decoder(model: Model) -> DecoderExport:
     """The decoder as plain dense layers for the page's JavaScript.
 
     Parameters
@@ -245,16 +246,18 @@ def pca_stage(data: Data, cfg: ExplainConfig) -> tuple[PCAStage, PCA]:
     return stage, p
 
 
-def two_d_stage(
-    data: Data, cfg: ExplainConfig, progress: bool
-) -> tuple[TwoDStage, torch.nn.Module, torch.nn.Module]:
+def two_d_stage(data: Data, cfg: ExplainConfig, progress: bool) -> tuple[TwoDStage, Model, Model]:
     """An AE and a VAE with 2-D codes: same architecture, seed and budget."""
     d = data.n_features
-    base = dict(
-        input_shape=(d,), latent_dim=2, hidden=(256, 64) if d > 200 else (128,), likelihood=data.likelihood
-    )
+    hidden = (256, 64) if d > 200 else (128,)
     ae, vae = (
-        _train(ModelConfig(kind=kind, **base), data.train, cfg.budget.steps_2d, cfg.seed, progress)
+        _train(
+            ModelConfig(kind=kind, input_shape=(d,), latent_dim=2, hidden=hidden, likelihood=data.likelihood),
+            data.train,
+            cfg.budget.steps_2d,
+            cfg.seed,
+            progress,
+        )
         for kind in ("ae", "vae")
     )
     n_show = min(len(data.train), 2000)
@@ -267,7 +270,7 @@ def two_d_stage(
         j = next((i for i in range(1, len(yte)) if yte[i] != yte[0]), 1)
     ends = xte[[0, j]]
 
-    def summary(m: torch.nn.Module) -> CodeModel:
+    def summary(m: Model) -> CodeModel:
         codes = encode(m, xs)  # (n_show, 2)
         terms = elbo_terms(m, data.xte)
         sq = float(((decode(m, encode(m, xte)) - xte) ** 2).sum(1).mean())
@@ -295,9 +298,7 @@ def judge(data: Data, cfg: ExplainConfig):
     return None if data.train.y is None else fit_classifier(data.train, seed=cfg.seed)
 
 
-def holes_stage(
-    data: Data, ae: torch.nn.Module, vae: torch.nn.Module, classifier, cfg: ExplainConfig
-) -> HolesComparison:
+def holes_stage(data: Data, ae: Model, vae: Model, classifier, cfg: ExplainConfig) -> HolesComparison:
     """What random codes decode to, for the 2-D AE and VAE: `vaelab.experiments.holes`."""
     return compare_holes(
         {"AE": ae, "VAE": vae},
@@ -323,15 +324,14 @@ def big_vae_config(data: Data) -> ModelConfig:
     )
 
 
-def objective_stage(
-    data: Data, cfg: ExplainConfig, progress: bool
-) -> tuple[ObjectiveStage, torch.nn.Module, np.ndarray]:
+def objective_stage(data: Data, cfg: ExplainConfig, progress: bool) -> tuple[ObjectiveStage, VAE, np.ndarray]:
     """A VAE with a larger latent: ELBO terms, active units and importance-sampled log p(x).
 
     Returns the stage, the model and the per-sample log p(x) of the test data.
     """
     mc = big_vae_config(data)
     m = _train(mc, data.train, cfg.budget.steps_big, cfg.seed, progress)
+    assert isinstance(m, VAE)  # mc.kind is "vae"
     terms = elbo_terms(m, data.xte)
     with torch.inference_mode():
         kl_dim = gaussian_kl_per_dim(*m.posterior(data.xte)).mean(0)  # (Z,)
@@ -366,6 +366,7 @@ def linear_stage(data: Data, rank: int, latent_dim: int, cfg: ExplainConfig, pro
     best = ppca.fit_ppca(xtr, q)
     torch.manual_seed(cfg.seed)
     lin = build_model(linear_vae_config(d, q))
+    assert isinstance(lin, VAE) and isinstance(lin.likelihood, GaussianLearned)  # what the config names
     with torch.no_grad():  # start the noise at the data's mean per-feature variance
         lin.likelihood.log_var.fill_(math.log(max(float(xtr.var(0).mean()), 1e-6)))
     train_real = dataclasses.replace(data.train, kind="real", meta={})
@@ -413,7 +414,7 @@ def sweep_stage(data: Data, classifier, cfg: ExplainConfig) -> BetaSweep:
     )
 
 
-def generation_stage(ae: torch.nn.Module, vae: torch.nn.Module, n: int = 15) -> GenerationStage:
+def generation_stage(ae: Model, vae: Model, n: int = 15) -> GenerationStage:
     """The 2-D VAE's decoder on a grid of prior quantiles, and the AE's on the same codes."""
     grid = quantile_grid(vae, n=n)
     return GenerationStage(
@@ -444,9 +445,7 @@ def compare_stage(data: Data, cfg: ExplainConfig) -> CompareResult:
     return res
 
 
-def contrast_stage(
-    data: Data, pca: PCA, vae: torch.nn.Module, cfg: ExplainConfig
-) -> curse.RepresentationContrast:
+def contrast_stage(data: Data, pca: PCA, vae: Model, cfg: ExplainConfig) -> curse.RepresentationContrast:
     """Step 1 on the reader's data: relative contrast of raw samples, PCA and VAE codes."""
     xte = data.xte.numpy()
     raw = "pixels" if len(data.test.sample_shape) >= 2 else "features"
@@ -458,7 +457,7 @@ def contrast_stage(
     return curse.representation_contrast(codes, n_queries=min(200, len(xte)), seed=cfg.seed)
 
 
-def typicality_stage(data: Data, vae: torch.nn.Module, ll_test: np.ndarray, cfg: ExplainConfig) -> Typicality:
+def typicality_stage(data: Data, vae: VAE, ll_test: np.ndarray, cfg: ExplainConfig) -> Typicality:
     """log p(x) of real test samples against the same samples with their features shuffled."""
     x = data.xte.numpy()
     rng = np.random.default_rng(cfg.seed)
