@@ -7,11 +7,14 @@ import math
 import types
 import typing
 from dataclasses import fields
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from vaelab.errors import ConfigError
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 MAX_DEPTH = 64  # nesting of JSON objects and lists; vaelab's own files use fewer than 8
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaelab.data._dataset import Dataset
+from vaelab.data._dataset import Dataset, ValueKind
 from vaelab.data._files import check_path
 from vaelab.data._transforms import scale_to_unit
 from vaelab.errors import DataError, DataNotFoundError
@@ -131,7 +131,7 @@ def array_dataset(
         meta["scaled_by"] = 255
     elif x.dtype != np.float32:
         x = x.astype(np.float32)
-    kind = "binary" if binary else "unit" if lo >= 0 and hi <= 1 else "real"
+    kind: ValueKind = "binary" if binary else "unit" if lo >= 0 and hi <= 1 else "real"
     if y is not None:
         y = _labels(np.asarray(y), n, name)
     return Dataset(x, y, sample_shape, kind, name, meta)
@@ -210,7 +210,8 @@ def _np_load(path: Path, **kwargs):
             f.close()
             raise
         if isinstance(out, np.lib.npyio.NpzFile):
-            out.fid = f  # closed with the archive
+            # numpy's stub types NpzFile.fid as IO[str]; numpy itself opens it in "rb"
+            out.fid = f  # type: ignore[assignment]  # closed with the archive
         else:
             f.close()
         return out

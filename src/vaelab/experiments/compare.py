@@ -35,7 +35,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,6 +44,9 @@ from vaelab.core.inference import seeded_subset
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError, DataError
 from vaelab.experiments.options import DEFAULT_METHODS, METHODS
+
+if TYPE_CHECKING:
+    from vaelab.data._dataset import ValueKind
 
 __all__ = [
     "METHODS",
@@ -144,7 +147,7 @@ class _Options:
     likelihood: str
     batch_size: int
     device: str
-    kind: str  # the data's value kind
+    kind: ValueKind  # the data's value kind
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -542,15 +545,16 @@ def code_scores(
 
     notes: list[str] = []
     acc: list[float | None] = [None] * len(knn_k)
-    if knn_k and (train_codes is None or train_labels is None or labels is None):
-        notes.append("kNN accuracy: the data has no labels")
-    elif knn_k:
-        for i, k in enumerate(knn_k):
-            if k > len(train_codes):
-                notes.append(f"kNN: k={k} exceeds the {len(train_codes)} training codes")
-                continue
-            knn = KNeighborsClassifier(n_neighbors=k).fit(train_codes, train_labels)
-            acc[i] = float(knn.score(codes, labels))
+    if knn_k:
+        if train_codes is None or train_labels is None or labels is None:
+            notes.append("kNN accuracy: the data has no labels")
+        else:
+            for i, k in enumerate(knn_k):
+                if k > len(train_codes):
+                    notes.append(f"kNN: k={k} exceeds the {len(train_codes)} training codes")
+                    continue
+                knn = KNeighborsClassifier(n_neighbors=k).fit(train_codes, train_labels)
+                acc[i] = float(knn.score(codes, labels))
     trust = None
     if trust_idx is not None and trust_k < len(trust_idx) / 2:
         trust = float(trustworthiness(x[trust_idx], codes[trust_idx], n_neighbors=trust_k))

@@ -52,12 +52,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import NearestNeighbors
 
 from vaelab.core.inference import aggregate_posterior_codes, decode, encode, flat_array, seeded_subset
+from vaelab.core.models import Model
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError
 from vaelab.experiments.latent import gaussian_codes, gmm_codes, prior_codes
@@ -265,7 +265,7 @@ class HolesResult:
 
 
 def holes_metrics(
-    model: torch.nn.Module,
+    model: Model,
     train: Dataset,
     test: Dataset,
     *,
@@ -391,7 +391,7 @@ class HolesComparison:
 
 
 def compare_holes(
-    models: Mapping[str, torch.nn.Module],
+    models: Mapping[str, Model],
     train: Dataset,
     test: Dataset,
     *,

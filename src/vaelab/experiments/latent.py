@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 from scipy.stats import norm
 from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
@@ -41,6 +40,7 @@ from vaelab.core.inference import (
     flat_array,
     seeded_subset,
 )
+from vaelab.core.models import Model
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError
 
@@ -221,7 +221,7 @@ class Interpolation:
 
 
 def interpolate(
-    model: torch.nn.Module,
+    model: Model,
     x_a: np.ndarray,
     x_b: np.ndarray,
     n_steps: int = 10,
@@ -279,7 +279,7 @@ class Traversal:
 
 
 def traverse(
-    model: torch.nn.Module,
+    model: Model,
     dim: int,
     base: np.ndarray | None = None,
     n_steps: int = 9,
@@ -342,7 +342,7 @@ class QuantileGrid:
         return d
 
 
-def quantile_grid(model: torch.nn.Module, n: int = 15, dims: tuple[int, int] = (0, 1)) -> QuantileGrid:
+def quantile_grid(model: Model, n: int = 15, dims: tuple[int, int] = (0, 1)) -> QuantileGrid:
     """Decode a grid of codes placed at prior quantiles: the learned manifold in one picture.
 
     The grid coordinates are norm.ppf of n probabilities evenly spaced in (0, 1)
@@ -377,7 +377,7 @@ def quantile_grid(model: torch.nn.Module, n: int = 15, dims: tuple[int, int] = (
         raise ConfigError(f"dims={dims} must be two different latent dimensions in [0, {latent_dim - 1}]")
     q = (np.arange(n) + 0.5) / n
     values = norm.ppf(q)
-    z = np.zeros((n, n, latent_dim), np.float32)
+    z: np.ndarray = np.zeros((n, n, latent_dim), np.float32)  # (n, n, Z), then flattened
     z[:, :, dims[0]] = values[None, :]  # columns: x-axis increases to the right
     z[:, :, dims[1]] = values[::-1, None]  # rows: y-axis increases upwards
     z = z.reshape(n * n, latent_dim)
@@ -397,9 +397,7 @@ class LatentScatter:
         return _as_lists(self)
 
 
-def latent_scatter(
-    model: torch.nn.Module, data: Dataset, max_points: int = 5000, seed: int = 0
-) -> LatentScatter:
+def latent_scatter(model: Model, data: Dataset, max_points: int = 5000, seed: int = 0) -> LatentScatter:
     """Codes of (a seeded subset of) ``data`` in 2-D, with their labels.
 
     A 2-D latent is shown as is. A larger one is projected on the first two
@@ -453,7 +451,7 @@ class LatentTour:
 
 
 def latent_tour(
-    model: torch.nn.Module,
+    model: Model,
     train: Dataset,
     test: Dataset,
     *,

@@ -24,7 +24,7 @@ from vaelab._atomic import atomic_write_bytes, atomic_write_json
 from vaelab._config import nonfinite, parse_json
 from vaelab._version import __version__
 from vaelab.core.config import ModelConfig
-from vaelab.core.models import build_model
+from vaelab.core.models import Model, build_model
 from vaelab.data import DataSpec
 from vaelab.errors import ConfigError, RunDirError
 from vaelab.training.config import TrainConfig
@@ -207,7 +207,7 @@ def _check_estimator(section: Any, model: ModelConfig) -> None:
             raise ConfigError(f"estimator.fitted.{key}={fitted[key]!r:.40} must be {expected}")
 
 
-def save_model(run_dir: Path, model: torch.nn.Module, **sections: Any) -> Path:
+def save_model(run_dir: Path, model: Model, **sections: Any) -> Path:
     """Save a model into a run directory: config.json, then model.safetensors."""
     run_dir = Path(run_dir)
     write_config(run_dir, model.config, **sections)
@@ -215,7 +215,7 @@ def save_model(run_dir: Path, model: torch.nn.Module, **sections: Any) -> Path:
     return run_dir
 
 
-def model_layout(config: ModelConfig, path: Path) -> torch.nn.Module:
+def model_layout(config: ModelConfig, path: Path) -> Model:
     """The model ``config`` describes, built on the meta device: its shapes, no memory."""
     try:
         with torch.device("meta"):
@@ -227,7 +227,7 @@ def model_layout(config: ModelConfig, path: Path) -> torch.nn.Module:
         ) from None
 
 
-def load_model(run_dir: Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+def load_model(run_dir: Path, device: str | torch.device = "cpu") -> Model:
     """Rebuild the model stored in a run directory, in eval mode.
 
     model.safetensors must hold exactly the tensors (names, dtypes, shapes) of

@@ -11,12 +11,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from vaelab._atomic import atomic_write_json
 from vaelab.core.config import ModelConfig
 from vaelab.core.inference import as_flat_tensor, elbo_terms
-from vaelab.core.models import build_model
+from vaelab.core.models import Model, build_model
 from vaelab.data import Dataset, DataSpec, DataSplits, load_data
 from vaelab.errors import ConfigError, RunDirError
 from vaelab.runs.directory import RunLock, check_out_path, create_run_dir, remove_temp_files
@@ -141,7 +140,7 @@ def train_run(
     overwrite: bool = False,
     progress: bool = True,
     splits: DataSplits | None = None,
-) -> tuple[torch.nn.Module, History]:
+) -> tuple[Model, History]:
     """Load data, build the model, train it, and write a complete run directory.
 
     The model's ``input_shape`` is taken from the data, and its initial weights
@@ -177,9 +176,7 @@ def train_run(
             lock.release()
 
 
-def resume_run(
-    run_dir: Path, *, progress: bool = True, changes: dict | None = None
-) -> tuple[torch.nn.Module, History]:
+def resume_run(run_dir: Path, *, progress: bool = True, changes: dict | None = None) -> tuple[Model, History]:
     """Continue an interrupted `train_run` from the last checkpoint in ``run_dir``.
 
     Model, optimizer, schedule, epoch, early-stopping state and every RNG state
@@ -326,7 +323,7 @@ def _fit_and_finish(net, splits, data, train, run_dir, sections, progress, resum
     return net, history
 
 
-def load_run(run_dir: Path, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
+def load_run(run_dir: Path, device: str = "cpu") -> tuple[Model, dict]:
     """The model of a complete run directory and its parsed config.json."""
     run_dir = Path(run_dir)
     if not (run_dir / WEIGHTS).exists() and (run_dir / "config.json").exists():

@@ -172,7 +172,7 @@ def plot_metrics(result: CompareResult) -> Figure:
         for p, v in zip(pos, vals, strict=True):
             text = "n/a" if v is None else f"{v:.3g}"
             x = (min(present) if log and present else 0) if v is None else v
-            ax.text(x, p, " " + text, va="center", fontsize=8)
+            ax.text(x, float(p), " " + text, va="center", fontsize=8)
         if not log:
             ax.set_xlim(0, right * 1.3 if right > 0 else 1.0)
         if key == "knn_accuracy":

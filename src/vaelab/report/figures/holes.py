@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -35,7 +37,9 @@ def plot_holes_metrics(result: HolesComparison, sampler: str = "prior") -> Figur
     """
     names = [m.name for m in result.models]
     colours = [OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(names))]
-    panels = [
+    # (title, y label, one value per model, reference line, log scale); the first
+    # panel's values are (far, uncovered) pairs
+    panels: list[tuple[str, str, list[Any], float | None, bool]] = [
         (
             "far from the other set",
             "share",
