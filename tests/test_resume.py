@@ -122,3 +122,19 @@ def test_model_file_holds_the_latest_epoch_while_a_run_trains(tmp_path, monkeypa
     model, _ = runs.load_run(run)
     saved = load_checkpoint(run)["tensors"]  # written at the end of epoch 1
     assert saved and all(torch.equal(t, saved[f"model.{name}"]) for name, t in model.state_dict().items())
+
+
+def test_resuming_a_run_that_early_stopping_ended_trains_nothing_more(tmp_path):
+    """Killed after early stopping's last checkpoint, before the run wrote its summary."""
+    train, valid = _data(), _data(60, seed=5)
+    cfg = TrainConfig(epochs=200, batch_size=32, device="cpu", seed=3, precision="fp32", lr=0.05,
+                      patience=2)
+    straight = _model()
+    h1 = fit(straight, train, cfg, valid=valid, progress=False, checkpoint_dir=tmp_path)
+    assert len(h1.epoch) < 200  # early stopping ended it
+    resumed = _model(seed=99)
+    h2 = fit(resumed, train, cfg, valid=valid, progress=False, checkpoint_dir=tmp_path,
+             resume=True)
+    assert h2.epoch == h1.epoch
+    assert all(torch.equal(a, b) for a, b in zip(straight.state_dict().values(),
+                                                  resumed.state_dict().values(), strict=True))

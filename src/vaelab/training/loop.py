@@ -269,7 +269,7 @@ class _Loop:
             self._restore(load_checkpoint(self.checkpoint_dir, ctx.model))
         self.last_good = self._snapshot() if self.rollback else None
         self.last_save = time.monotonic()
-        while self.state.epoch < config.epochs:
+        while self.state.epoch < config.epochs and not self._patience_spent():
             epoch, start = self.state.epoch + 1, time.perf_counter()
             if ctx.world > 1:  # per-rank noise streams that a resume can rebuild from (seed, rank, epoch)
                 torch.manual_seed(config.seed + 1_000_003 * ctx.rank + epoch)
@@ -279,11 +279,9 @@ class _Loop:
                 self._roll_back(d)  # raises TrainingDivergedError when no retry is left
                 continue
             record = self._report(epoch, train, start)
-            stop = self._early_stopping(record)
+            self._early_stopping(record)
             self.state.epoch = epoch
             self._checkpoint(epoch)
-            if stop:
-                break
         if self.best_weights is not None:
             ctx.model.load_state_dict(self.best_weights)
         ctx.model.eval()
@@ -309,19 +307,23 @@ class _Loop:
             self.on_epoch(epoch, record)
         return record
 
-    def _early_stopping(self, record: dict) -> bool:
-        """Keep the best validation loss and weights; True once patience has run out."""
-        state, patience = self.state, self.ctx.config.patience
-        if patience is None or self.x_valid is None:
-            return False
+    def _early_stopping(self, record: dict) -> None:
+        """Keep the best validation loss and weights, and count the epochs without a gain."""
+        state = self.state
+        if self.ctx.config.patience is None or self.x_valid is None:
+            return
         best = math.inf if state.best_loss is None else state.best_loss
         if record["valid_loss"] < best - 1e-6:
             state.best_loss, state.bad_epochs = record["valid_loss"], 0
             self.best_weights = copy.deepcopy(self.ctx.model.state_dict())
             state.history.best_epoch = record["epoch"]
-            return False
+            return
         state.bad_epochs += 1
-        return state.bad_epochs >= patience
+
+    def _patience_spent(self) -> bool:
+        """Early stopping has ended the run: read from the state, so a resume sees it too."""
+        patience = self.ctx.config.patience
+        return patience is not None and self.x_valid is not None and self.state.bad_epochs >= patience
 
     def _checkpoint(self, epoch: int) -> None:
         """Snapshot the end of ``epoch`` for a rollback, and write it when a checkpoint is due."""
