@@ -516,3 +516,17 @@ def test_resume_refuses_options_that_cannot_change(tmp_path, option):
     r = CliRunner().invoke(main, ["train", "--resume", str(run), *option])
     assert option[0] in _one_line_error(r)
     assert _tree(run) == before
+
+
+def test_a_refused_resume_changes_nothing_in_the_run_directory(tmp_path):
+    run = tmp_path / "run"
+    assert CliRunner().invoke(main, ["train", "--data", "digits", *SMALL, "--out", str(run)]).exit_code == 0
+    (run / LOCK).unlink()  # e.g. a run copied elsewhere
+    (run / "checkpoint.prev.safetensors").unlink(missing_ok=True)
+    blob = bytearray((run / "checkpoint.safetensors").read_bytes())
+    blob[-3] ^= 0xFF  # damage the tensor data
+    (run / "checkpoint.safetensors").write_bytes(bytes(blob))
+    before = _tree(run)
+    r = CliRunner().invoke(main, ["train", "--resume", str(run), "--quiet"])
+    assert "checkpoint" in _one_line_error(r)
+    assert _tree(run) == before  # no lock file made, nothing rewritten

@@ -24,11 +24,13 @@ from vaelab.runs.files import (
     append_metrics,
     load_model,
     read_config,
+    read_metrics,
     save_model,
     truncate_metrics,
     write_config,
 )
 from vaelab.training import distributed
+from vaelab.training.checkpoint import has_checkpoint
 from vaelab.training.config import TrainConfig
 from vaelab.training.history import History
 from vaelab.training.loop import fit
@@ -196,8 +198,6 @@ def resume_run(run_dir: Path, *, progress: bool = True, changes: dict | None = N
     -------
     model, history
     """
-    from vaelab.training.checkpoint import has_checkpoint
-
     run_dir = Path(run_dir)
     config = read_config(run_dir)
     if "data" not in config or "train" not in config:
@@ -210,18 +210,16 @@ def resume_run(run_dir: Path, *, progress: bool = True, changes: dict | None = N
         raise RunDirError(f"{run_dir / 'config.json'}: invalid model config ({err})") from None
     changed = _changes(train, changes or {})
     train = TrainConfig(**{**train.to_dict(), **{k: new for k, (_, new) in changed.items()}})
+    # everything is checked before the lock file is made: a refused resume changes nothing
+    _resume_epoch(run_dir, model, train)
+    read_metrics(run_dir)
+    splits = load_data(data)
+    check_trainable(model, splits, train)
+    net = build_model(model, seed=train.seed)
     lock = _writing(run_dir, RunLock(run_dir).acquire) if distributed.is_main() else None
     try:
         started = has_checkpoint(run_dir)
-        epoch = load_run_checkpoint(run_dir, model)["meta"]["state"]["epoch"] if started else 0
-        if started and train.epochs < epoch:
-            raise ConfigError(
-                f"epochs={train.epochs} is below the {epoch} epochs this run has "
-                "already trained; give --epochs of at least that"
-            )
-        splits = load_data(data)
-        check_trainable(model, splits, train)
-        net = build_model(model, seed=train.seed)
+        epoch = _resume_epoch(run_dir, model, train)  # again under the lock: it may have moved on
         sections = {k: v for k, v in config.items() if k not in ("format", "vaelab_version", "model")}
         sections["train"] = train.to_dict()
         if lock is not None:
@@ -233,6 +231,19 @@ def resume_run(run_dir: Path, *, progress: bool = True, changes: dict | None = N
     finally:
         if lock is not None:
             lock.release()
+
+
+def _resume_epoch(run_dir: Path, model: ModelConfig, train: TrainConfig) -> int:
+    """The epoch a resume starts after: its last usable checkpoint's, or 0 without one."""
+    if not has_checkpoint(run_dir):
+        return 0
+    epoch = load_run_checkpoint(run_dir, model)["meta"]["state"]["epoch"]
+    if train.epochs < epoch:
+        raise ConfigError(
+            f"epochs={train.epochs} is below the {epoch} epochs this run has "
+            "already trained; give --epochs of at least that"
+        )
+    return int(epoch)
 
 
 def load_run_checkpoint(run_dir: Path, model: ModelConfig) -> dict:
