@@ -326,6 +326,8 @@ def test_explain_refuses_data_it_cannot_teach_with(tmp_path, case):
     out = tmp_path / "out"
     code, stderr, _ = _cli("explain", "--quick", "--data", path, "--out", out)
     _explain_error(code, stderr, fragment)
+    if case != "on_a_line":  # refused with the data, before any stage says a word
+        assert len(stderr.strip().splitlines()) == 1, stderr
     assert "latent_dim" not in stderr  # not a value the user never set
     assert not out.exists()
 
@@ -498,3 +500,12 @@ def test_fit_leaves_the_global_torch_state_alone(unit_data):
     torch.manual_seed(7)
     vaelab.VAE(n_components=2, hidden_layer_sizes=(8,), max_epochs=1, random_state=0).fit(unit_data)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_estimator_fit_refuses_values_beyond_float32():
+    from vaelab import VAE
+
+    X = np.random.default_rng(0).random((50, 4))
+    X[0, 0] = 1e39
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        VAE().fit(X)

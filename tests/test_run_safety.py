@@ -530,3 +530,10 @@ def test_a_refused_resume_changes_nothing_in_the_run_directory(tmp_path):
     r = CliRunner().invoke(main, ["train", "--resume", str(run), "--quiet"])
     assert "checkpoint" in _one_line_error(r)
     assert _tree(run) == before  # no lock file made, nothing rewritten
+
+
+def test_sample_refuses_absurd_counts_in_one_line(tmp_path):
+    run = tmp_path / "run"
+    assert CliRunner().invoke(main, ["train", "--data", "digits", *SMALL, "--out", str(run)]).exit_code == 0
+    r = CliRunner().invoke(main, ["sample", str(run), "-n", "1000000000"])
+    assert "-n" in _one_line_error(r)

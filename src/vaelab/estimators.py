@@ -65,6 +65,18 @@ def _check_device(device) -> None:
         raise ConfigError(f"device={device!r} must be one of {', '.join(map(repr, DEVICES))}")
 
 
+def _as_float32(X: np.ndarray) -> np.ndarray:
+    """``X`` as float32 (what the models train in); values beyond its range are refused."""
+    big = float(np.max(np.abs(X))) if X.size else 0.0
+    limit = float(np.finfo(np.float32).max)
+    if big > limit:
+        raise DataError(
+            f"X holds a value of magnitude {big:.3g}, beyond float32's range (±{limit:.4g}) that "
+            "the models train in; rescale the data (e.g. StandardScaler)"
+        )
+    return np.ascontiguousarray(X, dtype=np.float32)
+
+
 def _value_kind(x: np.ndarray) -> str:
     """'binary' for {0, 1} data, 'unit' for data in [0, 1], else 'real'."""
     if x.min() >= 0 and x.max() <= 1:
@@ -143,7 +155,7 @@ class _AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         """
         self._check_params()
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        x = np.ascontiguousarray(X, dtype=np.float32)
+        x = _as_float32(X)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         kind = _value_kind(x)
         likelihood = self.likelihood

@@ -12,6 +12,9 @@ if TYPE_CHECKING:  # torch stays unimported until a command runs
     from vaelab.core.models import Model
 
 
+MAX_SAMPLES = 100_000  # decoded samples per call: 300 MB for 784 features, a 316-row grid
+
+
 def report_run(run_dir: Path, net: Model, seed: int) -> None:
     """Print a finished run's test scores and write its figures (images only)."""
     from vaelab.runs.files import read_summary
@@ -27,7 +30,14 @@ def report_run(run_dir: Path, net: Model, seed: int) -> None:
 
 @click.command()
 @click.argument("run", type=click.Path(file_okay=False))
-@click.option("-n", "n", type=click.IntRange(min=1), default=64, show_default=True, help="number of samples")
+@click.option(
+    "-n",
+    "n",
+    type=click.IntRange(min=1, max=MAX_SAMPLES),
+    default=64,
+    show_default=True,
+    help="number of samples",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--out",
@@ -61,7 +71,12 @@ def sample(run, n, seed, out):
 @click.command()
 @click.argument("run", type=click.Path(file_okay=False))
 @click.option(
-    "-n", "n", type=click.IntRange(min=1), default=16, show_default=True, help="number of test inputs"
+    "-n",
+    "n",
+    type=click.IntRange(min=1, max=MAX_SAMPLES),
+    default=16,
+    show_default=True,
+    help="number of test inputs",
 )
 @click.option(
     "--out",

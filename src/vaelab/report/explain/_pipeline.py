@@ -28,7 +28,8 @@ class _Clock:
         self.timings: dict[str, float] = {}
 
     def __call__(self, name: str, fn: Callable[..., T], *args: Any) -> T:
-        self.say(name, "start")
+        if self.timings:  # the data stage says nothing until the data is accepted: a refused
+            self.say(name, "start")  # input then prints its one error line and nothing else
         t0 = time.perf_counter()
         out = fn(*args)
         self.timings[name] = round(time.perf_counter() - t0, 2)
