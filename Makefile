@@ -2,11 +2,12 @@
 #   make explain   builds the environment, then writes the interactive explainer on digits
 #   make test      builds the environment with the test extra, then runs the test suite
 #   make quick     the edit-test loop: every test not marked slow, stopping at the first failure
+#   make lint      ruff (lint and format) and mypy over src/; make test runs it first
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: explain test quick env
+.PHONY: explain test quick lint env
 
 $(BIN)/vaelab: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +21,13 @@ env: $(BIN)/vaelab
 explain: env
 	$(BIN)/vaelab explain --out explain-out
 
-test: env
+test: lint
 	$(BIN)/python -m pytest -q
+
+lint: env
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
 
 quick: env
 	$(BIN)/python -m pytest -q -m "not slow" -x

@@ -127,14 +127,14 @@ def test_model_file_holds_the_latest_epoch_while_a_run_trains(tmp_path, monkeypa
 def test_resuming_a_run_that_early_stopping_ended_trains_nothing_more(tmp_path):
     """Killed after early stopping's last checkpoint, before the run wrote its summary."""
     train, valid = _data(), _data(60, seed=5)
-    cfg = TrainConfig(epochs=200, batch_size=32, device="cpu", seed=3, precision="fp32", lr=0.05,
-                      patience=2)
+    cfg = TrainConfig(epochs=200, batch_size=32, device="cpu", seed=3, precision="fp32", lr=0.05, patience=2)
     straight = _model()
     h1 = fit(straight, train, cfg, valid=valid, progress=False, checkpoint_dir=tmp_path)
     assert len(h1.epoch) < 200  # early stopping ended it
     resumed = _model(seed=99)
-    h2 = fit(resumed, train, cfg, valid=valid, progress=False, checkpoint_dir=tmp_path,
-             resume=True)
+    h2 = fit(resumed, train, cfg, valid=valid, progress=False, checkpoint_dir=tmp_path, resume=True)
     assert h2.epoch == h1.epoch
-    assert all(torch.equal(a, b) for a, b in zip(straight.state_dict().values(),
-                                                  resumed.state_dict().values(), strict=True))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True)
+    )
