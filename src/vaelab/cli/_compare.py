@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from vaelab.cli._options import data_options, parse_column, parse_ints
+from vaelab.cli._options import data_options, parse_column, parse_ints, seed_option
 from vaelab.experiments.options import DEFAULT_METHODS, METHODS
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ def format_table(result: CompareResult) -> str:
     show_default=True,
     help="test samples that trustworthiness is computed on",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@seed_option()
 @click.option(
     "--device",
     type=click.Choice(["cpu", "cuda", "auto"]),

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from vaelab.cli._options import seed_option
 from vaelab.experiments.options import DEFAULT_DIMS
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ def format_table(result: CurseResult) -> str:
     show_default=True,
     help="points per dimension (the Gaussian-norm experiment uses 10x as many)",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="random seed")
+@seed_option()
 @click.option(
     "--data",
     "source",

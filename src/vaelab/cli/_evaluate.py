@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from vaelab.cli._options import parse_ints
+from vaelab.cli._options import parse_ints, seed_option
 
 
 @click.command()
@@ -51,9 +51,7 @@ from vaelab.cli._options import parse_ints
     help="neighbours of the kNN classifier on latent means (at most the number "
     "of training codes it searches)",
 )
-@click.option(
-    "--seed", type=int, default=0, show_default=True, help="seeds subsets and the Monte-Carlo draws"
-)
+@seed_option("seeds subsets and the Monte-Carlo draws")
 @click.option("--json", "as_json", is_flag=True, help="print evaluation.json instead of a table")
 def evaluate(
     run, source, data_dir, shape, iw_samples, iw_precision, subsample, no_latent, knn_k, seed, as_json

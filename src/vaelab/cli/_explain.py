@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from vaelab.cli._options import parse_ints
+from vaelab.cli._options import parse_ints, seed_option
 
 
 @click.command()
@@ -47,7 +47,7 @@ from vaelab.cli._options import parse_ints
     show_default=True,
     help="interactive HTML page, or markdown + PNG figures",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="random seed")
+@seed_option()
 def explain(
     source: str, data_dir: str | None, shape: str | None, out: Path, preset: str | None, fmt: str, seed: int
 ) -> None:

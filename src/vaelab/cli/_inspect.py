@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from vaelab.cli._options import seed_option
+
 if TYPE_CHECKING:  # torch stays unimported until a command runs
     from vaelab.core.models import Model
 
@@ -38,7 +40,7 @@ def report_run(run_dir: Path, net: Model, seed: int) -> None:
     show_default=True,
     help="number of samples",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@seed_option()
 @click.option(
     "--out",
     type=click.Path(dir_okay=False),

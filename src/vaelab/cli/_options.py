@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from vaelab.errors import ConfigError
+from vaelab.training.config import MAX_SEED
 
 
 def parse_ints(value: str | None, what: str) -> tuple[int, ...] | None:
@@ -56,3 +57,8 @@ def data_options(f):
     ):
         f = opt(f)
     return f
+
+
+def seed_option(help: str = "random seed: the same seed gives the same result in any process"):
+    """--seed, an integer in [0, MAX_SEED] (what numpy and torch both accept)."""
+    return click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True, help=help)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from vaelab.cli._options import data_options, parse_column, parse_ints
+from vaelab.cli._options import data_options, parse_column, parse_ints, seed_option
 from vaelab.errors import ConfigError
 from vaelab.experiments.options import DEFAULT_BETAS
 
@@ -81,7 +81,7 @@ def format_sweep(sweep: BetaSweep) -> str:
     show_default=True,
     help="prior samples decoded per β for the holes metrics",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@seed_option()
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from vaelab.cli._options import data_options, parse_column, parse_ints
+from vaelab.cli._options import data_options, parse_column, parse_ints, seed_option
 from vaelab.core.config import ACTIVATIONS, LIKELIHOODS, NETWORKS, ModelConfig, default_likelihood
 from vaelab.errors import ConfigError
 from vaelab.training.config import PRECISIONS, SCHEDULES, TrainConfig
@@ -90,7 +90,7 @@ BINARIZE_CHOICES = ("none", "static", "dynamic")
 @click.option("--standardize", is_flag=True, help="zero mean, unit variance per feature")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True)
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@seed_option()
 @click.option(
     "--out",
     type=click.Path(file_okay=False),
