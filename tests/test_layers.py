@@ -157,3 +157,19 @@ def test_the_checker_sees_function_local_and_relative_imports(tmp_path):
 )
 def test_the_documented_public_paths_still_work(path, name):
     assert getattr(importlib.import_module(path), name) is not None
+
+
+def test_the_readme_layout_matches_the_tree():
+    readme = (PACKAGE.parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Layout", 1)[1].split("```", 2)[1]
+    named = set()
+    for line in block.splitlines():
+        first = line.strip().split("  ")[0]
+        named |= {n.strip() for n in first.split(",") if n.strip().endswith((".py", "/"))}
+    named.discard("src/vaelab/")
+    named.discard("benchmarks/")
+    missing = sorted(n for n in named if not (PACKAGE / n.rstrip("/")).exists())
+    assert missing == []
+    packages = {p.name + "/" for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    modules = {p.name for p in PACKAGE.glob("*.py") if p.name not in ("__init__.py", "__main__.py")}
+    assert sorted((packages | modules) - named) == []
