@@ -12,8 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from vaelab.runs.files import load_model, read_metrics
-from vaelab.runs.run import read_summary
+from vaelab.runs.files import load_model, read_metrics, read_summary
 from vaelab.training.checkpoint import has_checkpoint, load_checkpoint
 
 EPOCHS = 60  # more than the kills below can use up (at most 7 × 6 epochs)

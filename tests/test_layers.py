@@ -22,6 +22,7 @@ LAYERS = {
     "vaelab._version": 0,
     "vaelab._config": 0,
     "vaelab._atomic": 0,
+    "vaelab._machine": 0,
     "vaelab._tensorfile": 0,
     "vaelab.data": 1,
     "vaelab.core": 2,

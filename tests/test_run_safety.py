@@ -24,6 +24,7 @@ from vaelab.cli import main
 from vaelab.runs.directory import LOCK
 from vaelab.runs.files import read_config, read_metrics
 
+FP32 = "--epochs 2 --hidden 16 --latent-dim 2 --quiet --device cpu --precision fp32".split()
 SMALL = ["--epochs", "1", "--hidden", "16", "--latent-dim", "2", "--quiet", "--device", "cpu"]
 
 
@@ -215,23 +216,7 @@ def test_a_second_writer_and_a_live_resume_are_refused_and_a_stale_lock_is_not(t
 
 def test_a_run_killed_before_its_first_checkpoint_resumes_from_epoch_0(tmp_path, data_npy):
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    args = [
-        "--data",
-        data_npy,
-        "--epochs",
-        "2",
-        "--hidden",
-        "16",
-        "--latent-dim",
-        "2",
-        "--quiet",
-        "--device",
-        "cpu",
-        "--precision",
-        "fp32",
-        "--seed",
-        "4",
-    ]
+    args = ["--data", data_npy, *FP32, "--seed", "4"]
     assert _vaelab("train", *args, "--out", straight).returncode == 0
     assert _vaelab("train", *args, "--out", killed).returncode == 0
     for name in (
@@ -251,23 +236,7 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_from_epoch_0(tmp_path,
 @pytest.mark.slow
 def test_sigkill_inside_the_first_writes_always_leaves_a_resumable_run(tmp_path, data_npy):
     """Kill as soon as the run directory (or its hidden staging sibling) appears."""
-    args = [
-        "--data",
-        data_npy,
-        "--epochs",
-        "2",
-        "--hidden",
-        "16",
-        "--latent-dim",
-        "2",
-        "--quiet",
-        "--device",
-        "cpu",
-        "--precision",
-        "fp32",
-        "--seed",
-        "1",
-    ]
+    args = ["--data", data_npy, *FP32, "--seed", "1"]
     reference = tmp_path / "reference"
     assert _vaelab("train", *args, "--out", reference).returncode == 0
     rng = random.Random(0)
@@ -307,27 +276,13 @@ def test_checkpoint_every_0_without_minutes_is_refused(tmp_path, data_npy):
 
 
 def test_two_processes_with_the_same_seed_write_the_same_bytes(tmp_path):
-    args = [
-        "--data",
-        "digits",
-        "--epochs",
-        "1",
-        "--precision",
-        "fp32",
-        "--seed",
-        "3",
-        "--quiet",
-        "--device",
-        "cpu",
-    ]
+    args = "--data digits --epochs 1 --precision fp32 --quiet --device cpu".split()
     a, b = tmp_path / "a", tmp_path / "b"
-    assert _vaelab("train", *args, "--out", a).returncode == 0
-    assert _vaelab("train", *args, "--out", b).returncode == 0
+    assert _vaelab("train", *args, "--seed", "3", "--out", a).returncode == 0
+    assert _vaelab("train", *args, "--seed", "3", "--out", b).returncode == 0
     assert _sha(a / "model.safetensors") == _sha(b / "model.safetensors")
     c = tmp_path / "c"
-    assert (
-        _vaelab("train", *args[:6], "--seed", "4", "--quiet", "--device", "cpu", "--out", c).returncode == 0
-    )
+    assert _vaelab("train", *args, "--seed", "4", "--out", c).returncode == 0
     assert _sha(c / "model.safetensors") != _sha(a / "model.safetensors")
 
 
@@ -372,21 +327,7 @@ def test_a_run_with_relative_paths_works_from_another_directory(tmp_path, data_n
     here.mkdir()
     elsewhere.mkdir()
     (here / "x.npy").write_bytes(data_npy.read_bytes())
-    args = [
-        "--data",
-        "x.npy",
-        "--epochs",
-        "2",
-        "--hidden",
-        "16",
-        "--latent-dim",
-        "2",
-        "--quiet",
-        "--device",
-        "cpu",
-        "--checkpoint-every",
-        "1",
-    ]
+    args = "--data x.npy --epochs 2 --hidden 16 --latent-dim 2 --quiet --device cpu".split()
     assert _vaelab("train", *args, "--out", "run", cwd=here).returncode == 0
     run = here / "run"
     assert read_config(run)["data"]["source"] == str(here / "x.npy")

@@ -12,8 +12,8 @@ from vaelab.core.config import ModelConfig
 from vaelab.core.models import build_model
 from vaelab.data import load_dataset
 from vaelab.errors import VaelabError
-from vaelab.runs.files import load_model, read_json, read_metrics
-from vaelab.runs.run import load_run, read_summary, resume_run
+from vaelab.runs.files import load_model, read_json, read_metrics, read_summary
+from vaelab.runs.run import load_run, resume_run
 from vaelab.training.batches import NpySource
 from vaelab.training.checkpoint import CHECKPOINT, PREVIOUS, load_checkpoint
 

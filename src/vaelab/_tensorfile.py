@@ -28,6 +28,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from vaelab._config import parse_json
+from vaelab._machine import physical_memory
 from vaelab.errors import ConfigError, RunDirError
 
 CHECKSUM = "sha256"
@@ -131,8 +132,8 @@ def load(
         if check is not None:
             check(header)
         total = header.data_start + header.data_size
-        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        if total > memory:
+        memory = physical_memory()
+        if 0 < memory < total:
             raise RunDirError(
                 f"{path} holds {total / 2**30:.1f} GiB of tensors, more than this "
                 f"machine's {memory / 2**30:.1f} GiB of memory"

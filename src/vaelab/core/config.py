@@ -7,11 +7,11 @@ without importing torch; `vaelab.core.models` builds the modules a config descri
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from vaelab._config import from_dict as config_from_dict
+from vaelab._machine import physical_memory
 from vaelab.errors import ConfigError
 
 MODEL_KINDS = ("vae", "ae")
@@ -112,10 +112,7 @@ def parameter_limit() -> tuple[int, str]:
     >>> 10**7 < limit <= MAX_PARAMETERS
     True
     """
-    try:
-        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):  # not a POSIX system
-        memory = 0
+    memory = physical_memory()
     fits = memory // TRAINING_BYTES_PER_PARAMETER
     if 0 < fits < MAX_PARAMETERS:
         return int(fits), (

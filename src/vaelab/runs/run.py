@@ -6,13 +6,13 @@ fit → run directory (config.json, model.safetensors, metrics.jsonl, summary.js
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
 from vaelab._atomic import atomic_write_json
+from vaelab._machine import physical_memory
 from vaelab.core.config import ModelConfig
 from vaelab.core.inference import as_flat_tensor, elbo_terms
 from vaelab.core.models import Model, build_model
@@ -20,6 +20,7 @@ from vaelab.data import Dataset, DataSpec, DataSplits, load_data
 from vaelab.errors import ConfigError, RunDirError
 from vaelab.runs.directory import RunLock, check_out_path, create_run_dir, remove_temp_files
 from vaelab.runs.files import (
+    SUMMARY,
     WEIGHTS,
     append_metrics,
     load_model,
@@ -31,11 +32,9 @@ from vaelab.runs.files import (
 )
 from vaelab.training import distributed
 from vaelab.training.checkpoint import has_checkpoint
-from vaelab.training.config import TrainConfig
+from vaelab.training.config import TrainConfig, check_objective
 from vaelab.training.history import History
 from vaelab.training.loop import fit
-
-SUMMARY = "summary.json"
 
 
 def eval_view(ds: Dataset, train: TrainConfig, seed: int) -> Dataset:
@@ -103,11 +102,7 @@ def check_trainable(model: ModelConfig, splits: DataSplits, train: TrainConfig) 
             f"the training split has {n} sample(s) after holding out validation "
             "data; training needs at least 2 (lower --valid-fraction)"
         )
-    if train.importance_samples > 1 and model.kind != "vae":
-        raise ConfigError(
-            f"importance_samples={train.importance_samples} needs a VAE: an "
-            "autoencoder has no q(z|x) to draw importance samples from; use 1"
-        )
+    check_objective(model.kind, train)
     if train.checkpoint_every == 0 and train.checkpoint_minutes is None:
         raise ConfigError(
             "checkpoint_every=0 without checkpoint_minutes never writes a "
@@ -117,20 +112,13 @@ def check_trainable(model: ModelConfig, splits: DataSplits, train: TrainConfig) 
     # activations of one step: K samples x batch x (decoder widths + output), fwd and bwd
     widths = sum(model.hidden) + model.latent_dim + model.n_features
     need = 4 * 3 * train.importance_samples * min(train.batch_size, n) * widths
-    have = _physical_memory()
+    have = physical_memory()
     if have and need > have:
         raise ConfigError(
             f"importance_samples={train.importance_samples} with batch_size={train.batch_size} "
             f"needs about {need / 2**30:.0f} GiB per step, more than this machine's "
             f"{have / 2**30:.0f} GiB; lower --importance-samples or --batch-size"
         )
-
-
-def _physical_memory() -> int | None:
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def train_run(
@@ -350,10 +338,3 @@ def run_data(config: dict) -> tuple[DataSplits, TrainConfig, int]:
     except KeyError:
         raise RunDirError("config.json has no 'data' section: pass --data explicitly") from None
     return load_data(spec), train, spec.seed
-
-
-def read_summary(run_dir: Path) -> dict | None:
-    """summary.json of a finished run, checked key by key, or None (`vaelab.runs.files.read_summary`)."""
-    from vaelab.runs.files import read_summary as read_checked
-
-    return read_checked(run_dir)

@@ -83,3 +83,12 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> TrainConfig:
         """Rebuild from `to_dict`; unknown or mistyped keys are a `ConfigError`."""
         return config_from_dict(cls, d, "train")
+
+
+def check_objective(kind: str, config: TrainConfig) -> None:
+    """Refuse an objective the model cannot train on: importance samples need a VAE."""
+    if config.importance_samples > 1 and kind != "vae":
+        raise ConfigError(
+            f"importance_samples={config.importance_samples} needs a VAE: an "
+            "autoencoder has no q(z|x) to draw importance samples from; use 1"
+        )

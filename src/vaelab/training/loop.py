@@ -32,7 +32,7 @@ from vaelab.errors import ConfigError, TrainingDivergedError
 from vaelab.training import distributed
 from vaelab.training.batches import NpySource, TensorSource, steps_per_epoch
 from vaelab.training.checkpoint import capture, load_checkpoint, restore, save_checkpoint
-from vaelab.training.config import TrainConfig
+from vaelab.training.config import TrainConfig, check_objective
 from vaelab.training.history import History
 from vaelab.training.runtime import resolve_device, resolve_precision
 from vaelab.training.threads import threads_for_step
@@ -186,11 +186,7 @@ def _check_fit(
         )
     if resume and checkpoint_dir is None:
         raise ConfigError("resume=True needs the checkpoint_dir to resume from")
-    if config.importance_samples > 1 and getattr(model.config, "kind", "vae") != "vae":
-        raise ConfigError(
-            f"importance_samples={config.importance_samples} needs a VAE: an "
-            "autoencoder has no q(z|x) to draw importance samples from; use 1"
-        )
+    check_objective(model.config.kind, config)
 
 
 def _setup(

@@ -27,9 +27,9 @@ class _Clock:
         self.say = say
         self.timings: dict[str, float] = {}
 
-    def __call__(self, name: str, fn: Callable[..., T], *args: Any) -> T:
-        if self.timings:  # the data stage says nothing until the data is accepted: a refused
-            self.say(name, "start")  # input then prints its one error line and nothing else
+    def __call__(self, name: str, fn: Callable[..., T], *args: Any, announce: bool = True) -> T:
+        if announce:
+            self.say(name, "start")
         t0 = time.perf_counter()
         out = fn(*args)
         self.timings[name] = round(time.perf_counter() - t0, 2)
@@ -70,7 +70,8 @@ def _run(cfg: ExplainConfig, say: Progress, progress: bool) -> ExplainReport:
     t_all = time.perf_counter()
     stage = _Clock(say)
     unavailable: dict[str, str] = {}
-    data, summary, dropped = stage("data", st.load_stage, cfg)
+    # silent until the data is accepted, so refused data prints its one error line alone
+    data, summary, dropped = stage("data", st.load_stage, cfg, announce=False)
     if dropped is not None:
         unavailable["labels"] = dropped
         say("data", dropped)
