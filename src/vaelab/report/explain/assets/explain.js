@@ -72,7 +72,13 @@
   }
   function drawGrid(canvas, flat, n, cols) {
     var D = IMG[0] * IMG[1] * IMG[2], rows = Math.ceil(n / cols);
-    var s = Math.floor(Math.min(canvas.width / (cols * (IMG[2] + 1)), canvas.height / (rows * (IMG[1] + 1))));
+    var bw = cols * (IMG[2] + 1), bh = rows * (IMG[1] + 1);  // the grid at one pixel per pixel
+    var s = Math.floor(Math.min(canvas.width / bw, canvas.height / bh));
+    if (s < 1) {  // more tiles than the canvas holds at 1:1: draw them 1:1, let CSS shrink the canvas
+      var f = Math.min(canvas.width / bw, canvas.height / bh);
+      canvas.style.width = Math.round(bw * f) + "px"; canvas.style.height = Math.round(bh * f) + "px";
+      canvas.width = bw; canvas.height = bh; s = 1;
+    }
     var ctx = canvas.getContext("2d"); ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, canvas.width, canvas.height);
     for (var i = 0; i < n; i++) {
       drawImage(canvas, flat.subarray ? flat.subarray(i * D, (i + 1) * D) : flat.slice(i * D, (i + 1) * D),
