@@ -137,12 +137,8 @@ def test_sliders_update_their_figures(page, slider, canvas):
     assert _pixels(page, canvas) != before
 
 
-def test_a_grid_with_more_tiles_than_canvas_pixels_still_shows_every_tile(tmp_path):
+def test_a_grid_with_more_tiles_than_canvas_pixels_still_shows_every_tile(page, tmp_path):
     """15×15 tiles of 28×20 images do not fit a 420-pixel canvas at one pixel each."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
     from vaelab.report.explain import ExplainConfig, render_html, run_explain
 
     data = tmp_path / "faces.npy"
@@ -150,18 +146,16 @@ def test_a_grid_with_more_tiles_than_canvas_pixels_still_shows_every_tile(tmp_pa
     report = run_explain(ExplainConfig(source=str(data), shape=(28, 20), preset="quick", max_test=100))
     page_path = tmp_path / "explain.html"
     page_path.write_text(render_html(report), encoding="utf-8")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        pg = browser.new_page()
-        pg.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file://") else r.abort())
-        pg.goto(page_path.as_uri())
-        pg.wait_for_function("window.vaelab && window.vaelab.ready")
-        size, gap = pg.evaluate(
-            """() => { const c = document.querySelector('canvas[data-grid="quantile_grid"]');
-            const px = c.getContext('2d').getImageData(20, 5, 1, 1).data;  // between tiles 1 and 2
-            return [[c.width, c.height], Array.from(px.slice(0, 3))]; }"""
-        )
-        browser.close()
+    pg = page.context.browser.new_page()  # the module's browser; network blocked below
+    pg.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file://") else r.abort())
+    pg.goto(page_path.as_uri())
+    pg.wait_for_function("window.vaelab && window.vaelab.ready")
+    size, gap = pg.evaluate(
+        """() => { const c = document.querySelector('canvas[data-grid="quantile_grid"]');
+        const px = c.getContext('2d').getImageData(20, 5, 1, 1).data;  // between tiles 1 and 2
+        return [[c.width, c.height], Array.from(px.slice(0, 3))]; }"""
+    )
+    pg.close()
     n = report.generation.grid_size
     assert size == [n * 21, n * 29]  # every tile at one pixel per pixel, with 1-pixel gaps
     assert gap == [255, 255, 255]  # the white gap between the first two tiles: a grid, not one image
