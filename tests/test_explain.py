@@ -17,7 +17,7 @@ from vaelab.core.models import build_model
 from vaelab.experiments.holes import CodeMismatch, HolesComparison, HolesResult, SamplerRealism
 from vaelab.experiments.sweep import BetaSweep, SweepPoint
 from vaelab.report.explain import export_decoder
-from vaelab.report.explain._html import katex_css
+from vaelab.report.explain._html import mathml
 from vaelab.report.explain._text import balance_section, holes_section
 
 EXPLAIN = Path(__file__).resolve().parents[1] / "src" / "vaelab" / "report" / "explain"
@@ -42,10 +42,14 @@ def test_exported_decoder_reproduces_torch(likelihood):
     np.testing.assert_allclose(h, want, atol=1e-5)
 
 
-def test_katex_fonts_are_inlined():
-    css = katex_css()
-    assert "url(fonts/" not in css
-    assert css.count("data:font/woff2;base64,") >= 10
+def test_math_is_mathml_with_no_copied_library():
+    """Formulas become MathML at build time (latex2mathml); no KaTeX, no fonts, no script."""
+    m = mathml(r"\log p(x) \ge \mathbb{E}_{q}[\log p(x\mid z)] - \mathrm{KL}(q \Vert \mathcal{N}(0, I))")
+    assert m.startswith("<math") and m.endswith("</math>") and "<mfrac" not in m
+    assert 'mathvariant="script"' not in m and 'mathvariant="double-struck"' not in m
+    assert "\\" not in m.split("<annotation")[0]  # every command converted, none left as text
+    assets = {p.name.lower() for p in (EXPLAIN / "assets").iterdir()}
+    assert not any("katex" in name or name.endswith(".woff2") for name in assets), assets
 
 
 def _holes(ratio_ae, ratio_vae):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import html
 import json
-import re
 from importlib import resources
+
+from latex2mathml.converter import convert
 
 from vaelab.report.explain._figures import b64_array, merge_data
 from vaelab.report.explain._schema import ExplainReport
@@ -20,18 +20,29 @@ def _asset(name: str) -> str:
     return (ASSETS / name).read_text(encoding="utf-8")
 
 
-def katex_css() -> str:
-    """KaTeX's CSS with its woff2 fonts inlined as data URLs (other formats dropped)."""
-    css = _asset("katex.min.css")
+def mathml(tex: str, display: bool = True) -> str:
+    r"""LaTeX as MathML, which browsers render natively: no script, no font, no network.
 
-    def font(m: re.Match) -> str:
-        data = (ASSETS / m.group(1)).read_bytes()
-        return f'url(data:font/woff2;base64,{base64.b64encode(data).decode()}) format("woff2")'
+    The TeX source rides along as the formula's annotation (copyable, read by screen
+    readers that prefer it). Two touches on `latex2mathml`'s output: ``\sim`` comes out
+    as the identifier ``~`` and becomes the relation ∼; ``\log`` gets a thin space
+    after it, as TeX sets it.
 
-    css = re.sub(
-        r'url\(fonts/([^)]+\.woff2)\) format\("woff2"\)(,url\([^)]+\) format\("[a-z]+"\))*', font, css
-    )
-    return css
+    Examples
+    --------
+    >>> m = mathml(r"z \sim \mathcal{N}(0, I)")
+    >>> m.startswith('<math xmlns="http://www.w3.org/1998/Math/MathML" display="block">')
+    True
+    >>> "<mo>&#x0223C;</mo>" in m and "&#x1D4A9;" in m and "<annotation" in m
+    True
+    """
+    m = convert(tex, display="block" if display else "inline")
+    m = m.replace("<mi>&#x0007E;</mi>", "<mo>&#x0223C;</mo>")
+    m = m.replace("<mi>log</mi>", '<mi>log</mi><mspace width="0.1667em"/>')
+    head, _, rest = m.partition(">")
+    body = rest.removesuffix("</math>")
+    note = f'<annotation encoding="application/x-tex">{html.escape(tex)}</annotation>'
+    return f"{head}><semantics>{body}{note}</semantics></math>"
 
 
 def page_data(report: ExplainReport, sections: list[Section]) -> dict:
@@ -68,14 +79,12 @@ def _section_html(sec: Section) -> str:
             f"{html.escape(m)}. No number is shown for it.</div>"
         )
     for f in sec.formulas:
-        parts.append(f'<div class="formula"><div class="math">{html.escape(f)}</div></div>')
+        parts.append(f'<div class="formula">{mathml(f)}</div>')
     parts.append("</section>")
     return "\n".join(parts)
 
 
-_CSP = (
-    "default-src 'none'; img-src data:; font-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
-)
+_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
 
 
 def render_html(report: ExplainReport) -> str:
@@ -101,7 +110,7 @@ def render_html(report: ExplainReport) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="{_CSP}">
 <title>vaelab explain: the VAE on {html.escape(d.name)}</title>
-<style>{katex_css()}</style><style>{_asset("explain.css")}</style></head>
+<style>{_asset("explain.css")}</style></head>
 <body><main>
 <h1>Why variational autoencoders? Measured on your data</h1>
 <p class="sub">Data: {html.escape(d.name)}, {d.n_train} training and {d.n_test} test
@@ -113,7 +122,6 @@ in explain.json next to this file.</p>
 {body}
 </main>
 <script type="application/json" id="vaelab-data">{data_json}</script>
-<script>{_asset("katex.min.js")}</script>
 <script>{_asset("explain.js")}</script>
 </body></html>
 """

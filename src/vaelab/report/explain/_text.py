@@ -112,7 +112,7 @@ def curse_section(c: CurseStage, rc: RepresentationContrast, data_name: str) -> 
         [
             r"\text{relative contrast} = \frac{D_{\max} - D_{\min}}{D_{\min}} \to 0 "
             r"\text{ as } d \to \infty \quad(\text{Beyer et al. 1999})",
-            r"z \sim \mathcal N(0, I_d):\quad \lVert z\rVert \approx \sqrt d \pm 0.7",
+            r"z \sim \mathcal{N}(0, I_d):\quad \lVert z\rVert \approx \sqrt d \pm 0.7",
         ],
     )
 
@@ -270,9 +270,9 @@ def vae_section(t: TwoDStage, h: HolesComparison) -> Section:
         ],
         m,
         [
-            r"p(z) = \mathcal N(0, I),\quad q(z\mid x) = \mathcal N\big(\mu(x), "
+            r"p(z) = \mathcal{N}(0, I),\quad q(z\mid x) = \mathcal{N}\big(\mu(x), "
             r"\operatorname{diag}\sigma^2(x)\big),\quad z = \mu + \sigma\odot\varepsilon,\ "
-            r"\varepsilon\sim\mathcal N(0,I)"
+            r"\varepsilon\sim\mathcal{N}(0,I)"
         ],
     )
 
@@ -336,7 +336,7 @@ def objective_section(o: ObjectiveStage, lin: LinearStage, n_test: int) -> Secti
         f"linear VAE's log p(x) as {_g(lin.linear_vae_iw_log_likelihood)}."
     )
     s.formulas = [
-        r"\log p(x) = \underbrace{\mathbb E_{q(z\mid x)}[\log p(x\mid z)] - "
+        r"\log p(x) = \underbrace{\mathbb{E}_{q(z\mid x)}[\log p(x\mid z)] - "
         r"\mathrm{KL}\big(q(z\mid x)\,\Vert\,p(z)\big)}_{\text{ELBO}} + "
         r"\underbrace{\mathrm{KL}\big(q(z\mid x)\,\Vert\,p(z\mid x)\big)}_{\ge 0}",
         r"\text{Gaussian decoder, unit variance: } \log p(x\mid z) = -\tfrac12\lVert x - g(z)"
@@ -412,7 +412,7 @@ def balance_section(sw: BetaSweep, objective_epochs: int | None = None) -> Secti
         ],
         m,
         [
-            r"\mathcal L_\beta = \underbrace{-\mathbb E_q[\log p(x\mid z)]}_{\text{distortion}} + "
+            r"\mathcal{L}_\beta = \underbrace{-\mathbb{E}_q[\log p(x\mid z)]}_{\text{distortion}} + "
             r"\beta\,\underbrace{\mathrm{KL}(q(z\mid x)\,\Vert\,p(z))}_{\text{rate}}"
             r"\quad(\text{Alemi et al. 2018})"
         ],
