@@ -46,6 +46,7 @@ from vaelab.errors import ConfigError, DataError
 from vaelab.experiments.options import DEFAULT_METHODS, METHODS
 
 if TYPE_CHECKING:
+    from vaelab.core.models import Model
     from vaelab.data._dataset import ValueKind
 
 __all__ = [
@@ -218,6 +219,25 @@ def _run_model(kind: str, xtr: np.ndarray, xte: np.ndarray, o: _Options) -> _Fit
     return _Fitted(train_codes, test_codes, rec, fit_s, tr_s, notes=notes)
 
 
+def _run_trained(model: Model, xtr: np.ndarray, xte: np.ndarray, n_components: int) -> _Fitted:
+    """The codes of a model its caller trained: nothing is fitted here."""
+    from vaelab.core.inference import decode, encode
+
+    cfg = model.config
+    if cfg.latent_dim != n_components or cfg.n_features != xtr.shape[1]:
+        raise ConfigError(
+            f"a trained {cfg.kind} with latent_dim={cfg.latent_dim} and {cfg.n_features} inputs "
+            f"cannot be compared at n_components={n_components} on {xtr.shape[1]} features"
+        )
+    train_codes = encode(model, xtr).astype(np.float64)
+    test_codes, tr_s = _timed(lambda: encode(model, xte).astype(np.float64))
+    rec = decode(model, test_codes).astype(np.float64)
+    notes = [f"trained by the caller: MLP hidden={list(cfg.hidden)}, likelihood={cfg.likelihood}"]
+    if cfg.kind == "vae":
+        notes.append("codes are posterior means mu(x); reconstruction decodes mu(x)")
+    return _Fitted(train_codes, test_codes, rec, 0.0, tr_s, notes=notes)
+
+
 def _run_tsne(xtr: np.ndarray, xte: np.ndarray, o: _Options) -> _Fitted:
     from sklearn.manifold import TSNE
 
@@ -310,6 +330,7 @@ def compare_methods(
     seed: int = 0,
     device: str = "cpu",
     n_threads: int | None = None,
+    trained: Mapping[str, Model] | None = None,
 ) -> CompareResult:
     """Reduce the same data with several methods and measure each one.
 
@@ -359,6 +380,11 @@ def compare_methods(
         threadpoolctl); None keeps the libraries' defaults. On a machine shared with
         other jobs, 1 can be many times faster: t-SNE's OpenMP threads wait on each
         other when cores are busy.
+    trained : mapping of str to Model, optional
+        Already trained models for "ae" and/or "vae" (with ``n_components``
+        latents and ``n_features`` inputs): their codes are measured instead of
+        training new ones, so a caller that trained them compares the same models
+        it shows. ``epochs``, ``hidden`` and ``likelihood`` then do not apply to them.
 
     Returns
     -------
@@ -416,7 +442,10 @@ def compare_methods(
             results[method] = _unavailable(method, len(ks), reason)
             continue
         with _thread_limit(n_threads, method):
-            f = _RUNNERS[method](xtr, xte, opts)
+            if trained is not None and method in trained:
+                f = _run_trained(trained[method], xtr, xte, n_components)
+            else:
+                f = _RUNNERS[method](xtr, xte, opts)
             results[method] = _measure(method, f, xte, train.y, test.y, ks, trust_idx, trust_neighbors)
     from vaelab.core.config import ModelConfig
 

@@ -84,14 +84,21 @@ def _run(cfg: ExplainConfig, say: Progress, progress: bool) -> ExplainReport:
         "VAE with a larger latent: ELBO and log p(x)", st.objective_stage, data, cfg, progress
     )
     linear = stage(
-        "linear VAE against pPCA", st.linear_stage, data, pca.rank, objective.latent_dim, cfg, progress
+        "pPCA against a linear and a non-linear VAE",
+        st.linear_stage,
+        data,
+        pca.rank,
+        objective,
+        vae,
+        cfg,
+        progress,
     )
     sweep = stage("β sweep", st.sweep_stage, data, classifier, cfg)
     generation = stage("generation", st.generation_stage, ae, vae2)
 
     def result():
         return (
-            st.compare_stage(data, cfg),
+            st.compare_stage(data, ae, vae2, cfg),
             st.contrast_stage(data, pca_model, vae, cfg),
             st.typicality_stage(data, vae, ll_test, cfg),
         )

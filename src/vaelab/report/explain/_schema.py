@@ -82,6 +82,21 @@ class DecoderExport:
 
 
 @dataclass
+class TrainingRecord:
+    """How long one model trained, and the evidence that its numbers had settled."""
+
+    epochs: int  # passes over the training samples
+    steps: int  # gradient steps
+    valid_loss: list[float]  # negative ELBO (β = 1) on held-out samples, after each epoch
+    last_quarter_change: float | None  # relative fall of valid_loss over the last quarter of epochs
+
+    @property
+    def settled(self) -> bool:
+        """True when the validation loss moved by less than 1% over the last quarter of training."""
+        return self.last_quarter_change is not None and abs(self.last_quarter_change) < 0.01
+
+
+@dataclass
 class DataSummary:
     """The data the page was measured on (after subsampling)."""
 
@@ -95,6 +110,8 @@ class DataSummary:
     range: list[float]  # [min, max] of the training values: the page's grey scale
     has_labels: bool
     likelihood: str  # the decoders' likelihood
+    likelihood_reason: str  # "binary", "mnist-convention" or "real-valued": why that likelihood
+    n_valid: int  # training samples held out to check that training had settled
     test_images: np.ndarray = page_field()  # (16, D) the first test samples
 
 
@@ -132,10 +149,13 @@ class CodeModel:
     code_std: list[float]
     code_min: list[float]
     code_max: list[float]
+    training: TrainingRecord
+    active_units: ActiveUnits | None  # of the VAE (None for the AE: its codes have no scale)
     codes: np.ndarray = page_field()  # (n_show, 2) training codes
     decoder: DecoderExport = page_field()
     check: np.ndarray = page_field()  # (4, D) PyTorch's decodings of TwoDStage.check_z
     interp_codes: np.ndarray = page_field()  # (2, 2) codes of TwoDStage.interp_images
+    reconstructions: np.ndarray = page_field()  # (8, D) decodings of the first 8 test samples' codes
 
 
 @dataclass
@@ -166,6 +186,7 @@ class ObjectiveStage:
     log_likelihood_se: float
     elbo_k: float  # the K-sample Monte-Carlo ELBO of the same estimate
     gap: float  # log_likelihood − elbo_k
+    training: TrainingRecord
 
 
 @dataclass
@@ -181,6 +202,23 @@ class LinearStage:
     linear_vae_log_likelihood: float  # exact log p(x) of the linear VAE's own generative model
     linear_vae_posterior_kl: float  # exact mean KL(q(z|x) ‖ p(z|x)) = its log p(x) − ELBO
     linear_vae_iw_log_likelihood: float  # importance-sampled, for comparison with the exact
+    nonlinear: GaussianVAE  # the non-linear decoder in the same Gaussian family, same latent size
+
+
+@dataclass
+class GaussianVAE:
+    """A non-linear VAE with pPCA's noise model (one learned variance): what the MLP decoder gains."""
+
+    latent_dim: int
+    hidden: list[int]
+    is_objective_model: bool  # True: the VAE of step 6 itself (its likelihood is this Gaussian)
+    log_likelihood: float  # importance-sampled mean test log p(x)
+    log_likelihood_se: float
+    elbo: float  # mean test ELBO
+    sigma2: float  # its learned noise variance
+    gain_over_ppca: float  # log_likelihood − pPCA's exact log p(x), nats per sample
+    active_units: ActiveUnits
+    training: TrainingRecord
 
 
 @dataclass

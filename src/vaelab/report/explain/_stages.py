@@ -17,7 +17,7 @@ import torch
 from sklearn.decomposition import PCA
 
 from vaelab.core import ppca
-from vaelab.core.config import ModelConfig, default_likelihood
+from vaelab.core.config import ModelConfig
 from vaelab.core.importance import iw_log_likelihood
 from vaelab.core.inference import active_units, as_flat_tensor, decode, elbo_terms, encode
 from vaelab.core.likelihoods import GaussianLearned
@@ -36,15 +36,18 @@ from vaelab.report.explain._schema import (
     CurseStage,
     DataSummary,
     DecoderExport,
+    GaussianVAE,
     GenerationStage,
     LinearStage,
     ObjectiveStage,
     PCAStage,
+    TrainingRecord,
     TwoDStage,
     Typicality,
 )
 from vaelab.runs.run import DataSpec, load_data
 from vaelab.training.config import TrainConfig
+from vaelab.training.history import History
 from vaelab.training.loop import fit
 
 BETAS = (0.1, 0.3, 1.0, 3.0, 10.0)
@@ -52,6 +55,7 @@ CURSE_DIMS = (1, 2, 3, 5, 8, 10, 20, 30, 50, 100, 200, 300, 500, 1000)
 RANK_TOL = 1e-6  # a principal variance below this share of the largest counts as zero
 BATCH = 128
 LR = 2e-3
+VALID_MAX = 1000  # training samples held out for the validation curves
 
 
 @dataclass
@@ -59,6 +63,7 @@ class Data:
     """The splits every stage shares, and the flat tensors the models see."""
 
     train: Dataset
+    valid: Dataset  # held out of the training samples: shows that training had settled
     test: Dataset
     xtr: torch.Tensor  # (N, D) float32
     xte: torch.Tensor  # (M, D)
@@ -88,11 +93,37 @@ def _train_config(steps: int, n: int, seed: int, lr: float = LR) -> TrainConfig:
     )
 
 
-def _train(cfg: ModelConfig, train: Dataset, steps: int, seed: int, progress: bool) -> Model:
-    torch.manual_seed(seed)
-    model = build_model(cfg)
-    fit(model, train, _train_config(steps, len(train), seed), progress=progress)
-    return model.eval()
+def _record(history: History, steps: int) -> TrainingRecord:
+    """The validation curve of one training, and how much it still fell in its last quarter."""
+    v = [float(x) for x in history.valid_loss]
+    q = max(1, len(v) // 4)
+    change = None if len(v) < 2 else (v[-q - 1] - v[-1]) / max(abs(v[-1]), 1e-12)
+    return TrainingRecord(len(history.epoch), steps, v, change)
+
+
+def _steps(epochs: int, n: int, batch: int = BATCH) -> int:
+    return epochs * max(1, math.ceil(n / batch))
+
+
+def init_noise(model: Model, x: np.ndarray) -> None:
+    """Start a learned Gaussian noise variance at the data's mean per-feature variance.
+
+    With σ² = 1 on grey levels in [0, 1] the first steps read every pixel as
+    noise and the KL term switches the code off before the decoder learns.
+    """
+    if isinstance(model.likelihood, GaussianLearned):
+        with torch.no_grad():
+            model.likelihood.log_var.fill_(math.log(max(float(x.var(0).mean()), 1e-6)))
+
+
+def _train(
+    cfg: ModelConfig, data: Data, steps: int, seed: int, progress: bool, lr: float = LR
+) -> tuple[Model, TrainingRecord]:
+    model = build_model(cfg, seed=seed)
+    init_noise(model, data.xtr.numpy())
+    tc = _train_config(steps, len(data.train), seed, lr)
+    history = fit(model, data.train, tc, valid=data.valid, progress=progress)
+    return model.eval(), _record(history, _steps(tc.epochs, len(data.train)))
 
 
 def _f(a) -> list[float]:
@@ -138,6 +169,35 @@ def export_decoder(model: Model) -> DecoderExport:
 
 # ---------------------------------------------------------------- stages
 
+# grey-level sets the VAE literature models with a Bernoulli (Kingma & Welling 2014;
+# Burda et al. 2015): the page follows the convention so its numbers compare with papers
+BERNOULLI_CONVENTION = ("mnist",)
+
+
+def choose_likelihood(train: Dataset) -> tuple[str, str]:
+    """The likelihood of the page's decoders for this data, and why.
+
+    Returns
+    -------
+    (likelihood, reason)
+        "bernoulli" with "binary" (values are 0 or 1) or "mnist-convention"
+        (grey-level MNIST, by the literature's convention); otherwise
+        "gaussian-learned" with "real-valued": grey levels and features are
+        real numbers, and a Gaussian with one learned variance is a proper density
+        for them (pPCA's noise model, so log p(x) compares with pPCA's).
+
+    Examples
+    --------
+    >>> from vaelab.data import load_dataset
+    >>> choose_likelihood(load_dataset("digits").train)
+    ('gaussian-learned', 'real-valued')
+    """
+    if train.kind == "binary":
+        return "bernoulli", "binary"
+    if train.kind == "unit" and (train.name or "").split("/")[0] in BERNOULLI_CONVENTION:
+        return "bernoulli", "mnist-convention"
+    return "gaussian-learned", "real-valued"
+
 
 def load_stage(cfg: ExplainConfig) -> tuple[Data, DataSummary, str | None]:
     """Load, subsample and check the data.
@@ -155,11 +215,17 @@ def load_stage(cfg: ExplainConfig) -> tuple[Data, DataSummary, str | None]:
     )
     splits = load_data(spec)
     cap = cfg.max_train if cfg.max_train is not None else cfg.budget.max_train
-    train = _subset(splits.train, cap, cfg.seed)
+    pool = splits.train
+    # held out of the training samples: the validation curve shows whether training settled
+    n_valid = min(VALID_MAX, len(pool) // 10)
+    if cap is not None:
+        pool = _subset(pool, cap + n_valid, cfg.seed)
+    order = np.random.default_rng(cfg.seed + 2).permutation(len(pool))
+    train, valid = pool.subset(np.sort(order[n_valid:])), pool.subset(np.sort(order[:n_valid]))
     test = _subset(splits.test, cfg.max_test, cfg.seed + 1)
-    if len(train) < 20 or len(test) < 10:
+    if len(train) < 20 or len(test) < 10 or len(valid) < 2:
         raise ConfigError(
-            f"explain needs >= 20 training and 10 test samples, got {len(train)} and {len(test)}"
+            f"explain needs >= 20 training and 10 test samples, got {len(pool)} and {len(test)}"
         )
     if train.n_features < 2:
         raise DataError(
@@ -181,9 +247,10 @@ def load_stage(cfg: ExplainConfig) -> tuple[Data, DataSummary, str | None]:
             "classes, so the labels were not used"
         )
         train, test = dataclasses.replace(train, y=None), dataclasses.replace(test, y=None)
-    lik = default_likelihood(train.kind, real="gaussian-learned")
+        valid = dataclasses.replace(valid, y=None)
+    lik, why = choose_likelihood(train)
     cpu = torch.device("cpu")
-    data = Data(train, test, as_flat_tensor(train, cpu), as_flat_tensor(test, cpu), lik)
+    data = Data(train, valid, test, as_flat_tensor(train, cpu), as_flat_tensor(test, cpu), lik)
     shape = tuple(train.sample_shape)
     img = shape if len(shape) == 3 else (1, 1, shape[0]) if len(shape) == 1 else (1, *shape)
     summary = DataSummary(
@@ -197,6 +264,8 @@ def load_stage(cfg: ExplainConfig) -> tuple[Data, DataSummary, str | None]:
         range=[float(train.x.min()), float(train.x.max())],
         has_labels=train.y is not None,
         likelihood=lik,
+        likelihood_reason=why,
+        n_valid=len(valid),
         test_images=test.x.reshape(len(test), -1)[:16],
     )
     return data, summary, dropped
@@ -250,10 +319,10 @@ def two_d_stage(data: Data, cfg: ExplainConfig, progress: bool) -> tuple[TwoDSta
     """An AE and a VAE with 2-D codes: same architecture, seed and budget."""
     d = data.n_features
     hidden = (256, 64) if d > 200 else (128,)
-    ae, vae = (
+    (ae, ae_rec), (vae, vae_rec) = (
         _train(
             ModelConfig(kind=kind, input_shape=(d,), latent_dim=2, hidden=hidden, likelihood=data.likelihood),
-            data.train,
+            data,
             cfg.budget.steps_2d,
             cfg.seed,
             progress,
@@ -270,26 +339,31 @@ def two_d_stage(data: Data, cfg: ExplainConfig, progress: bool) -> tuple[TwoDSta
         j = next((i for i in range(1, len(yte)) if yte[i] != yte[0]), 1)
     ends = xte[[0, j]]
 
-    def summary(m: Model) -> CodeModel:
+    def summary(m: Model, record: TrainingRecord) -> CodeModel:
         codes = encode(m, xs)  # (n_show, 2)
         terms = elbo_terms(m, data.xte)
-        sq = float(((decode(m, encode(m, xte)) - xte) ** 2).sum(1).mean())
+        recon = decode(m, encode(m, xte))  # (M, D)
         return CodeModel(
             terms["reconstruction"],
             terms["kl"],
-            sq,
+            float(((recon - xte) ** 2).sum(1).mean()),
             _f(codes.mean(0)),
             _f(codes.std(0)),
             _f(codes.min(0)),
             _f(codes.max(0)),
+            training=record,
+            active_units=active_units(m, xte) if m.config.kind == "vae" else None,
             codes=codes,
             decoder=export_decoder(m),
             check=decode(m, check_z),
             interp_codes=encode(m, ends),
+            reconstructions=recon[:8],
         )
 
     labels = None if data.train.y is None else np.asarray(data.train.y[:n_show]).astype(np.int32)
-    stage = TwoDStage(summary(ae), summary(vae), code_labels=labels, check_z=check_z, interp_images=ends)
+    stage = TwoDStage(
+        summary(ae, ae_rec), summary(vae, vae_rec), code_labels=labels, check_z=check_z, interp_images=ends
+    )
     return stage, ae, vae
 
 
@@ -330,19 +404,17 @@ def objective_stage(data: Data, cfg: ExplainConfig, progress: bool) -> tuple[Obj
     Returns the stage, the model and the per-sample log p(x) of the test data.
     """
     mc = big_vae_config(data)
-    m = _train(mc, data.train, cfg.budget.steps_big, cfg.seed, progress)
+    m, record = _train(mc, data, cfg.budget.steps_big, cfg.seed, progress)
     assert isinstance(m, VAE)  # mc.kind is "vae"
     terms = elbo_terms(m, data.xte)
     with torch.inference_mode():
         kl_dim = gaussian_kl_per_dim(*m.posterior(data.xte)).mean(0)  # (Z,)
-    est = iw_log_likelihood(
-        m, data.xte, n_samples=cfg.budget.iw_samples, generator=torch.Generator().manual_seed(cfg.seed)
-    )
+    est = _iw(m, data.xte, cfg)
     elbo_k = float(est.log_weight_mean.mean())
     stage = ObjectiveStage(
         latent_dim=mc.latent_dim,
         hidden=list(mc.hidden),
-        epochs=_epochs(cfg.budget.steps_big, len(data.train)),
+        epochs=record.epochs,
         reconstruction=terms["reconstruction"],
         kl=terms["kl"],
         elbo=-terms["loss"],
@@ -353,22 +425,36 @@ def objective_stage(data: Data, cfg: ExplainConfig, progress: bool) -> tuple[Obj
         log_likelihood_se=est.standard_error,
         elbo_k=elbo_k,
         gap=est.mean - elbo_k,
+        training=record,
     )
     return stage, m, est.log_likelihood
 
 
-def linear_stage(data: Data, rank: int, latent_dim: int, cfg: ExplainConfig, progress: bool) -> LinearStage:
-    """A linear VAE against maximum-likelihood probabilistic PCA, where log p(x) is exact."""
+def _iw(model: Model, x: torch.Tensor, cfg: ExplainConfig):
+    return iw_log_likelihood(
+        model, x, n_samples=cfg.budget.iw_samples, generator=torch.Generator().manual_seed(cfg.seed)
+    )
+
+
+def linear_stage(
+    data: Data, rank: int, objective: ObjectiveStage, big: VAE, cfg: ExplainConfig, progress: bool
+) -> LinearStage:
+    """pPCA, exact, against a linear VAE and a non-linear VAE with the same Gaussian noise model.
+
+    The linear VAE's generative model is pPCA's, so its ELBO, log p(x) and
+    posterior gap are exact. The non-linear VAE shares pPCA's likelihood family
+    (one learned noise variance) and latent size, so its log p(x) and pPCA's are
+    comparable: the difference is what the MLP decoder gains. When the page's
+    likelihood is already that Gaussian, it is the VAE of step 6 itself.
+    """
     d = data.n_features
     # pPCA's noise variance is the mean variance beyond q components: it must be > 0
-    q = int(min(latent_dim, d - 1, rank - 1))
+    q = int(min(objective.latent_dim, d - 1, rank - 1))
     xtr, xte = data.xtr.numpy(), data.xte.numpy()
     best = ppca.fit_ppca(xtr, q)
-    torch.manual_seed(cfg.seed)
-    lin = build_model(linear_vae_config(d, q))
+    lin = build_model(linear_vae_config(d, q), seed=cfg.seed)
     assert isinstance(lin, VAE) and isinstance(lin.likelihood, GaussianLearned)  # what the config names
-    with torch.no_grad():  # start the noise at the data's mean per-feature variance
-        lin.likelihood.log_var.fill_(math.log(max(float(xtr.var(0).mean()), 1e-6)))
+    init_noise(lin, xtr)
     train_real = dataclasses.replace(data.train, kind="real", meta={})
     fit(
         lin,
@@ -382,9 +468,7 @@ def linear_stage(data: Data, rank: int, latent_dim: int, cfg: ExplainConfig, pro
         mu, log_var = (t.double().numpy() for t in lin.posterior(data.xte))  # (M, q) each
     exact = float(best.log_likelihood(xte).mean())
     elbo = float(own.elbo(xte, mu, np.exp(log_var)).mean())  # closed form, no sampling
-    est = iw_log_likelihood(
-        lin, data.xte, n_samples=cfg.budget.iw_samples, generator=torch.Generator().manual_seed(cfg.seed)
-    )
+    est = _iw(lin, data.xte, cfg)
     return LinearStage(
         latent_dim=q,
         ppca_log_likelihood=exact,
@@ -395,6 +479,45 @@ def linear_stage(data: Data, rank: int, latent_dim: int, cfg: ExplainConfig, pro
         linear_vae_log_likelihood=float(own.log_likelihood(xte).mean()),
         linear_vae_posterior_kl=float(own.kl_to_posterior(xte, mu, np.exp(log_var)).mean()),
         linear_vae_iw_log_likelihood=est.mean,
+        nonlinear=_gaussian_vae(data, q, exact, objective, big, cfg, progress),
+    )
+
+
+def _gaussian_vae(
+    data: Data,
+    q: int,
+    ppca_ll: float,
+    objective: ObjectiveStage,
+    big: VAE,
+    cfg: ExplainConfig,
+    progress: bool,
+) -> GaussianVAE:
+    """The non-linear VAE of pPCA's family: step 6's VAE when it already is one, else a new one."""
+    reuse = data.likelihood == "gaussian-learned" and objective.latent_dim == q
+    if reuse:
+        m, record = big, objective.training
+    else:
+        mc = dataclasses.replace(big_vae_config(data), latent_dim=q, likelihood="gaussian-learned")
+        trained, record = _train(mc, data, cfg.budget.steps_big, cfg.seed, progress)
+        assert isinstance(trained, VAE)
+        m = trained
+    assert isinstance(m.likelihood, GaussianLearned)
+    if reuse:  # step 6 measured it already
+        ll, se, elbo = objective.log_likelihood, objective.log_likelihood_se, objective.elbo
+    else:
+        est = _iw(m, data.xte, cfg)
+        ll, se, elbo = est.mean, est.standard_error, -elbo_terms(m, data.xte)["loss"]
+    return GaussianVAE(
+        latent_dim=q,
+        hidden=list(m.config.hidden),
+        is_objective_model=reuse,
+        log_likelihood=ll,
+        log_likelihood_se=se,
+        elbo=elbo,
+        sigma2=float(torch.exp(m.likelihood.log_var).item()),
+        gain_over_ppca=ll - ppca_ll,
+        active_units=active_units(m, data.xte.numpy()),
+        training=record,
     )
 
 
@@ -426,12 +549,16 @@ def generation_stage(ae: Model, vae: Model, n: int = 15) -> GenerationStage:
     )
 
 
-def compare_stage(data: Data, cfg: ExplainConfig) -> CompareResult:
-    """kNN accuracy and trustworthiness of 2-D codes: `vaelab.experiments.compare`."""
+def compare_stage(data: Data, ae: Model, vae: Model, cfg: ExplainConfig) -> CompareResult:
+    """kNN accuracy and trustworthiness of 2-D codes: `vaelab.experiments.compare`.
+
+    The AE and VAE are the page's own 2-D models (steps 3–5), not new ones.
+    """
     b = cfg.budget
     res = compare_methods(
         data.train,
         data.test,
+        trained={"ae": ae, "vae": vae},
         n_components=2,
         methods=b.compare_methods,
         epochs=b.compare_epochs,
@@ -463,8 +590,6 @@ def typicality_stage(data: Data, vae: VAE, ll_test: np.ndarray, cfg: ExplainConf
     rng = np.random.default_rng(cfg.seed)
     perm = rng.permuted(np.tile(np.arange(x.shape[1]), (len(x), 1)), axis=1)  # (M, D)
     shuffled = torch.from_numpy(np.take_along_axis(x, perm, 1).astype(np.float32))
-    est = iw_log_likelihood(
-        vae, shuffled, n_samples=cfg.budget.iw_samples, generator=torch.Generator().manual_seed(cfg.seed)
-    )
+    est = _iw(vae, shuffled, cfg)
     thr = float(np.quantile(ll_test, 0.01))
     return Typicality(float(ll_test.mean()), est.mean, thr, float((est.log_likelihood < thr).mean()))
