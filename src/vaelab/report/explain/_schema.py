@@ -112,6 +112,7 @@ class DataSummary:
     likelihood: str  # the decoders' likelihood
     likelihood_reason: str  # "binary", "mnist-convention" or "real-valued": why that likelihood
     n_valid: int  # training samples held out to check that training had settled
+    standardized: bool  # a real-valued table: each feature shifted and scaled to mean 0, std 1
     test_images: np.ndarray = page_field()  # (16, D) the first test samples
 
 

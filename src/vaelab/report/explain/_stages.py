@@ -23,7 +23,7 @@ from vaelab.core.inference import active_units, as_flat_tensor, decode, elbo_ter
 from vaelab.core.likelihoods import GaussianLearned
 from vaelab.core.models import VAE, Model, build_model, linear_vae_config
 from vaelab.core.objectives import gaussian_kl_per_dim
-from vaelab.data import Dataset
+from vaelab.data import Dataset, standardize
 from vaelab.errors import ConfigError, DataError
 from vaelab.experiments import curse
 from vaelab.experiments.compare import CompareResult, compare_methods
@@ -248,6 +248,11 @@ def load_stage(cfg: ExplainConfig) -> tuple[Data, DataSummary, str | None]:
         )
         train, test = dataclasses.replace(train, y=None), dataclasses.replace(test, y=None)
         valid = dataclasses.replace(valid, y=None)
+    # a table's features come in their own units (wine's proline in the hundreds, its hue
+    # near 1): on the raw scale one feature is all the distances and the training diverges
+    standardized = train.kind == "real" and len(train.sample_shape) == 1
+    if standardized:
+        train, valid, test = standardize(train, valid, test)
     lik, why = choose_likelihood(train)
     cpu = torch.device("cpu")
     data = Data(train, valid, test, as_flat_tensor(train, cpu), as_flat_tensor(test, cpu), lik)
@@ -265,6 +270,7 @@ def load_stage(cfg: ExplainConfig) -> tuple[Data, DataSummary, str | None]:
         has_labels=train.y is not None,
         likelihood=lik,
         likelihood_reason=why,
+        standardized=standardized,
         n_valid=len(valid),
         test_images=test.x.reshape(len(test), -1)[:16],
     )
@@ -430,7 +436,7 @@ def objective_stage(data: Data, cfg: ExplainConfig, progress: bool) -> tuple[Obj
     return stage, m, est.log_likelihood
 
 
-def _iw(model: Model, x: torch.Tensor, cfg: ExplainConfig):
+def _iw(model: VAE, x: torch.Tensor, cfg: ExplainConfig):
     return iw_log_likelihood(
         model, x, n_samples=cfg.budget.iw_samples, generator=torch.Generator().manual_seed(cfg.seed)
     )
