@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from importlib import resources
 
 from latex2mathml.converter import convert
 
 from vaelab.report.explain._figures import b64_array, merge_data
 from vaelab.report.explain._schema import ExplainReport
-from vaelab.report.explain._sections import build_sections
-from vaelab.report.explain._text import Section
+from vaelab.report.explain._sections import build_sections, used_terms
+from vaelab.report.explain._text import Section, Term
 
 ASSETS = resources.files("vaelab.report.explain") / "assets"
 
@@ -60,17 +61,62 @@ def page_data(report: ExplainReport, sections: list[Section]) -> dict:
     return merge_data([base, *(f.data() for s in sections for f in s.figures)])
 
 
-def _section_html(sec: Section) -> str:
+def link_terms(text: str, terms: list[Term], linked: set[str]) -> str:
+    r"""``text`` as HTML, its first use of each glossary term not yet in ``linked`` a link.
+
+    Matches are taken left to right and never overlap; ``linked`` gains the keys linked.
+
+    Examples
+    --------
+    >>> t = [Term("kl", "KL", r"\bKL\b", "..."), Term("nats", "nats", r"\bnats?\b", "...")]
+    >>> seen = set()
+    >>> link_terms("KL < 1 nat & KL", t, seen)
+    '<a class="term" href="#g-kl">KL</a> &lt; 1 <a class="term" href="#g-nats">nat</a> &amp; KL'
+    >>> link_terms("2 nats", t, seen)
+    '2 nats'
+    """
+    out, pos = [], 0
+    while True:
+        found = [
+            (m.start(), m.end(), t.key)
+            for t in terms
+            if t.key not in linked and (m := re.compile(t.pattern).search(text, pos)) is not None
+        ]
+        if not found:
+            break
+        start, end, key = min(found)
+        out += [html.escape(text[pos:start]), f'<a class="term" href="#g-{key}">']
+        out += [html.escape(text[start:end]), "</a>"]
+        linked.add(key)
+        pos = end
+    out.append(html.escape(text[pos:]))
+    return "".join(out)
+
+
+def glossary_html(terms: list[Term]) -> str:
+    """The glossary: one entry per term, each with the anchor its first use links to."""
+    entries = "".join(
+        f'<dt id="g-{t.key}">{html.escape(t.name)}</dt><dd>{html.escape(t.definition)}</dd>' for t in terms
+    )
+    return (
+        '<section id="glossary" aria-labelledby="glossary-h"><h2 id="glossary-h">Words used on '
+        'this page</h2><p class="plain">Each term is explained where the story needs it; this '
+        "list is here for when you meet one first. Its first use below links back here.</p>"
+        f"<dl>{entries}</dl></section>"
+    )
+
+
+def _section_html(sec: Section, terms: list[Term], linked: set[str]) -> str:
     parts = [
         f'<section id="{sec.id}" aria-labelledby="{sec.id}-h">'
         f'<h2 id="{sec.id}-h">{html.escape(sec.title)}</h2>'
     ]
-    parts += [f'<p class="plain">{html.escape(p)}</p>' for p in sec.plain]
+    parts += [f'<p class="plain">{link_terms(p, terms, linked)}</p>' for p in sec.plain]
     parts += [f.html() for f in sec.figures]
     if sec.measure:
         parts.append(
             '<div class="measure"><strong>Measured in this run.</strong> '
-            + " ".join(html.escape(m) for m in sec.measure)
+            + " ".join(link_terms(m, terms, linked) for m in sec.measure)
             + "</div>"
         )
     for m in sec.missing:
@@ -103,8 +149,12 @@ def render_html(report: ExplainReport) -> str:
     sections = build_sections(report)
     d, cfg = report.data, report.config
     data_json = json.dumps(page_data(report, sections), separators=(",", ":")).replace("</", "<\\/")
-    nav = "".join(f'<li><a href="#{s.id}">{html.escape(s.title[3:])}</a></li>' for s in sections)
-    body = "\n".join(_section_html(s) for s in sections)
+    terms = used_terms(sections)
+    nav = '<li><a href="#glossary">Words used on this page</a></li>' + "".join(
+        f'<li><a href="#{s.id}">{html.escape(s.title[3:])}</a></li>' for s in sections
+    )
+    linked: set[str] = set()
+    body = "\n".join([glossary_html(terms), *(_section_html(s, terms, linked) for s in sections)])
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

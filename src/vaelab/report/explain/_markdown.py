@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vaelab.report.explain._schema import ExplainReport
-from vaelab.report.explain._sections import build_sections
+from vaelab.report.explain._sections import build_sections, used_terms
 from vaelab.report.explain._write import write_files
 
 
@@ -30,7 +30,11 @@ def markdown_files(report: ExplainReport) -> dict[str, bytes]:
         f"Data: {d.name}, {d.n_train} training and {d.n_test} test samples. Numbers: explain.json.",
         "",
     ]
-    for s in build_sections(report):
+    sections = build_sections(report)
+    lines += ["## Words used on this page", ""]
+    lines += [f"- **{t.name}**: {t.definition}" for t in used_terms(sections)]
+    lines.append("")
+    for s in sections:
         lines += [f"## {s.title}", "", *[p + "\n" for p in s.plain]]
         for fig in s.figures:
             fig_lines, fig_files = fig.markdown()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Callable
 
 from vaelab.report.explain import _figures as fig
@@ -16,13 +18,29 @@ STORYLINE: tuple[
     (lambda r: txt.curse_section(r.curse, r.representation_contrast, r.data.name), fig.curse_figures),
     (lambda r: txt.reduce_section(r.pca), fig.reduce_figures),
     (lambda r: txt.autoencoder_section(r.two_d, r.pca), fig.autoencoder_figures),
-    (lambda r: txt.holes_section(r.holes), fig.holes_figures),
+    (lambda r: txt.holes_section(r.holes, getattr(r, "holes_large", None)), fig.holes_figures),
     (lambda r: txt.vae_section(r.two_d, r.holes), fig.no_figures),
-    (lambda r: txt.objective_section(r.objective, r.linear, r.data.n_test), fig.no_figures),
-    (lambda r: txt.balance_section(r.sweep, r.objective.epochs), fig.balance_figures),
+    (
+        lambda r: txt.objective_section(r.objective, r.linear, r.data.n_test, r.data.likelihood),
+        fig.no_figures,
+    ),
+    (
+        lambda r: txt.balance_section(r.sweep, r.objective.epochs, r.objective.active_units.threshold),
+        fig.balance_figures,
+    ),
     (lambda r: txt.generation_section(r.generation), fig.generation_figures),
-    (lambda r: txt.result_section(r.compare, r.typicality, r.unavailable), fig.no_figures),
+    (
+        lambda r: txt.result_section(r.compare, r.typicality, r.unavailable, r.data.likelihood),
+        fig.no_figures,
+    ),
 )
+
+
+def used_terms(sections: list[Section]) -> list[txt.Term]:
+    """The glossary entries whose terms the sections' words or figures use, in glossary order."""
+    words = " ".join(w for s in sections for w in [s.title, *s.plain, *s.measure, *s.missing])
+    words += " ".join(html.unescape(re.sub(r"<[^>]+>", " ", f.html())) for s in sections for f in s.figures)
+    return [t for t in txt.GLOSSARY if re.search(t.pattern, words)]
 
 
 def build_sections(report: ExplainReport) -> list[Section]:
