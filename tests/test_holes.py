@@ -174,3 +174,78 @@ def test_cli_holes_from_two_runs(tmp_path):
     assert json.loads((tmp_path / "holes" / "holes.json").read_text())["models"][0]["name"] == "AE"
     r = runner.invoke(main, ["holes", str(tmp_path / "ae"), "--out", str(tmp_path / "h2")])
     assert r.exit_code == 2 and "two run directories" in r.output
+
+
+@pytest.mark.slow
+def test_precision_separates_ae_prior_samples_from_vae_ones(comparison):
+    # measured on digits, latent 8 (benchmarks/holes_dims.py): AE prior 0.44, VAE prior 0.99
+    result = comparison[0]
+    ae, vae = result.by_name("AE"), result.by_name("VAE")
+    assert result.test_precision > 0.85 and result.test_recall > 0.85  # the measure's ceiling
+    assert result.features == {
+        "method": "pca",
+        "n_components": 64,
+        "explained_variance_ratio": pytest.approx(1.0),
+    }
+    assert vae.samplers["prior"].precision > 0.9
+    assert ae.samplers["prior"].precision < vae.samplers["prior"].precision - 0.3
+    # fitting the AE's codes brings its precision back
+    assert ae.samplers["gmm"].precision > ae.samplers["prior"].precision + 0.3
+    # against its own reconstructions the AE's prior samples cover almost nothing
+    assert ae.samplers["prior"].own_recall < 0.1 < 0.8 < vae.samplers["prior"].own_recall
+    assert ae.mismatch.gap_fraction > 0.9 and 0.3 < vae.mismatch.gap_fraction < 0.75
+    for m in (ae, vae):
+        assert m.n_fidelity == 359  # min(n_samples=1000, test size 359)
+        assert 0 < m.reconstruction_spread <= 1.0
+        assert m.reconstruction_precision > 0.9
+
+
+@pytest.mark.slow
+def test_table_and_json_carry_precision_recall(comparison):
+    result, out, _ = comparison
+    rows = result.table()
+    assert [(r["model"], r["sampler"]) for r in rows] == [
+        (m, s) for m in ("AE", "VAE") for s in ("prior", "gaussian", "gmm")
+    ]
+    assert rows[0]["precision"] == result.by_name("AE").samplers["prior"].precision
+    back = HolesComparison.from_dict(json.loads((out / "holes.json").read_text()))
+    assert back.table() == rows and back.test_recall == result.test_recall
+    # a holes.json written before precision/recall existed still loads
+    old = result.to_dict()
+    for key in ("features", "test_precision", "test_recall"):
+        old.pop(key)
+    for m in old["models"]:
+        for key in (
+            "reconstruction_precision",
+            "reconstruction_recall",
+            "reconstruction_spread",
+            "n_fidelity",
+        ):
+            m.pop(key)
+        for key in ("median_threshold", "gap_fraction", "draw_distance_ratio"):
+            m["mismatch"].pop(key)
+        for r in m["samplers"].values():
+            for key in ("precision", "recall", "own_precision", "own_recall"):
+                r.pop(key)
+    assert HolesComparison.from_dict(old).by_name("AE").samplers["prior"].precision is None
+
+
+def test_gap_fraction_is_calibrated(rng):
+    # codes that fill N(0, I): a prior draw is just another code, half are beyond the median
+    ok = code_mismatch(rng.standard_normal((3000, 8)), n_draws=3000, seed=1)
+    assert ok.gap_fraction == pytest.approx(0.5, abs=0.04)
+    assert ok.draw_distance_ratio == pytest.approx(1.0, abs=0.05)
+    # codes on a line through 8-D space: nearly every prior draw lies in a gap
+    line = np.outer(3 * rng.standard_normal(3000), np.ones(8) / np.sqrt(8))
+    thin = code_mismatch(line, n_draws=3000, seed=1)
+    assert thin.gap_fraction > 0.99 and thin.draw_distance_ratio > 100
+
+
+def test_fidelity_off_leaves_none(digits):
+    net = build_model(ModelConfig(kind="ae", input_shape=(1, 8, 8), latent_dim=2, hidden=(8,))).eval()
+    res = compare_holes(
+        {"AE": net}, digits.train, digits.test, n_samples=50, samplers=("prior",), fidelity=False
+    )
+    assert res.test_precision is None and res.features is None
+    assert res.models[0].samplers["prior"].precision is None and res.models[0].n_fidelity is None
+    assert res.models[0].reconstruction_spread is not None

@@ -15,26 +15,34 @@ if TYPE_CHECKING:
 
 
 def format_holes(result: HolesComparison) -> str:
-    """One row per model and sampler: far share, code KL, NN ratio, classifier confidence/entropy."""
+    """One row per model and sampler: precision/recall, gap and far shares, code KL, NN ratio, classifier."""
+
+    def f(v: float | None) -> str:
+        return "" if v is None else f"{v:.3f}"
+
     rows = [
-        f"{'model':>8} {'sampler':>9} {'far':>6} {'uncov':>6} {'codeKL':>8} {'NNratio':>7} "
-        f"{'conf':>5} {'entropy':>7}"
+        f"{'model':>8} {'sampler':>9} {'P':>5} {'R':>5} {'ownP':>5} {'ownR':>5} {'gap':>5} {'far':>6} "
+        f"{'uncov':>6} {'codeKL':>8} {'NNratio':>7} {'conf':>5} {'entropy':>7}"
     ]
     for m in result.models:
         for s, r in m.samplers.items():
-            conf = "" if r.classifier_confidence is None else f"{r.classifier_confidence:.3f}"
-            ent = "" if r.classifier_entropy is None else f"{r.classifier_entropy:.3f}"
             rows.append(
-                f"{m.name:>8} {s:>9} {r.far_fraction:>6.3f} "
+                f"{m.name:>8} {s:>9} {f(r.precision):>5} {f(r.recall):>5} {f(r.own_precision):>5} "
+                f"{f(r.own_recall):>5} {f(m.mismatch.gap_fraction):>5} {r.far_fraction:>6.3f} "
                 f"{m.mismatch.uncovered_fraction:>6.3f} "
                 f"{m.mismatch.gaussian_kl:>8.2f} {r.nn_distance_ratio:>7.2f} "
-                f"{conf:>5} {ent:>7}"
+                f"{f(r.classifier_confidence):>5} {f(r.classifier_entropy):>7}"
             )
-    if result.test_confidence is not None:
+    if result.test_confidence is not None or result.test_precision is not None:
         rows.append(
-            f"{'real':>8} {'test':>9} {'':>6} {'':>6} {'':>8} {'':>7} "
-            f"{result.test_confidence:>5.3f} {result.test_entropy:>7.3f}"
-            f"   (classifier accuracy {result.classifier_accuracy:.3f})"
+            f"{'real':>8} {'test':>9} {f(result.test_precision):>5} {f(result.test_recall):>5} "
+            f"{'':>5} {'':>5} {'':>5} {'':>6} {'':>6} {'':>8} {'':>7} "
+            f"{f(result.test_confidence):>5} {f(result.test_entropy):>7}"
+            + (
+                ""
+                if result.classifier_accuracy is None
+                else f"   (classifier accuracy {result.classifier_accuracy:.3f})"
+            )
         )
     return "\n".join(rows)
 
@@ -78,7 +86,12 @@ def holes(
 
     For decoded codes from N(0, I) ("prior"), from a Gaussian fitted to the
     model's own codes ("gaussian") and from a GaussianMixture fitted to them
-    ("gmm") it reports: "far", the share of the codes farther from every
+    ("gmm") it reports: "P" and "R", improved precision and recall
+    (Kynkäänniemi et al. 2019, k = 3) in a PCA feature space of the real
+    training data, against real training samples ("ownP", "ownR": against the
+    model's reconstructions of them); "gap", the share of prior draws farther
+    from every training code than the codes' median nearest-code distance
+    (about 0.5 when the codes fill N(0, I)); "far", the share of the codes farther from every
     training code than 99 % of codes are from their nearest other code;
     "uncov", the share of training codes farther from every prior draw than
     99 % of prior draws are from their nearest other draw;

@@ -40,8 +40,34 @@ for an AE, its codes f(x)):
 - ``gaussian_kl``: KL(N(m, S) ‖ N(0, I)) in nats, with m and S the mean and
   covariance of the codes: ½(tr S + mᵀm − Z − log det S).
 
+- ``gap_fraction``: the share of prior draws farther from every code than
+  the codes' *typical* (median) code→nearest-other-code distance, and
+  ``draw_distance_ratio``, the median draw→nearest-code distance over that
+  median. Codes that fill N(0, I) give about 0.5 and 1 (a draw is then just
+  another code); codes on a thin set inside a wide cloud leave most draws in
+  the gaps between them (fraction → 1, ratio > 1), the more so the larger
+  the code.
+
+Label-free sample quality (`vaelab.experiments.fidelity`): the improved
+precision and recall of Kynkäänniemi et al. (2019), k = 3, in a PCA feature
+space fitted once on the real training data and shared by all models and
+samplers (`SamplerRealism.precision` / ``recall``). Decoders output means,
+smoother than real samples, and a set of smooth images has small k-NN balls:
+its recall against real data stays near 0 whatever the codes (measured on
+digits and MNIST). So each sampler is also scored against the model's own
+reconstructions of the same real training samples (``own_precision`` /
+``own_recall``): the decoder's blur is then on both sides, and what remains
+is whether the sampled codes land where the data's codes are. Each model's
+reconstructions of test inputs are scored against real data too
+(`HolesResult.reconstruction_precision`): the ceiling its samples can reach;
+and real test inputs against real training inputs
+(`HolesComparison.test_precision`): the ceiling of the measure at this
+sample size.
+
 `compare_holes` runs it all for several models with one shared classifier
-(``holes.json`` and its figures: `vaelab.report.writers.write_holes`).
+and feature space (``holes.json`` and its figures:
+`vaelab.report.writers.write_holes`); `HolesComparison.table` lists one row
+per (model, sampler).
 """
 
 from __future__ import annotations
@@ -60,6 +86,7 @@ from vaelab.core.inference import aggregate_posterior_codes, decode, encode, fla
 from vaelab.core.models import Model
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError
+from vaelab.experiments.fidelity import FeatureSpace, PrecisionRecall, precision_recall
 from vaelab.experiments.latent import gaussian_codes, gmm_codes, prior_codes
 from vaelab.experiments.options import SAMPLERS
 
@@ -156,6 +183,9 @@ class CodeMismatch:
     gaussian_kl: float  # KL(N(mean, cov of codes) ‖ N(0, I)), nats
     code_mean_norm: float  # ‖mean of codes‖
     code_std_mean: float  # mean over dims of the codes' standard deviation
+    median_threshold: float | None = None  # median code→nearest-other-code distance
+    gap_fraction: float | None = None  # share of prior draws farther than that from every code
+    draw_distance_ratio: float | None = None  # median draw→nearest-code distance / median_threshold
 
     def to_dict(self) -> dict:
         """JSON-ready fields."""
@@ -181,6 +211,8 @@ def code_mismatch(
     True
     >>> code_mismatch(10 * rng.standard_normal((2000, 2))).uncovered_fraction > 0.9
     True
+    >>> round(code_mismatch(rng.standard_normal((2000, 2))).gap_fraction, 1)  # a draw is a code
+    0.5
     """
     codes = np.asarray(codes, dtype=np.float64)
     if len(codes) < 3:
@@ -190,8 +222,10 @@ def code_mismatch(
     nn = NearestNeighbors(n_neighbors=2).fit(codes)
     own = nn.kneighbors(codes, n_neighbors=2)[0][:, 1]  # column 0 is the code itself
     threshold = float(np.percentile(own, percentile))
+    typical = float(np.median(own))
     draws = prior_codes(n_draws, codes.shape[1], seed).astype(np.float64)
-    far = _nn_distance(nn, draws) > threshold
+    draw_distance = _nn_distance(nn, draws)
+    far = draw_distance > threshold
     mirror = prior_codes(len(codes), codes.shape[1], seed + 1).astype(np.float64)
     nn_prior = NearestNeighbors(n_neighbors=2).fit(mirror)
     prior_threshold = float(np.percentile(nn_prior.kneighbors(mirror)[0][:, 1], percentile))
@@ -207,6 +241,9 @@ def code_mismatch(
         moment_matched_kl(codes),
         float(np.linalg.norm(codes.mean(axis=0))),
         float(codes.std(axis=0).mean()),
+        typical,
+        float((draw_distance > typical).mean()),
+        float(np.median(draw_distance) / max(typical, 1e-12)),
     )
 
 
@@ -223,6 +260,10 @@ class SamplerRealism:
     classifier_entropy: float | None  # mean entropy, nats
     data_mean_distance: float  # mean distance of a decoded sample to the training-data mean
     examples: np.ndarray = field(repr=False)  # (n_show, D) decoded samples, for figures
+    precision: float | None = None  # share of decoded samples inside the real manifold (fidelity)
+    recall: float | None = None  # share of real training samples inside the samples' manifold
+    own_precision: float | None = None  # the same against the model's reconstructions of those
+    own_recall: float | None = None  # training samples: the sampler alone, the decoder's blur aside
 
     def to_dict(self) -> dict:
         """JSON-ready fields (examples rounded to 3 decimals)."""
@@ -244,6 +285,10 @@ class HolesResult:
     test_data_mean_distance: float  # mean distance of a real test input to the training mean
     mismatch: CodeMismatch
     samplers: dict[str, SamplerRealism]
+    reconstruction_precision: float | None = None  # of test reconstructions against training data
+    reconstruction_recall: float | None = None
+    reconstruction_spread: float | None = None  # Σ_j Var_x(rec_j) / Σ_j Var(x_j) on test inputs
+    n_fidelity: int | None = None  # samples per set in every precision/recall here
 
     def to_dict(self) -> dict:
         """JSON-ready fields."""
@@ -277,6 +322,9 @@ def holes_metrics(
     samplers: Sequence[str] = SAMPLERS,
     gmm_components: int = 10,
     n_show: int = 16,
+    features: FeatureSpace | None = None,
+    fidelity: bool = True,
+    k: int = 3,
     seed: int = 0,
 ) -> HolesResult:
     """Measure the holes in one model's code space.
@@ -304,6 +352,17 @@ def holes_metrics(
         Components of the "gmm" sampler.
     n_show : int
         Decoded examples kept per sampler for figures.
+    features : FeatureSpace, optional
+        Fitted feature space of the precision/recall scores; default: one
+        fitted here on ``train`` (pass one to share it between models).
+    fidelity : bool
+        Score precision and recall (False leaves them None). Each set holds
+        ``min(n_samples, len(test), max_reference)`` samples: the decoded
+        samples, and a seeded subset of the training data as the real set
+        (``precision``, ``recall``) or the model's reconstructions of that
+        subset (``own_precision``, ``own_recall``).
+    k : int
+        Neighbour of the precision/recall balls (3 in Kynkäänniemi et al. 2019).
     seed : int
 
     Returns
@@ -317,8 +376,21 @@ def holes_metrics(
     x_test = flat_array(seeded_subset(test, max_reference, seed + 1))
     train_mean = flat_array(train).mean(axis=0)
     nn = NearestNeighbors(n_neighbors=1, algorithm="brute").fit(x_train)
-    rec = decode(model, encode(model, x_test))
+    rec = decode(model, encode(model, x_test))  # (M, D) decoder means of test inputs
     reference = float(np.median(_nn_distance(nn, rec)))
+    spread = float(rec.var(axis=0).sum() / max(x_test.var(axis=0).sum(), 1e-12))
+    n_pr = min(n_samples, len(x_test), len(x_train))
+    space, real, own = None, np.zeros(0), np.zeros(0)
+    if fidelity and n_pr > k:
+        space = features if features is not None else FeatureSpace(seed=seed).fit(flat_array(train))
+        x_real = seeded_subset(x_train, n_pr, seed + 5)  # (n_pr, D)
+        real = space.transform(x_real)  # (n_pr, F)
+        own = space.transform(decode(model, encode(model, x_real)))  # their reconstructions
+
+    def score(xs: np.ndarray, ref: np.ndarray) -> PrecisionRecall | None:
+        """Precision and recall of the first n_pr rows of ``xs`` against ``ref`` (features)."""
+        return None if space is None else precision_recall(ref, space.transform(xs[:n_pr]), k)
+
     codes = encode(model, x_train)  # (N, Z) posterior means: what the samplers are fitted to
     q_codes = aggregate_posterior_codes(model, x_train, seed)  # (N, Z) z ~ q(z|x)
     mismatch = code_mismatch(q_codes, n_samples, percentile, seed)
@@ -335,6 +407,7 @@ def holes_metrics(
         xs = decode(model, z)
         d = float(np.median(_nn_distance(nn, xs)))
         conf, ent = (None, None) if classifier is None else _probs_stats(classifier, xs)
+        pr, pr_own = score(xs, real), score(xs, own)
         realism[s] = SamplerRealism(
             s,
             n_samples,
@@ -345,7 +418,12 @@ def holes_metrics(
             ent,
             float(np.linalg.norm(xs - train_mean, axis=1).mean()),
             xs[:n_show],
+            None if pr is None else pr.precision,
+            None if pr is None else pr.recall,
+            None if pr_own is None else pr_own.precision,
+            None if pr_own is None else pr_own.recall,
         )
+    rec_pr = score(seeded_subset(rec, n_pr, seed + 6), real)
     return HolesResult(
         name or model.config.kind,
         model.config.kind,
@@ -356,6 +434,10 @@ def holes_metrics(
         float(np.linalg.norm(x_test - train_mean, axis=1).mean()),
         mismatch,
         realism,
+        None if rec_pr is None else rec_pr.precision,
+        None if rec_pr is None else rec_pr.recall,
+        spread,
+        None if space is None else n_pr,
     )
 
 
@@ -370,12 +452,42 @@ class HolesComparison:
     test_entropy: float | None  # and its mean entropy, nats
     data: str  # dataset name
     sample_shape: list[int]
+    features: dict | None = None  # the feature space of precision/recall (FeatureSpace.to_dict)
+    test_precision: float | None = None  # real test inputs against real training inputs:
+    test_recall: float | None = None  # the measure's ceiling at this sample size
 
     def to_dict(self) -> dict:
         """JSON-ready fields."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["models"] = [m.to_dict() for m in self.models]
         return d
+
+    def table(self) -> list[dict]:
+        """One row per (model, sampler): the numbers that decide whether codes can be sampled.
+
+        Keys: ``model``, ``kind``, ``latent_dim``, ``sampler``, ``precision``,
+        ``recall``, ``own_precision``, ``own_recall``, ``far_fraction`` (these codes far from every training
+        code), ``gap_fraction`` (of the model's prior draws, the same for each
+        sampler), ``nn_distance_ratio``, ``classifier_confidence``.
+        """
+        return [
+            {
+                "model": m.name,
+                "kind": m.kind,
+                "latent_dim": m.latent_dim,
+                "sampler": s,
+                "precision": r.precision,
+                "recall": r.recall,
+                "own_precision": r.own_precision,
+                "own_recall": r.own_recall,
+                "far_fraction": r.far_fraction,
+                "gap_fraction": m.mismatch.gap_fraction,
+                "nn_distance_ratio": r.nn_distance_ratio,
+                "classifier_confidence": r.classifier_confidence,
+            }
+            for m in self.models
+            for s, r in m.samplers.items()
+        ]
 
     @classmethod
     def from_dict(cls, d: Mapping) -> HolesComparison:
@@ -397,6 +509,8 @@ def compare_holes(
     *,
     classifier=None,
     max_classifier_train: int = 10000,
+    features: FeatureSpace | None = None,
+    fidelity: bool = True,
     seed: int = 0,
     **kwargs,
 ) -> HolesComparison:
@@ -411,9 +525,15 @@ def compare_holes(
         Default: `fit_classifier` on ``train`` when it has labels, else none.
     max_classifier_train : int
         Subset size for the default classifier.
+    features : FeatureSpace, optional
+        Fitted feature space of precision and recall, shared by all models;
+        default: `vaelab.experiments.fidelity.FeatureSpace` fitted on ``train``.
+    fidelity : bool
+        Score precision and recall (see `holes_metrics`).
     seed : int
     **kwargs
-        Passed to `holes_metrics` (n_samples, max_reference, percentile, ...).
+        Passed to `holes_metrics` (n_samples, max_reference, percentile,
+        samplers, k, ...).
 
     Returns
     -------
@@ -429,6 +549,9 @@ def compare_holes(
     >>> res = compare_holes(nets, d.train, d.test, n_samples=200, samplers=("prior",))
     >>> [m.name for m in res.models], res.classifier_accuracy > 0.9
     (['ae', 'vae'], True)
+    >>> row = res.table()[0]  # untrained decoders: far from the digits
+    >>> row["sampler"], row["precision"] < 0.2 < 0.5 < res.test_precision
+    ('prior', True)
     """
     if classifier is None and train.y is not None:
         classifier = fit_classifier(train, max_classifier_train, seed)
@@ -437,9 +560,44 @@ def compare_holes(
         x_test = flat_array(test)
         acc = float(classifier.score(x_test, np.asarray(test.y)))
         conf, ent = _probs_stats(classifier, x_test)
+    test_pr = None
+    if fidelity:
+        features = features if features is not None else FeatureSpace(seed=seed).fit(flat_array(train))
+        k = kwargs.get("k", 3)
+        max_reference = kwargs.get("max_reference", 10000)
+        x_train = seeded_subset(flat_array(train), max_reference, seed)  # as in holes_metrics
+        n_pr = min(kwargs.get("n_samples", 2000), len(test), len(x_train))
+        if n_pr > k:
+            test_pr = precision_recall(
+                seeded_subset(x_train, n_pr, seed + 5),  # the real set of holes_metrics
+                seeded_subset(flat_array(test), n_pr, seed + 7),
+                k,
+                features=features,
+            )
     results = [
-        holes_metrics(m, train, test, name=k, classifier=classifier, seed=seed, **kwargs)
+        holes_metrics(
+            m,
+            train,
+            test,
+            name=k,
+            classifier=classifier,
+            features=features,
+            fidelity=fidelity,
+            seed=seed,
+            **kwargs,
+        )
         for k, m in models.items()
     ]
     desc = None if classifier is None else type(classifier).__name__ + " on training pixels"
-    return HolesComparison(results, desc, acc, conf, ent, train.name, list(train.sample_shape))
+    return HolesComparison(
+        results,
+        desc,
+        acc,
+        conf,
+        ent,
+        train.name,
+        list(train.sample_shape),
+        None if features is None else features.to_dict(),
+        None if test_pr is None else test_pr.precision,
+        None if test_pr is None else test_pr.recall,
+    )
