@@ -656,7 +656,7 @@ def objective_section(
     au = o.active_units
     s.measure.append(
         f"VAE with {o.latent_dim} latent dimensions, on {n_test} test samples: "
-        f"reconstruction term −{_g(o.reconstruction)} nats, KL term {_g(o.kl)} nats, so "
+        f"reconstruction term {_g(-o.reconstruction)} nats, KL term {_g(o.kl)} nats, so "
         f"ELBO = {_g(o.elbo)} nats per sample. {au.n_active} of its {au.latent_dim} latent units "
         f"are in use (their code μ(x) varies across samples with variance above "
         f"{_g(au.threshold)})."
@@ -768,7 +768,8 @@ def balance_section(
     m = [
         f"β weighs the KL term. At β = {lo.beta:g} ({what}) the codes carry "
         f"{_g(lo.rate)} nats of information about each sample (the rate) and the "
-        f"reconstruction term is {_g(lo.distortion)} nats (the distortion); at β = "
+        f"distortion (the reconstruction term with its sign flipped) is {_g(lo.distortion)} "
+        f"nats; at β = "
         f"{hi.beta:g}, the rate is {_g(hi.rate)} nats and the distortion {_g(hi.distortion)}."
     ]
     rates = [p.rate for p in pts]
