@@ -81,6 +81,9 @@ class DecoderExport:
     output: str  # "sigmoid" (Bernoulli mean) or "identity"
 
 
+SETTLED = 0.02  # a validation loss that fell by less than 2% over the last quarter has settled
+
+
 @dataclass
 class TrainingRecord:
     """How long one model trained, and the evidence that its numbers had settled."""
@@ -92,8 +95,8 @@ class TrainingRecord:
 
     @property
     def settled(self) -> bool:
-        """True when the validation loss moved by less than 1% over the last quarter of training."""
-        return self.last_quarter_change is not None and abs(self.last_quarter_change) < 0.01
+        """True when the validation loss moved by less than `SETTLED` over the last quarter of training."""
+        return self.last_quarter_change is not None and abs(self.last_quarter_change) < SETTLED
 
 
 @dataclass
