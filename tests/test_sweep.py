@@ -65,10 +65,36 @@ def test_beta_zero_leaves_holes_that_beta_one_fills(sweep):
 
 
 @pytest.mark.slow
+def test_both_ends_are_measured_with_the_same_measures(sweep):
+    s = sweep[0]
+    low, high = s.ends()["low"], s.ends()["high"]
+    for end in (low, high):
+        for key in ("precision", "recall", "own_precision", "own_recall", "gap_fraction", "output_spread"):
+            assert end[key] is not None and 0.0 <= end[key] <= 1.0 + 1e-9
+    # β = 0: codes leave holes; β = 1: they fill the prior (about half beyond the median)
+    gap = s.column("gap_fraction")
+    assert gap[0] > 0.9 and gap[1] < 0.75
+    # prior samples of β = 0 lie off the data, those of β = 1 on it
+    precision = s.column("precision")
+    assert precision[1] > precision[0] + 0.2
+    # collapse at the top: reconstructions no longer vary with the input
+    assert high["output_spread"] < 0.02 < 0.3 < low["output_spread"]
+    assert s.features is not None and s.features["n_components"] == 64
+
+
+@pytest.mark.slow
+def test_beta_zero_still_reports_the_kl(sweep):
+    p = sweep[0].points[0]
+    assert p.beta == 0.0 and np.isfinite(p.rate) and p.rate > 0
+    assert p.neg_elbo == pytest.approx(p.rate + p.distortion)
+
+
+@pytest.mark.slow
 def test_sweep_json_and_figures(sweep):
     s, out = sweep
     back = BetaSweep.from_dict(json.loads((out / "sweep.json").read_text()))
     assert back.betas == s.betas and back.column("rate") == s.column("rate")
+    assert back.column("precision") == s.column("precision") and back.features == s.features
     assert back.points[0].samples.shape == (16, 64)
     for name in (
         "rate_distortion.png",

@@ -30,21 +30,26 @@ def parse_floats(value: str, what: str) -> tuple[float, ...]:
 
 
 def format_sweep(sweep: BetaSweep) -> str:
-    """One row per β: rate, distortion, −ELBO, active units, holes and collapse numbers."""
+    """One row per β: rate, distortion, −ELBO, active units, sample quality, holes and collapse."""
+
+    def f(v: float | None, digits: int = 3) -> str:
+        return "" if v is None else f"{v:.{digits}f}"
+
     head = (
-        f"{'beta':>6} {'rate':>8} {'distort':>8} {'-ELBO':>8} {'AU':>4} {'far':>6} "
-        f"{'uncov':>6} {'codeKL':>8} {'NNratio':>7} {'conf':>5} {'spread':>6}"
+        f"{'beta':>6} {'rate':>8} {'distort':>8} {'-ELBO':>8} {'AU':>4} {'P':>5} {'R':>5} "
+        f"{'gap':>5} {'far':>6} {'uncov':>6} {'codeKL':>8} {'NNratio':>7} {'conf':>5} "
+        f"{'spread':>6} {'outVar':>6}"
     )
     rows = [head]
     for p in sweep.points:
         prior = p.holes.samplers["prior"]
-        conf = prior.classifier_confidence
         rows.append(
             f"{p.beta:>6g} {p.rate:>8.2f} {p.distortion:>8.2f} {p.neg_elbo:>8.2f} "
-            f"{p.active_units:>4d} {p.holes.mismatch.far_fraction:>6.3f} "
+            f"{p.active_units:>4d} {f(p.precision):>5} {f(p.recall):>5} {f(p.gap_fraction):>5} "
+            f"{p.holes.mismatch.far_fraction:>6.3f} "
             f"{p.holes.mismatch.uncovered_fraction:>6.3f} "
             f"{p.holes.mismatch.gaussian_kl:>8.2f} {prior.nn_distance_ratio:>7.2f} "
-            f"{'' if conf is None else f'{conf:.2f}':>5} {p.samples_spread:>6.3f}"
+            f"{f(prior.classifier_confidence, 2):>5} {p.samples_spread:>6.3f} {f(p.output_spread):>6}"
         )
     return "\n".join(rows)
 
@@ -109,7 +114,12 @@ def sweep_beta_cmd(
 
     For each β (same architecture, data and seed) it measures on the test data
     the rate (KL, nats), the distortion (-E log p(x|z), nats), the active units
-    (Cov_x E_q[z_u] > 0.01), the holes metrics of decoded prior samples (share
+    (Cov_x E_q[z_u] > 0.01), the improved precision "P" and recall "R" of
+    decoded prior samples (Kynkäänniemi et al. 2019, PCA features of the real
+    training data), "gap", the share of prior draws farther from every code
+    than the codes' median nearest-code distance, "outVar", the variance of
+    the reconstructions across test inputs relative to the data's (0 =
+    collapse), the holes metrics of decoded prior samples (share
     of prior draws far from every code, moment-matched KL of the codes to
     N(0, I), nearest-neighbour distance ratio, classifier confidence) and the
     spread of the samples around the data mean (0 = posterior collapse).

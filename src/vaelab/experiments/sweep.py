@@ -13,11 +13,23 @@ whatever the code. In between, the pairs (rate, distortion) trace a
 rate–distortion curve (Alemi et al. 2018).
 
 `sweep_beta` trains one VAE per β (same architecture, data and seed) and
-records, for each, the rate and distortion on test data, the active units, the
-holes metrics of `vaelab.experiments.holes` for prior samples, and a grid of prior samples.
-Collapse shows as ``samples_spread``: the mean distance of decoded prior samples
-from the training-data mean, divided by the same for real test inputs; it goes
-to 0 when every output is the data mean. `vaelab.report.writers.write_sweep`
+records, for each, with the same measures at both ends:
+
+- the rate and distortion on test data, and the active units;
+- improved precision and recall of decoded prior samples (Kynkäänniemi et al.
+  2019) in one PCA feature space fitted to the real training data and shared
+  by all β (`vaelab.experiments.fidelity`), against real data and against the
+  model's own reconstructions (``own_precision``, ``own_recall``);
+- ``gap_fraction``: the share of prior draws farther from every training code
+  (z ~ q(z|x)) than the codes' median nearest-other-code distance (about 0.5
+  when the codes fill N(0, I); near 1 at β = 0, where they leave holes);
+- ``output_spread``: Σ_j Var_x(x̂_j) / Σ_j Var_x(x_j) over test inputs, with
+  x̂ the decoded reconstruction: how much the outputs still vary with the
+  input. Near 0 is collapse, every output about the data mean;
+- the holes metrics of `vaelab.experiments.holes` for prior samples, and a
+  grid of prior samples. ``samples_spread``, the mean distance of decoded
+  prior samples from the training-data mean divided by the same for real test
+  inputs, also goes to 0 at collapse. `vaelab.report.writers.write_sweep`
 writes ``sweep.json`` and the figures.
 """
 
@@ -42,6 +54,7 @@ from vaelab.core.inference import (
 from vaelab.core.models import build_model
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError
+from vaelab.experiments.fidelity import FeatureSpace
 from vaelab.experiments.holes import HolesResult, fit_classifier, holes_metrics
 from vaelab.experiments.options import DEFAULT_BETAS
 from vaelab.training.config import TrainConfig
@@ -64,6 +77,12 @@ class SweepPoint:
     train_seconds: float
     holes: HolesResult  # holes metrics of prior samples (vaelab.experiments.holes)
     samples: np.ndarray = field(repr=False)  # (n_grid, D) decoded prior samples
+    precision: float | None = None  # of decoded prior samples against real training data
+    recall: float | None = None
+    own_precision: float | None = None  # against the model's reconstructions of that data
+    own_recall: float | None = None
+    gap_fraction: float | None = None  # share of prior draws in the gaps between codes
+    output_spread: float | None = None  # Σ Var_x(reconstruction) / Σ Var_x(x); ≈ 0: collapse
 
     def to_dict(self) -> dict:
         """JSON-ready fields (samples rounded to 3 decimals)."""
@@ -97,6 +116,7 @@ class BetaSweep:
     train: dict  # the TrainConfig shared by all points
     classifier_accuracy: float | None  # of the realism judge on the test data
     test_confidence: float | None  # the judge's mean max-probability on real test data
+    features: dict | None = None  # the feature space of precision/recall (FeatureSpace.to_dict)
 
     def to_dict(self) -> dict:
         """JSON-ready fields."""
@@ -139,6 +159,12 @@ class BetaSweep:
                 "distortion": p.distortion,
                 "active_units": p.active_units,
                 "samples_spread": p.samples_spread,
+                "output_spread": p.output_spread,
+                "precision": p.precision,
+                "recall": p.recall,
+                "own_precision": p.own_precision,
+                "own_recall": p.own_recall,
+                "gap_fraction": p.gap_fraction,
                 "far_fraction": p.holes.mismatch.far_fraction,
                 "uncovered_fraction": p.holes.mismatch.uncovered_fraction,
                 "gaussian_kl": p.holes.mismatch.gaussian_kl,
@@ -164,6 +190,7 @@ def sweep_beta(
     n_samples: int = 1000,
     max_reference: int = 5000,
     n_grid: int = 16,
+    features: FeatureSpace | None = None,
     seed: int = 0,
     on_point: PointCallback | None = None,
 ) -> BetaSweep:
@@ -192,6 +219,9 @@ def sweep_beta(
         Passed to `vaelab.experiments.holes.holes_metrics` (prior sampler only).
     n_grid : int
         Decoded prior samples kept per β for the sample grid.
+    features : FeatureSpace, optional
+        Fitted feature space of precision and recall; default: one fitted on
+        ``train`` (after ``max_train``), shared by every β.
     seed : int
     on_point : callable, optional
         Called with each `SweepPoint` as soon as it is measured (progress).
@@ -208,6 +238,8 @@ def sweep_beta(
     ...                train_config=TrainConfig(epochs=3, batch_size=100), n_samples=100)
     >>> s.betas, s.points[-1].active_units
     ([0.0, 64.0], 0)
+    >>> s.points[-1].output_spread < 0.01 < 0.1 < s.points[0].output_spread  # collapse at the top
+    True
     """
     betas = sorted(float(b) for b in betas)
     if not betas or betas[0] < 0:
@@ -226,6 +258,7 @@ def sweep_beta(
         acc = float(classifier.score(x_test_flat, np.asarray(test.y)))
         conf = float(classifier.predict_proba(x_test_flat).max(axis=1).mean())
     base = ModelConfig(**{**model.to_dict(), "input_shape": train.sample_shape})
+    features = features if features is not None else FeatureSpace(seed=seed).fit(flat_array(train))
 
     points = []
     for beta in betas:
@@ -245,6 +278,7 @@ def sweep_beta(
             max_reference=max_reference,
             samplers=("prior",),
             n_show=n_grid,
+            features=features,
             seed=seed,
         )
         prior = holes.samplers["prior"]
@@ -259,6 +293,12 @@ def sweep_beta(
             seconds,
             holes,
             prior.examples,
+            prior.precision,
+            prior.recall,
+            prior.own_precision,
+            prior.own_recall,
+            holes.mismatch.gap_fraction,
+            holes.reconstruction_spread,
         )
         points.append(point)
         if on_point is not None:
@@ -275,4 +315,5 @@ def sweep_beta(
         train_config.to_dict(),
         acc,
         conf,
+        features.to_dict(),
     )
