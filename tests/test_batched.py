@@ -1,0 +1,129 @@
+"""fit_many: each of K models ends exactly where `fit` alone would have taken it.
+
+The independent truth is `fit` itself: the same config, seed and `TrainConfig`
+trained alone. The batched step keeps every operation's shapes and order per
+model (an expanded bmm per layer, nn.Linear's weight-gradient product, fit's
+fused Adam over each model's own tensors), so the comparison is bit-for-bit
+(``torch.equal``), not within a tolerance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from vaelab.core.config import ModelConfig
+from vaelab.core.inference import as_flat_tensor, elbo_terms
+from vaelab.core.models import build_model
+from vaelab.errors import ConfigError
+from vaelab.training.batched import fit_many
+from vaelab.training.config import TrainConfig
+from vaelab.training.loop import fit
+
+DIGITS_VAE = ModelConfig(input_shape=(64,), latent_dim=10, hidden=(128,))  # the explainer's digits size
+
+
+def _alone(config: ModelConfig, seed: int, train, tc: TrainConfig, valid=None):
+    model = build_model(config, seed=seed)
+    return model, fit(model, train, tc, valid=valid, progress=False)
+
+
+def _assert_same(batched, alone) -> None:
+    for (name, p), q in zip(batched.named_parameters(), alone.parameters(), strict=True):
+        assert torch.equal(p, q), f"{name}: max |diff| {float((p - q).abs().max())}"
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_betas_match_fit_alone(digits, precision):
+    tc = TrainConfig(epochs=3, lr_schedule="cosine", kl_warmup_epochs=1, precision=precision, device="cpu")
+    configs = [dataclasses.replace(DIGITS_VAE, beta=b) for b in (0.25, 1.0, 4.0)]
+    models, histories = fit_many(configs, digits.train, tc)
+    x_test = as_flat_tensor(digits.test, torch.device("cpu"))
+    for config, model, history in zip(configs, models, histories, strict=True):
+        alone, alone_history = _alone(config, tc.seed, digits.train, tc)
+        _assert_same(model, alone)
+        assert not model.training and model.config.beta == config.beta
+        assert history.train_loss == alone_history.train_loss
+        assert elbo_terms(model, x_test) == elbo_terms(alone, x_test)  # the final test loss
+    # the three βs really trained differently (not one model copied three times)
+    assert len({round(h.train_kl[-1], 3) for h in histories}) == 3
+
+
+def test_seeds_match_fit_alone(digits):
+    tc = TrainConfig(epochs=2, precision="fp32", device="cpu")
+    models, _ = fit_many([DIGITS_VAE] * 3, digits.train, tc, seeds=[0, 1, 2])
+    for seed, model in enumerate(models):
+        _assert_same(model, _alone(DIGITS_VAE, seed, digits.train, tc)[0])
+    assert not torch.equal(models[0].decoder[0].weight, models[1].decoder[0].weight)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        ModelConfig(kind="ae", input_shape=(64,), latent_dim=2, hidden=(32,)),  # no noise, no KL
+        ModelConfig(  # the linear VAE: one learned noise variance per model
+            input_shape=(64,), latent_dim=4, network="linear", hidden=(), likelihood="gaussian-learned"
+        ),
+        ModelConfig(
+            input_shape=(64,), latent_dim=3, hidden=(32, 16), activation="tanh", likelihood="gaussian"
+        ),
+    ],
+    ids=["ae", "linear-vae", "two-layer-gaussian"],
+)
+def test_other_models_match_fit_alone(digits, config):
+    tc = TrainConfig(epochs=2, binarize="dynamic", precision="fp32", device="cpu")
+    configs = [dataclasses.replace(config, beta=b) for b in (0.5, 2.0)]
+    models, _ = fit_many(configs, digits.train, tc, seeds=[5, 6])
+    for seed, (config_k, model) in zip((5, 6), zip(configs, models, strict=True), strict=True):
+        _assert_same(model, _alone(config_k, seed, digits.train, tc)[0])
+
+
+def test_early_stopping_per_model(digits):
+    # patience 1 on a high learning rate: the models stop at different epochs
+    tc = TrainConfig(epochs=12, lr=3e-2, patience=1, precision="fp32", device="cpu")
+    configs = [dataclasses.replace(DIGITS_VAE, latent_dim=4, hidden=(32,), beta=b) for b in (0.1, 1.0, 10.0)]
+    models, histories = fit_many(configs, digits.train, tc, valid=digits.test)
+    for config, model, history in zip(configs, models, histories, strict=True):
+        alone, alone_history = _alone(config, tc.seed, digits.train, tc, valid=digits.test)
+        _assert_same(model, alone)  # the best weights, as fit restores them
+        assert history.epoch == alone_history.epoch
+        assert history.best_epoch == alone_history.best_epoch
+        assert history.valid_loss == alone_history.valid_loss
+
+
+def test_caller_state_is_left_alone(digits):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    threads = torch.get_num_threads()
+    fit_many([DIGITS_VAE], digits.train, TrainConfig(epochs=1, threads=1, device="cpu"))
+    assert torch.equal(torch.rand(3), expected)
+    assert torch.get_num_threads() == threads
+
+
+@pytest.mark.parametrize(
+    ("configs", "match"),
+    [
+        (
+            [DIGITS_VAE, dataclasses.replace(DIGITS_VAE, hidden=(64,))],
+            r"configs\[1\] has hidden=\(64,\) where",
+        ),
+        (
+            [DIGITS_VAE, dataclasses.replace(DIGITS_VAE, kind="ae")],
+            r"configs\[1\] has kind='ae'.*only beta may",
+        ),
+        ([DIGITS_VAE, dataclasses.replace(DIGITS_VAE, latent_dim=2)], r"latent_dim=2 where configs\[0\] has"),
+        ([], "at least one ModelConfig"),
+        ([dataclasses.replace(DIGITS_VAE, input_shape=(10,))], "data has 64 features"),
+    ],
+)
+def test_configs_that_cannot_batch_raise(digits, configs, match):
+    with pytest.raises(ValueError, match=match):
+        fit_many(configs, digits.train, TrainConfig(epochs=1, device="cpu"))
+
+
+def test_wrong_number_of_seeds_raises(digits):
+    with pytest.raises(ConfigError, match="seeds has 1 entries for 2 configs"):
+        fit_many([DIGITS_VAE] * 2, digits.train, TrainConfig(epochs=1), seeds=[0])
