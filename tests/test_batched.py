@@ -17,7 +17,7 @@ import torch
 from vaelab.core.config import ModelConfig
 from vaelab.core.inference import as_flat_tensor, elbo_terms
 from vaelab.core.models import build_model
-from vaelab.errors import ConfigError
+from vaelab.errors import ConfigError, TrainingDivergedError
 from vaelab.training.batched import fit_many
 from vaelab.training.config import TrainConfig
 from vaelab.training.loop import fit
@@ -127,3 +127,20 @@ def test_configs_that_cannot_batch_raise(digits, configs, match):
 def test_wrong_number_of_seeds_raises(digits):
     with pytest.raises(ConfigError, match="seeds has 1 entries for 2 configs"):
         fit_many([DIGITS_VAE] * 2, digits.train, TrainConfig(epochs=1), seeds=[0])
+
+
+def test_divergence_is_handled_as_fit_alone(digits):
+    # σ = 0.01 and lr = 3 blow up in the first epoch; a rollback to lr 0.3 then trains
+    cfg = ModelConfig(input_shape=(64,), latent_dim=4, hidden=(32,), likelihood="gaussian", sigma=0.01)
+    configs = [dataclasses.replace(cfg, beta=b) for b in (0.0, 1.0)]
+    stop = TrainConfig(epochs=2, lr=3.0, precision="fp32", device="cpu")
+    with pytest.raises(TrainingDivergedError, match="training diverged in epoch 1"):
+        fit_many(configs, digits.train, stop)
+    rollback = dataclasses.replace(stop, on_divergence="rollback")
+    with pytest.warns(RuntimeWarning, match="rolled back"):
+        models, histories = fit_many(configs, digits.train, rollback)
+    for config, model, history in zip(configs, models, histories, strict=True):
+        with pytest.warns(RuntimeWarning, match="rolled back"):
+            alone, alone_history = _alone(config, 0, digits.train, rollback)
+        _assert_same(model, alone)
+        assert history.train_loss == alone_history.train_loss
