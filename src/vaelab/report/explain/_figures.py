@@ -139,8 +139,10 @@ class ImageGrid:
     height: int = 92
 
     def canvas(self) -> str:
+        # a strip of table rows gets more room: bars need two pixels each to read
+        grow = 1.5 if is_table(self.look) and self.cols <= 8 else 1.0
         return (
-            f'<canvas width="{self.width}" height="{self.height}" '
+            f'<canvas width="{round(self.width * grow)}" height="{round(self.height * grow)}" '
             f'data-grid="{self.key}" data-cols="{self.cols}" role="img" '
             f'aria-label="{html.escape(self.title)}"></canvas>'
         )
@@ -362,7 +364,7 @@ def autoencoder_figures(r: ExplainReport) -> list[Figure]:
         (label, ImageGrid(f"recon_{i}", x, r.data, label, label, cols=n, width=n * 84, height=70))
         for i, (label, x) in enumerate(rows)
     ]
-    return [LabelledRows("reconstructions", grids, "Test samples and their reconstructions", caption)]
+    return [LabelledRows("reconstructions", grids, "Inputs and reconstructions", caption)]
 
 
 def _plane_extent(codes: np.ndarray) -> list[float]:
@@ -430,11 +432,17 @@ def balance_figures(r: ExplainReport) -> list[Figure]:
         for i, p in enumerate(sw.points)
     ]
     n = len(sw.points[0].samples)
+    grow = 1.5 if is_table(r.data) else 1.0  # as ImageGrid: table rows need more room
     slider = Widget(
         '<div class="row"><figure><label for="beta-slider">β: </label>'
         '<input type="range" id="beta-slider" min="0" value="2" step="1" '
         'aria-describedby="beta-readout"><br>'
-        + _canvas("beta-samples", 360, 100, "Prior samples of the VAE trained with the chosen β")
+        + _canvas(
+            "beta-samples",
+            round(360 * grow),
+            round(100 * grow),
+            "Prior samples of the VAE trained with the chosen β",
+        )
         + f"<figcaption>{n} codes drawn from the prior N(0, I), decoded by the VAE trained with "
         "the chosen β (the same codes for every β). "
         '<span id="beta-readout" class="readout" aria-live="polite"></span></figcaption>'

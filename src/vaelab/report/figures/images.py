@@ -68,7 +68,7 @@ def image_grid_figure(
     grid = tile(images if images.ndim == 4 else 1.0 - images, n_cols)
     fig = Figure(
         figsize=(
-            max(3.0, n_cols * 0.45),
+            max(3.0, n_cols * 0.45) + (1.8 if row_labels else 0.0),
             max(2.0, grid.shape[0] / grid.shape[1] * n_cols * 0.45 + 0.6),
         )
     )
@@ -111,7 +111,7 @@ def feature_rows_figure(z: np.ndarray, title: str) -> Figure:
     """
     z = np.asarray(z)
     n, d = z.shape
-    fig = Figure(figsize=(min(9.0, max(4.0, 0.25 * d + 1.5)), max(2.0, 0.25 * n + 1.0)))
+    fig = Figure(figsize=(min(9.0, max(4.0, 0.25 * d + 1.5)), min(8.0, max(2.0, 0.25 * n + 1.0))))
     ax = fig.add_subplot()
     im = ax.imshow(z, cmap=FEATURE_CMAP, vmin=-3, vmax=3, aspect="auto", interpolation="nearest")
     ax.set_xlabel("feature")

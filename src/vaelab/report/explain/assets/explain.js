@@ -70,7 +70,8 @@
   }
   function tileData(px) {  // one sample as ImageData of TILE.w × TILE.h
     var im = new ImageData(TILE.w, TILE.h), d = im.data, q, j, v;
-    for (q = 0; q < d.length; q += 4) { d[q] = d[q + 1] = d[q + 2] = d[q + 3] = 255; }
+    var bg = LOOK.table ? 238 : 255;  // a table's tile on light grey, so its extent shows between white gaps
+    for (q = 0; q < d.length; q += 4) { d[q] = d[q + 1] = d[q + 2] = bg; d[q + 3] = 255; }
     if (TILE.kind === "grey" || TILE.kind === "rgb") {
       for (j = 0; j < H * W; j++) {
         q = 4 * j;
@@ -81,13 +82,13 @@
       }
     } else if (TILE.kind === "bars") {
       var mid = TILE.h / 2;
-      for (var x = 0; x < TILE.w; x++) { q = 4 * (Math.floor(mid) * TILE.w + x); d[q] = d[q + 1] = d[q + 2] = 190; }
+      for (var x = 0; x < TILE.w; x++) { q = 4 * (Math.floor(mid) * TILE.w + x); d[q] = d[q + 1] = d[q + 2] = 160; }
       for (j = 0; j < D; j++) {
         var z = zscore(px, j), len = Math.round(Math.abs(z) / 3 * (mid - 1)), col = z >= 0 ? BLUE : ORANGE;
         for (var k = 0; k < len; k++) {
           var y = z >= 0 ? Math.floor(mid) - 1 - k : Math.floor(mid) + 1 + k;
           for (var b = 0; b < TILE.bar; b++) {
-            if (TILE.bar > 2 && b === TILE.bar - 1) continue;  // a white gap between wide bars
+            if (TILE.bar > 1 && b === TILE.bar - 1) continue;  // a gap between bars
             q = 4 * (y * TILE.w + j * TILE.bar + b); d[q] = col[0]; d[q + 1] = col[1]; d[q + 2] = col[2];
           }
         }
