@@ -1,5 +1,5 @@
-/* vaelab explain: in-page decoders and interactive figures. No network, no dependencies
-   except the inlined KaTeX. Everything reads the JSON in #vaelab-data. */
+/* vaelab explain: in-page decoders and interactive figures. No network, no dependencies.
+   Everything reads the JSON in #vaelab-data. */
 (function () {
   "use strict";
   var DATA = JSON.parse(document.getElementById("vaelab-data").textContent);
@@ -403,14 +403,6 @@
     });
   }
 
-  function renderMath() {
-    if (!window.katex) return;
-    document.querySelectorAll(".math").forEach(function (el) {
-      try { window.katex.render(el.textContent, el, { displayMode: el.tagName === "DIV", throwOnError: false }); }
-      catch (e) { /* leave the TeX source visible */ }
-    });
-  }
-
-  renderMath(); setupCurse(); setupPCA(); setupExplorer(); setupInterp(); setupSweep(); setupGrids();
+  setupCurse(); setupPCA(); setupExplorer(); setupInterp(); setupSweep(); setupGrids();
   window.vaelab = { decode: decode, explorer: EXPLORER, tile: { w: TILE.w, h: TILE.h, kind: TILE.kind }, ready: true };
 })();
