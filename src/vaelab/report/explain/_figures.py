@@ -364,7 +364,7 @@ def autoencoder_figures(r: ExplainReport) -> list[Figure]:
         (label, ImageGrid(f"recon_{i}", x, r.data, label, label, cols=n, width=n * 84, height=70))
         for i, (label, x) in enumerate(rows)
     ]
-    return [LabelledRows("reconstructions", grids, "Inputs and reconstructions", caption)]
+    return [LabelledRows("test_images", grids, "Inputs and reconstructions", caption)]
 
 
 def _plane_extent(codes: np.ndarray) -> list[float]:
