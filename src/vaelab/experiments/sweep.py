@@ -51,16 +51,16 @@ from vaelab.core.inference import (
     model_device,
     seeded_subset,
 )
-from vaelab.core.models import build_model
+from vaelab.core.models import VAE
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError
 from vaelab.experiments.fidelity import FeatureSpace
 from vaelab.experiments.holes import HolesResult, fit_classifier, holes_metrics
 from vaelab.experiments.options import DEFAULT_BETAS
+from vaelab.training.batched import fit_many
 from vaelab.training.config import TrainConfig
-from vaelab.training.loop import fit
 
-__all__ = ["DEFAULT_BETAS", "BetaSweep", "SweepPoint", "sweep_beta"]
+__all__ = ["DEFAULT_BETAS", "BetaSweep", "SweepPoint", "measure_sweep", "sweep_beta", "train_sweep"]
 
 
 @dataclass
@@ -235,11 +235,71 @@ def sweep_beta(
     >>> from vaelab.data import load_dataset
     >>> d = load_dataset("digits")
     >>> s = sweep_beta(d.train, d.test, betas=(0.0, 64.0), max_train=300,
-    ...                train_config=TrainConfig(epochs=3, batch_size=100), n_samples=100)
+    ...                train_config=TrainConfig(epochs=20, batch_size=50, lr=3e-3), n_samples=100)
     >>> s.betas, s.points[-1].active_units
     ([0.0, 64.0], 0)
     >>> s.points[-1].output_spread < 0.01 < 0.1 < s.points[0].output_spread  # collapse at the top
     True
+    """
+    betas = sorted(float(b) for b in betas)
+    train_config = train_config or TrainConfig(epochs=20, batch_size=128, seed=seed)
+    train = seeded_subset(train, max_train, seed)
+    models, seconds = train_sweep(train, betas, model=model, train_config=train_config)
+    return measure_sweep(
+        models,
+        train,
+        test,
+        train_config=train_config,
+        train_seconds=seconds,
+        classifier=classifier,
+        n_samples=n_samples,
+        max_reference=max_reference,
+        n_grid=n_grid,
+        features=features,
+        seed=seed,
+        on_point=on_point,
+    )
+
+
+def train_sweep(
+    train: Dataset,
+    betas: Sequence[float],
+    *,
+    model: ModelConfig | None = None,
+    train_config: TrainConfig | None = None,
+    valid: Dataset | None = None,
+) -> tuple[list[VAE], float]:
+    """Train one VAE per β, all in one batched pass (`vaelab.training.batched.fit_many`).
+
+    Every model is the one `fit` would train alone from the same config and seed
+    (bit for bit: see `fit_many`); one pass over the data serves every β.
+
+    Parameters
+    ----------
+    train : Dataset
+    betas : sequence of float
+        β values (>= 0), trained in increasing order.
+    model : ModelConfig, optional
+        The architecture shared by every β; default as in `sweep_beta`.
+    train_config : TrainConfig, optional
+        Shared by every β (its seed initialises every model).
+    valid : Dataset, optional
+        Validation data for the histories and early stopping.
+
+    Returns
+    -------
+    models : list of VAE
+        In increasing β, in eval mode.
+    seconds : float
+        Wall time of the batched training.
+
+    Examples
+    --------
+    >>> from vaelab.data import load_dataset
+    >>> d = load_dataset("digits")
+    >>> models, _ = train_sweep(d.train, (0.0, 1.0), train_config=TrainConfig(epochs=1))
+    >>> [m.config.beta for m in models]
+    [0.0, 1.0]
     """
     betas = sorted(float(b) for b in betas)
     if not betas or betas[0] < 0:
@@ -248,8 +308,45 @@ def sweep_beta(
         model = ModelConfig(kind="vae", latent_dim=10, hidden=(200,), likelihood="bernoulli")
     if model.kind != "vae":
         raise ConfigError(f"a β sweep trains VAEs; got model kind={model.kind!r}")
-    train_config = train_config or TrainConfig(epochs=20, batch_size=128, seed=seed)
-    train = seeded_subset(train, max_train, seed)
+    train_config = train_config or TrainConfig(epochs=20, batch_size=128)
+    base = ModelConfig(**{**model.to_dict(), "input_shape": train.sample_shape})
+    configs = [ModelConfig(**{**base.to_dict(), "beta": b}) for b in betas]
+    start = time.perf_counter()
+    models, _ = fit_many(configs, train, train_config, valid=valid)
+    seconds = time.perf_counter() - start
+    out = []
+    for m in models:
+        assert isinstance(m, VAE)  # every config is kind "vae"
+        out.append(m)
+    return out, seconds
+
+
+def measure_sweep(
+    models: Sequence[VAE],
+    train: Dataset,
+    test: Dataset,
+    *,
+    train_config: TrainConfig,
+    train_seconds: float = 0.0,
+    classifier=None,
+    n_samples: int = 1000,
+    max_reference: int = 5000,
+    n_grid: int = 16,
+    features: FeatureSpace | None = None,
+    seed: int = 0,
+    on_point: PointCallback | None = None,
+) -> BetaSweep:
+    """Measure trained β-VAEs (from `train_sweep`) with one set of measures at every β.
+
+    Parameters are those of `sweep_beta`; ``train_seconds`` (the batched
+    training's wall time) is shared out equally among the points.
+
+    Returns
+    -------
+    BetaSweep
+    """
+    if not models:
+        raise ConfigError("measure_sweep needs at least one trained model")
     if classifier is None and train.y is not None:
         classifier = fit_classifier(train, seed=seed)
     acc = conf = None
@@ -257,15 +354,13 @@ def sweep_beta(
     if classifier is not None and test.y is not None:
         acc = float(classifier.score(x_test_flat, np.asarray(test.y)))
         conf = float(classifier.predict_proba(x_test_flat).max(axis=1).mean())
-    base = ModelConfig(**{**model.to_dict(), "input_shape": train.sample_shape})
+    base = models[0].config
     features = features if features is not None else FeatureSpace(seed=seed).fit(flat_array(train))
+    seconds = train_seconds / len(models)
 
     points = []
-    for beta in betas:
-        net = build_model(ModelConfig(**{**base.to_dict(), "beta": beta}), seed=train_config.seed)
-        start = time.perf_counter()
-        fit(net, train, train_config, progress=False)
-        seconds = time.perf_counter() - start
+    for net in models:
+        beta = net.config.beta
         terms = elbo_terms(net, as_flat_tensor(test, model_device(net)))
         au = active_units(net, test)
         holes = holes_metrics(
