@@ -59,6 +59,7 @@ from vaelab.experiments.holes import HolesResult, fit_classifier, holes_metrics
 from vaelab.experiments.options import DEFAULT_BETAS
 from vaelab.training.batched import fit_many
 from vaelab.training.config import TrainConfig
+from vaelab.training.history import History
 
 __all__ = ["DEFAULT_BETAS", "BetaSweep", "SweepPoint", "measure_sweep", "sweep_beta", "train_sweep"]
 
@@ -244,7 +245,7 @@ def sweep_beta(
     betas = sorted(float(b) for b in betas)
     train_config = train_config or TrainConfig(epochs=20, batch_size=128, seed=seed)
     train = seeded_subset(train, max_train, seed)
-    models, seconds = train_sweep(train, betas, model=model, train_config=train_config)
+    models, _, seconds = train_sweep(train, betas, model=model, train_config=train_config)
     return measure_sweep(
         models,
         train,
@@ -268,7 +269,7 @@ def train_sweep(
     model: ModelConfig | None = None,
     train_config: TrainConfig | None = None,
     valid: Dataset | None = None,
-) -> tuple[list[VAE], float]:
+) -> tuple[list[VAE], list[History], float]:
     """Train one VAE per β, all in one batched pass (`vaelab.training.batched.fit_many`).
 
     Every model is the one `fit` would train alone from the same config and seed
@@ -290,6 +291,8 @@ def train_sweep(
     -------
     models : list of VAE
         In increasing β, in eval mode.
+    histories : list of History
+        Each model's per-epoch curves.
     seconds : float
         Wall time of the batched training.
 
@@ -297,7 +300,7 @@ def train_sweep(
     --------
     >>> from vaelab.data import load_dataset
     >>> d = load_dataset("digits")
-    >>> models, _ = train_sweep(d.train, (0.0, 1.0), train_config=TrainConfig(epochs=1))
+    >>> models, _, _ = train_sweep(d.train, (0.0, 1.0), train_config=TrainConfig(epochs=1))
     >>> [m.config.beta for m in models]
     [0.0, 1.0]
     """
@@ -312,13 +315,13 @@ def train_sweep(
     base = ModelConfig(**{**model.to_dict(), "input_shape": train.sample_shape})
     configs = [ModelConfig(**{**base.to_dict(), "beta": b}) for b in betas]
     start = time.perf_counter()
-    models, _ = fit_many(configs, train, train_config, valid=valid)
+    models, histories = fit_many(configs, train, train_config, valid=valid)
     seconds = time.perf_counter() - start
     out = []
     for m in models:
         assert isinstance(m, VAE)  # every config is kind "vae"
         out.append(m)
-    return out, seconds
+    return out, histories, seconds
 
 
 def measure_sweep(

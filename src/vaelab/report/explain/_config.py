@@ -38,8 +38,7 @@ class Budget:
     """A preset: gradient steps per model (epochs follow from the data size) and sizes."""
 
     steps_2d: int  # the 2-D AE and VAE
-    steps_big: int  # the VAE with a larger latent
-    steps_sweep: int  # each VAE of the β sweep
+    steps_big: int  # the β sweep's VAEs (β = 1 is step 6's), the AE beside them, the Gaussian VAE
     steps_linear: int  # the linear VAE
     iw_samples: int  # K of the importance-sampled log p(x)
     max_train: int | None  # training samples kept (None: all)
@@ -47,29 +46,13 @@ class Budget:
     holes_samples: int  # codes drawn per sampler in the holes measurement
     holes_reference: int  # training samples the holes' nearest neighbours search
     compare_methods: tuple[str, ...]  # vaelab.experiments.compare methods (2-D codes)
-    compare_epochs: int
-    compare_train: int
+    compare_train: int  # training samples t-SNE and UMAP embed (with the test samples)
     compare_test: int
 
 
+METHODS = ("pca", "ae", "vae", "tsne", "umap")
 BUDGETS = {
-    "quick": Budget(150, 150, 60, 150, 64, 2000, 300, 300, 5000, ("pca", "ae", "vae"), 3, 2000, 300),
-    "default": Budget(
-        1500, 1500, 500, 800, 500, 20000, 500, 1000, 5000, ("pca", "ae", "vae", "tsne", "umap"), 8, 5000, 1000
-    ),
-    "full": Budget(
-        12000,
-        12000,
-        4000,
-        4000,
-        1000,
-        None,
-        500,
-        1000,
-        5000,
-        ("pca", "ae", "vae", "tsne", "umap"),
-        8,
-        5000,
-        1000,
-    ),
+    "quick": Budget(150, 150, 150, 64, 2000, 300, 300, 5000, ("pca", "ae", "vae"), 2000, 300),
+    "default": Budget(3000, 3000, 800, 500, 20000, 500, 1000, 5000, METHODS, 3000, 1000),
+    "full": Budget(12000, 12000, 4000, 1000, None, 500, 2000, 10000, METHODS, 5000, 1000),
 }

@@ -80,8 +80,18 @@ def _run(cfg: ExplainConfig, say: Progress, progress: bool) -> ExplainReport:
     two_d, ae, vae2 = stage("autoencoder and VAE, 2-D", st.two_d_stage, data, cfg, progress)
     classifier = st.judge(data, cfg)  # one realism judge for the holes and the sweep
     holes = stage("holes", st.holes_stage, data, ae, vae2, classifier, cfg)
-    objective, vae, ll_test = stage(
-        "VAE with a larger latent: ELBO and log p(x)", st.objective_stage, data, cfg, progress
+    betas, records, sweep_seconds = stage(
+        f"VAEs at β = {', '.join(f'{b:g}' for b in st.BETAS)}, one batched pass",
+        st.train_sweep_stage,
+        data,
+        cfg,
+    )
+    vae = betas[st.BETAS.index(1.0)]  # step 6's VAE is the sweep's β = 1
+    objective, ll_test = stage(
+        "ELBO and log p(x)", st.objective_stage, data, vae, records[st.BETAS.index(1.0)], cfg
+    )
+    holes_large, ae_record = stage(
+        f"holes at {objective.latent_dim} latents", st.holes_large_stage, data, vae, classifier, cfg, progress
     )
     linear = stage(
         "pPCA against a linear and a non-linear VAE",
@@ -93,7 +103,15 @@ def _run(cfg: ExplainConfig, say: Progress, progress: bool) -> ExplainReport:
         cfg,
         progress,
     )
-    sweep = stage("β sweep", st.sweep_stage, data, classifier, cfg)
+    sweep = stage("β sweep", st.sweep_stage, data, betas, sweep_seconds, classifier, cfg)
+    training = {
+        "2-D AE": two_d.ae.training,
+        "2-D VAE": two_d.vae.training,
+        f"AE, {objective.latent_dim} latents": ae_record,
+        **{f"VAE, β = {b:g}": r for b, r in zip(st.BETAS, records, strict=True)},
+    }
+    if not linear.nonlinear.is_objective_model:
+        training["Gaussian VAE"] = linear.nonlinear.training
     generation = stage("generation", st.generation_stage, ae, vae2)
 
     def result():
@@ -116,6 +134,7 @@ def _run(cfg: ExplainConfig, say: Progress, progress: bool) -> ExplainReport:
         pca,
         two_d,
         holes,
+        holes_large,
         objective,
         linear,
         sweep,
@@ -124,5 +143,6 @@ def _run(cfg: ExplainConfig, say: Progress, progress: bool) -> ExplainReport:
         contrast,
         typicality,
         stage.timings,
+        training,
         unavailable,
     )

@@ -255,7 +255,8 @@ class ExplainReport:
     curse: CurseStage
     pca: PCAStage
     two_d: TwoDStage
-    holes: HolesComparison
+    holes: HolesComparison  # the 2-D AE and VAE: the pictures of step 4
+    holes_large: HolesComparison  # an AE and step 6's VAE at its latent size: step 4's numbers
     objective: ObjectiveStage
     linear: LinearStage
     sweep: BetaSweep
@@ -264,6 +265,7 @@ class ExplainReport:
     representation_contrast: RepresentationContrast
     typicality: Typicality
     timings: dict[str, float]  # seconds per stage, and "total"
+    training: dict[str, TrainingRecord]  # every trained model's budget and validation curve
     unavailable: dict[str, str] = field(default_factory=dict)  # what was not measured, why
 
     def to_dict(self) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from vaelab.experiments import curse
 from vaelab.experiments.compare import CompareResult, compare_methods
 from vaelab.experiments.holes import HolesComparison, compare_holes, fit_classifier
 from vaelab.experiments.latent import quantile_grid
-from vaelab.experiments.sweep import BetaSweep, sweep_beta
+from vaelab.experiments.sweep import BetaSweep, measure_sweep, train_sweep
 from vaelab.report.explain._config import ExplainConfig
 from vaelab.report.explain._schema import (
     CodeModel,
@@ -50,7 +50,9 @@ from vaelab.training.config import TrainConfig
 from vaelab.training.history import History
 from vaelab.training.loop import fit
 
-BETAS = (0.1, 0.3, 1.0, 3.0, 10.0)
+# β = 0: reconstruction alone (the holes come back); 30: the posterior collapses on
+# digits and MNIST (benchmarks/holes_dims.py --sweep-only); 1 is the true ELBO, step 6's VAE
+BETAS = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 CURSE_DIMS = (1, 2, 3, 5, 8, 10, 20, 30, 50, 100, 200, 300, 500, 1000)
 RANK_TOL = 1e-6  # a principal variance below this share of the largest counts as zero
 BATCH = 128
@@ -68,6 +70,11 @@ class Data:
     xtr: torch.Tensor  # (N, D) float32
     xte: torch.Tensor  # (M, D)
     likelihood: str  # of every non-linear model
+
+    @property
+    def noise_sigma(self) -> float:
+        """The root mean per-feature variance of the training samples: where learned σ starts."""
+        return max(float(self.xtr.var(0).mean()), 1e-12) ** 0.5
 
     @property
     def n_features(self) -> int:
@@ -105,22 +112,30 @@ def _steps(epochs: int, n: int, batch: int = BATCH) -> int:
     return epochs * max(1, math.ceil(n / batch))
 
 
-def init_noise(model: Model, x: np.ndarray) -> None:
-    """Start a learned Gaussian noise variance at the data's mean per-feature variance.
+def model_config(data: Data, kind: str, latent_dim: int, hidden: tuple[int, ...], **kw) -> ModelConfig:
+    """A page model's config: the data's likelihood, and a learned noise σ that starts at the data's scale.
 
-    With σ² = 1 on grey levels in [0, 1] the first steps read every pixel as
-    noise and the KL term switches the code off before the decoder learns.
+    With σ = 1 on grey levels in [0, 1] the first steps read every pixel as noise
+    and the KL term switches the code off before the decoder learns; starting σ
+    at the root mean per-feature variance avoids that.
     """
-    if isinstance(model.likelihood, GaussianLearned):
-        with torch.no_grad():
-            model.likelihood.log_var.fill_(math.log(max(float(x.var(0).mean()), 1e-6)))
+    lik = kw.pop("likelihood", data.likelihood)
+    sigma = data.noise_sigma if lik == "gaussian-learned" else 1.0
+    return ModelConfig(
+        kind=kind,
+        input_shape=(data.n_features,),
+        latent_dim=latent_dim,
+        hidden=hidden,
+        likelihood=lik,
+        sigma=sigma,
+        **kw,
+    )
 
 
 def _train(
     cfg: ModelConfig, data: Data, steps: int, seed: int, progress: bool, lr: float = LR
 ) -> tuple[Model, TrainingRecord]:
     model = build_model(cfg, seed=seed)
-    init_noise(model, data.xtr.numpy())
     tc = _train_config(steps, len(data.train), seed, lr)
     history = fit(model, data.train, tc, valid=data.valid, progress=progress)
     return model.eval(), _record(history, _steps(tc.epochs, len(data.train)))
@@ -327,7 +342,7 @@ def two_d_stage(data: Data, cfg: ExplainConfig, progress: bool) -> tuple[TwoDSta
     hidden = (256, 64) if d > 200 else (128,)
     (ae, ae_rec), (vae, vae_rec) = (
         _train(
-            ModelConfig(kind=kind, input_shape=(d,), latent_dim=2, hidden=hidden, likelihood=data.likelihood),
+            model_config(data, kind, 2, hidden),
             data,
             cfg.budget.steps_2d,
             cfg.seed,
@@ -392,34 +407,48 @@ def holes_stage(data: Data, ae: Model, vae: Model, classifier, cfg: ExplainConfi
     )
 
 
-def big_vae_config(data: Data) -> ModelConfig:
-    """The VAE of steps 6 and 7: 10 latents (20 above 100 features)."""
-    d = data.n_features
-    return ModelConfig(
-        kind="vae",
-        input_shape=(d,),
-        latent_dim=10 if d <= 100 else 20,
-        hidden=(256, 128) if d > 200 else (128,),
-        likelihood=data.likelihood,
-    )
+def code_size(data: Data) -> int:
+    """The latent size of steps 4 (numbers), 6 and 7: 8 up to 100 features, else 16.
 
-
-def objective_stage(data: Data, cfg: ExplainConfig, progress: bool) -> tuple[ObjectiveStage, VAE, np.ndarray]:
-    """A VAE with a larger latent: ELBO terms, active units and importance-sampled log p(x).
-
-    Returns the stage, the model and the per-sample log p(x) of the test data.
+    At these sizes an AE's codes leave most of N(0, I) empty (benchmarks/holes_dims.py:
+    on MNIST 98% of prior draws at 8 latents land in gaps, against 44% at 2), so the
+    sampling comparison is about the code space, not about a 2-D picture. Never more
+    than half the features.
     """
-    mc = big_vae_config(data)
-    m, record = _train(mc, data, cfg.budget.steps_big, cfg.seed, progress)
-    assert isinstance(m, VAE)  # mc.kind is "vae"
+    d = data.n_features
+    return max(2, min(8 if d <= 100 else 16, d // 2))
+
+
+def big_vae_config(data: Data, kind: str = "vae", **kw) -> ModelConfig:
+    """The models of steps 4 (numbers), 6 and 7: `code_size` latents, one or two hidden layers."""
+    return model_config(data, kind, code_size(data), (256, 128) if data.n_features > 200 else (128,), **kw)
+
+
+def train_sweep_stage(data: Data, cfg: ExplainConfig) -> tuple[list[VAE], list[TrainingRecord], float]:
+    """Every β of step 7 in one batched pass; its β = 1 model is step 6's VAE."""
+    tc = _train_config(cfg.budget.steps_big, len(data.train), cfg.seed)
+    models, histories, seconds = train_sweep(
+        data.train, BETAS, model=big_vae_config(data), train_config=tc, valid=data.valid
+    )
+    steps = _steps(tc.epochs, len(data.train))
+    return models, [_record(h, steps) for h in histories], seconds
+
+
+def objective_stage(
+    data: Data, m: VAE, record: TrainingRecord, cfg: ExplainConfig
+) -> tuple[ObjectiveStage, np.ndarray]:
+    """Step 6's VAE (the sweep's β = 1): ELBO terms, active units and importance-sampled log p(x).
+
+    Returns the stage and the per-sample log p(x) of the test data.
+    """
     terms = elbo_terms(m, data.xte)
     with torch.inference_mode():
         kl_dim = gaussian_kl_per_dim(*m.posterior(data.xte)).mean(0)  # (Z,)
     est = _iw(m, data.xte, cfg)
     elbo_k = float(est.log_weight_mean.mean())
     stage = ObjectiveStage(
-        latent_dim=mc.latent_dim,
-        hidden=list(mc.hidden),
+        latent_dim=m.config.latent_dim,
+        hidden=list(m.config.hidden),
         epochs=record.epochs,
         reconstruction=terms["reconstruction"],
         kl=terms["kl"],
@@ -433,7 +462,29 @@ def objective_stage(data: Data, cfg: ExplainConfig, progress: bool) -> tuple[Obj
         gap=est.mean - elbo_k,
         training=record,
     )
-    return stage, m, est.log_likelihood
+    return stage, est.log_likelihood
+
+
+def holes_large_stage(
+    data: Data, vae: VAE, classifier, cfg: ExplainConfig, progress: bool
+) -> tuple[HolesComparison, TrainingRecord]:
+    """Step 4 in numbers: an AE and step 6's VAE with `code_size` latents, four ways to sample.
+
+    The AE's decoder gets prior draws, a Gaussian and a mixture fitted to its codes;
+    the VAE its prior. Each set of decodings is scored by precision and recall.
+    """
+    ae, record = _train(big_vae_config(data, kind="ae"), data, cfg.budget.steps_big, cfg.seed, progress)
+    res = compare_holes(
+        {"AE": ae, "VAE": vae},
+        data.train,
+        data.test,
+        classifier=classifier,
+        n_samples=cfg.budget.holes_samples,
+        samplers=("prior", "gaussian", "gmm"),
+        max_reference=cfg.budget.holes_reference,
+        seed=cfg.seed,
+    )
+    return res, record
 
 
 def _iw(model: VAE, x: torch.Tensor, cfg: ExplainConfig):
@@ -458,9 +509,8 @@ def linear_stage(
     q = int(min(objective.latent_dim, d - 1, rank - 1))
     xtr, xte = data.xtr.numpy(), data.xte.numpy()
     best = ppca.fit_ppca(xtr, q)
-    lin = build_model(linear_vae_config(d, q), seed=cfg.seed)
+    lin = build_model(dataclasses.replace(linear_vae_config(d, q), sigma=data.noise_sigma), seed=cfg.seed)
     assert isinstance(lin, VAE) and isinstance(lin.likelihood, GaussianLearned)  # what the config names
-    init_noise(lin, xtr)
     train_real = dataclasses.replace(data.train, kind="real", meta={})
     fit(
         lin,
@@ -503,7 +553,7 @@ def _gaussian_vae(
     if reuse:
         m, record = big, objective.training
     else:
-        mc = dataclasses.replace(big_vae_config(data), latent_dim=q, likelihood="gaussian-learned")
+        mc = dataclasses.replace(big_vae_config(data, likelihood="gaussian-learned"), latent_dim=q)
         trained, record = _train(mc, data, cfg.budget.steps_big, cfg.seed, progress)
         assert isinstance(trained, VAE)
         m = trained
@@ -527,14 +577,14 @@ def _gaussian_vae(
     )
 
 
-def sweep_stage(data: Data, classifier, cfg: ExplainConfig) -> BetaSweep:
-    """One VAE per β with the architecture of step 6: `vaelab.experiments.sweep`."""
-    return sweep_beta(
+def sweep_stage(data: Data, models: list[VAE], seconds: float, classifier, cfg: ExplainConfig) -> BetaSweep:
+    """The β sweep's measures at every β: `vaelab.experiments.sweep.measure_sweep`."""
+    return measure_sweep(
+        models,
         data.train,
         data.test,
-        BETAS,
-        model=big_vae_config(data),
-        train_config=_train_config(cfg.budget.steps_sweep, len(data.train), cfg.seed),
+        train_config=_train_config(cfg.budget.steps_big, len(data.train), cfg.seed),
+        train_seconds=seconds,
         classifier=classifier,
         n_samples=cfg.budget.holes_samples,
         max_reference=cfg.budget.holes_reference,
@@ -567,7 +617,6 @@ def compare_stage(data: Data, ae: Model, vae: Model, cfg: ExplainConfig) -> Comp
         trained={"ae": ae, "vae": vae},
         n_components=2,
         methods=b.compare_methods,
-        epochs=b.compare_epochs,
         max_train=b.compare_train,
         max_test=b.compare_test,
         seed=cfg.seed,
