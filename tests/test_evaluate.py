@@ -150,13 +150,87 @@ def test_bad_inputs_raise_user_errors(rng):
 def test_bf16_importance_sampling_stays_close_to_fp32(rng):
     model, x = _vae(), _binary(rng, n=200)
     ds = Dataset(x.numpy(), None, (12,), "binary")
-    ref = evaluate(model, ds, iw_samples=1000, latent_metrics=False)
+    ref = evaluate(model, ds, iw_samples=1000, latent_metrics=False, iw_precision="fp32")
     fast = evaluate(model, ds, iw_samples=1000, latent_metrics=False, iw_precision="bf16")
     assert fast.iw_precision == "bf16" and any("bf16" in n for n in fast.notes)
     assert "bf16" in fast.table() and "bf16" not in ref.table()
     # same draws, networks rounded to bf16: the estimates differ by far less than their noise
     assert abs(fast.log_likelihood - ref.log_likelihood) < 0.05
     assert fast.log_likelihood != ref.log_likelihood
+
+
+def test_auto_precision_runs_bf16_only_after_its_self_check(rng, monkeypatch):
+    import vaelab.evaluate as ev_module
+
+    model, x = _vae(), _binary(rng, n=300)
+    ds = Dataset(x.numpy(), None, (12,), "binary")
+    k = 2000
+    monkeypatch.setattr(ev_module, "CHECK_SHARE", 0.5)  # a check of 2 × 256 × 500 pairs pays for 300 × 2000
+    monkeypatch.setattr(ev_module, "bf16_is_fast", lambda device: True)
+    auto = evaluate(model, ds, iw_samples=k, latent_metrics=False)
+    chk = auto.iw_precision_check
+    assert auto.iw_precision_requested == "auto" and chk is not None
+    assert chk["n_examples"] == 256 and chk["n_samples"] == 500 and chk["tolerance"] == 0.01
+    assert chk["passed"] == (abs(chk["difference"]) + 3 * chk["standard_error"] <= 0.01)
+    assert auto.iw_precision == ("bf16" if chk["passed"] else "fp32")
+    assert any("self-check" in n for n in auto.notes)
+    assert json.loads(json.dumps(auto.to_dict()))["iw_precision_check"] == chk
+    # a failed check falls back to fp32, and says so
+    failed = ev_module.PrecisionCheck(256, 500, 0.5, 0.01, 0.01, False, 0.0)
+    monkeypatch.setattr(ev_module, "check_bf16", lambda *a, **kw: failed)
+    ran = evaluate(model, ds, iw_samples=k, latent_metrics=False)
+    assert ran.iw_precision == "fp32" and ran.iw_precision_check["passed"] is False
+    assert any("failed its self-check" in n for n in ran.notes)
+    # no native bf16, or too small a job: fp32 without a check
+    monkeypatch.setattr(ev_module, "bf16_is_fast", lambda device: False)
+    assert evaluate(model, ds, iw_samples=k, latent_metrics=False).iw_precision_check is None
+    monkeypatch.setattr(ev_module, "bf16_is_fast", lambda device: True)
+    small = evaluate(model, ds, iw_samples=100, latent_metrics=False)
+    assert small.iw_precision == "fp32" and small.iw_precision_check is None
+    # asked for explicitly: no check
+    assert (
+        evaluate(model, ds, iw_samples=k, latent_metrics=False, iw_precision="bf16").iw_precision_check
+        is None
+    )
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch's own inductor imports
+def test_fused_decode_step_matches_the_model(rng):
+    from vaelab.core.importance import _bernoulli_mlp_step, _compiled_bernoulli_mlp_step, _mlp_layers
+
+    model = VAE(ModelConfig(input_shape=(784,), latent_dim=5, hidden=(64, 32), activation="tanh")).eval()
+    x = torch.rand(3, 784)
+    with torch.inference_mode():
+        mu, log_var = model.posterior(x)
+        std, eps = torch.exp(0.5 * log_var), torch.randn(40, 3, 5)
+        z = mu + std * eps
+        for low, tol in ((None, 1e-3), (torch.bfloat16, 0.5)):
+            with torch.autocast("cpu", dtype=low or torch.float32, enabled=low is not None):
+                params = model.decode(z)
+            ref = model.likelihood.log_prob(params.float(), x)  # (40, 3)
+            layers = _mlp_layers(model, low)
+            assert layers is not None and layers[0][0].dtype == torch.float32  # LatentLinear stays fp32
+            assert layers[-1][0].dtype == (low or torch.float32)
+            for step, fused in ((_bernoulli_mlp_step, False), (_compiled_bernoulli_mlp_step(), True)):
+                lw, log_px = step(mu, std, eps, x, layers, fused)
+                torch.testing.assert_close(log_px, ref, atol=tol, rtol=1e-4)
+                torch.testing.assert_close(
+                    lw - log_px, 0.5 * (eps.square() - z.square()).sum(-1), atol=1e-3, rtol=0
+                )
+    # only MLP decoders with Bernoulli pixels take the fused step
+    gauss = VAE(ModelConfig(input_shape=(8,), latent_dim=2, hidden=(4,), likelihood="gaussian"))
+    conv = VAE(ModelConfig(input_shape=(1, 8, 8), latent_dim=2, network="conv", channels=4))
+    assert _mlp_layers(gauss, None) is None and _mlp_layers(conv, None) is None
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch's own inductor imports
+def test_compiled_estimate_equals_the_eager_one(rng):
+    model, x = _vae(), _binary(rng, n=30)
+    runs = [
+        iw_log_likelihood(model, x, 200, compile=c, generator=torch.Generator().manual_seed(5))
+        for c in (False, True)
+    ]
+    np.testing.assert_allclose(runs[0].log_likelihood, runs[1].log_likelihood, atol=1e-4)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vaelab.core.config import LIKELIHOODS, ModelConfig
-from vaelab.core.likelihoods import Gaussian, build_likelihood
+from vaelab.core.likelihoods import Bernoulli, Gaussian, bernoulli_log_prob_fused, build_likelihood
 from vaelab.core.models import VAE, Autoencoder, build_model, linear_vae_config
 from vaelab.core.objectives import gaussian_kl, log_normal_diag, log_standard_normal
 from vaelab.errors import ConfigError
@@ -152,3 +152,17 @@ def test_the_torch_free_config_names_match_what_the_modules_build():
         lik = build_likelihood(name)
         assert (lik.n_params, sum(p.numel() for p in lik.parameters())) == (per_feature, own)
     assert set(config.LIKELIHOOD_SIZES) == set(LIKELIHOODS)
+
+
+@pytest.mark.parametrize("d", [784, 64, 13, 1])
+def test_fused_bernoulli_log_prob_equals_the_plain_one(d):
+    gen = torch.Generator().manual_seed(d)
+    logits = torch.randn(5, 3, d, generator=gen, dtype=torch.float64) * 8
+    logits[0, 0, 0], logits[0, 1, 0] = 90.0, -90.0  # far tails: no overflow, no lost terms
+    x = torch.rand(3, d, generator=gen, dtype=torch.float64)  # grey levels, broadcast over samples
+    ref = Bernoulli().log_prob(logits, x)  # (5, 3), float64
+    for dtype in (torch.float32, torch.bfloat16):
+        fused = bernoulli_log_prob_fused(logits.to(dtype), x.float())
+        plain = Bernoulli().log_prob(logits.to(dtype).double(), x)  # the same rounded logits
+        assert fused.dtype == torch.float32 and fused.shape == ref.shape
+        torch.testing.assert_close(fused.double(), plain, rtol=2e-6, atol=1e-4)

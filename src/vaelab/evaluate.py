@@ -43,6 +43,112 @@ from vaelab.experiments.compare import code_scores
 
 EVALUATION = "evaluation.json"
 IW_PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}  # networks inside importance sampling
+IW_PRECISION_CHOICES = ("auto", *IW_PRECISIONS)
+BF16_TOLERANCE = 0.01  # nats: how far a bf16 log-likelihood may be from the fp32 one
+CHECK_IMAGES, CHECK_SAMPLES = 256, 500  # the bf16 self-check: examples × importance samples
+CHECK_SHARE = 0.05  # "auto" tries bf16 only when its self-check costs at most this share of the job
+
+
+@dataclass
+class PrecisionCheck:
+    """bf16 against fp32 importance sampling on a seeded subset, the same ε for both.
+
+    ``difference`` is the mean over examples of L_K(bf16) − L_K(fp32), ``standard_error``
+    its standard error over examples (the pairing removes the Monte-Carlo noise they
+    share). bf16 passes when |difference| + 3 · standard_error ≤ ``tolerance``: the
+    whole set's difference is then within the tolerance unless the subset is a
+    3-sigma accident.
+    """
+
+    n_examples: int
+    n_samples: int
+    difference: float  # nats, mean of L_K(bf16) − L_K(fp32)
+    standard_error: float  # nats
+    tolerance: float  # nats
+    passed: bool
+    seconds: float
+
+
+def check_bf16(
+    model: VAE,
+    x: torch.Tensor,
+    *,
+    n_examples: int = CHECK_IMAGES,
+    n_samples: int = CHECK_SAMPLES,
+    seed: int = 0,
+) -> PrecisionCheck:
+    """Does bf16 importance sampling agree with fp32 on this model and data? (`PrecisionCheck`)
+
+    Both precisions run the same code with the same ε draws on ``n_examples`` seeded
+    examples of ``x``, ``n_samples`` importance samples each.
+
+    Examples
+    --------
+    >>> from vaelab.core.models import VAE, ModelConfig
+    >>> vae = VAE(ModelConfig(input_shape=(6,), latent_dim=2, hidden=(8,)))
+    >>> chk = check_bf16(vae, torch.bernoulli(torch.full((50, 6), 0.5)), n_samples=20)
+    >>> chk.n_examples, chk.n_samples, chk.tolerance
+    (50, 20, 0.01)
+    """
+    start = time.perf_counter()
+    sub = x[torch.from_numpy(seeded_subset(np.arange(len(x)), n_examples, seed + 3))]
+    ll = {
+        name: iw_log_likelihood(
+            model,
+            sub,
+            n_samples,
+            autocast=dtype,
+            compile=False,
+            generator=torch.Generator(device=x.device).manual_seed(seed + 4),
+        ).log_likelihood
+        for name, dtype in IW_PRECISIONS.items()
+    }
+    diff = ll["bf16"] - ll["fp32"]
+    se = float(diff.std(ddof=1) / math.sqrt(len(diff))) if len(diff) > 1 else math.inf
+    mean = float(diff.mean())
+    return PrecisionCheck(
+        n_examples=len(sub),
+        n_samples=n_samples,
+        difference=mean,
+        standard_error=se,
+        tolerance=BF16_TOLERANCE,
+        passed=abs(mean) + 3 * se <= BF16_TOLERANCE,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def bf16_is_fast(device: torch.device) -> bool:
+    """Whether bf16 matmuls run natively here: AVX-512 BF16 or AMX on a CPU, bf16 on a GPU."""
+    from vaelab.training.runtime import resolve_precision
+
+    return resolve_precision("auto", device) is not None
+
+
+def choose_iw_precision(
+    model: VAE, x: torch.Tensor, iw_samples: int, requested: str, seed: int = 0
+) -> tuple[str, PrecisionCheck | None, str | None]:
+    """(precision to run, the self-check if one ran, why) for ``iw_precision=requested``.
+
+    "fp32" and "bf16" are taken as asked. "auto" runs bf16 where it has been checked:
+    on hardware with native bf16 (`bf16_is_fast`), for a job large enough that the
+    check costs at most `CHECK_SHARE` of it, and only if `check_bf16` passes on this
+    model and data; otherwise fp32, the reference.
+    """
+    if requested != "auto":
+        return requested, None, None
+    if not bf16_is_fast(x.device):
+        return "fp32", None, "auto: no native bf16 on this hardware, so fp32"
+    check_pairs = 2 * min(len(x), CHECK_IMAGES) * min(iw_samples, CHECK_SAMPLES)
+    if check_pairs > CHECK_SHARE * len(x) * iw_samples:
+        return "fp32", None, "auto: too small a job to pay for the bf16 self-check, so fp32"
+    chk = check_bf16(model, x, n_samples=min(iw_samples, CHECK_SAMPLES), seed=seed)
+    verdict = (
+        f"bf16 − fp32 = {chk.difference:+.4f} ± {chk.standard_error:.4f} nats on {chk.n_examples} "
+        f"examples × K={chk.n_samples} (tolerance {chk.tolerance} at 3 standard errors)"
+    )
+    if chk.passed:
+        return "bf16", chk, f"auto: bf16 passed its self-check, {verdict}"
+    return "fp32", chk, f"auto: bf16 failed its self-check, {verdict}; fp32 ran"
 
 
 @dataclass
@@ -74,7 +180,9 @@ class Evaluation:
     trustworthiness: float | None = None  # sklearn.manifold.trustworthiness of the means
     trustworthiness_k: int | None = None
     trustworthiness_n: int | None = None
-    iw_precision: str = "fp32"  # precision of the networks inside importance sampling
+    iw_precision: str = "fp32"  # precision of the networks inside importance sampling, as run
+    iw_precision_requested: str = "fp32"  # what was asked: "auto", "fp32" or "bf16"
+    iw_precision_check: dict | None = None  # `PrecisionCheck` of "auto" (None: no check ran)
     seconds: float = 0.0  # wall time of the evaluation
     cpu_seconds: float = 0.0  # CPU time of this process (all threads): robust on a shared machine
     notes: list[str] = field(default_factory=list)
@@ -177,7 +285,7 @@ def evaluate(
     trustworthiness_k: int = 5,
     max_trustworthiness: int = 2000,
     memory_mb: float = CACHE_MB,
-    iw_precision: str = "fp32",
+    iw_precision: str = "auto",
     seed: int = 0,
 ) -> Evaluation:
     """Measure a trained model on ``data``.
@@ -204,11 +312,14 @@ def evaluate(
         quadratic in their number).
     memory_mb : float
         Activation budget of one decode batch of the importance sampler.
-    iw_precision : {"fp32", "bf16"}
-        Precision of the networks inside importance sampling. "fp32" (default) is
-        the reference; "bf16" runs them under bf16 autocast, about twice as fast on
-        CPUs with AVX-512 BF16 or AMX (log-densities still summed in fp32, weights
-        in float64); ``benchmarks/iw_eval.py`` measures the difference.
+    iw_precision : {"auto", "fp32", "bf16"}
+        Precision of the networks inside importance sampling. "fp32" is the
+        reference; "bf16" runs them as bf16 autocast would (log-densities summed in
+        fp32, weights in float64), about twice as fast on CPUs with AVX-512 BF16 or
+        AMX; ``benchmarks/iw_eval.py`` measures both. "auto" (default) runs bf16 where
+        the hardware has it natively and a self-check on this model and data
+        (`check_bf16`: ≤ 0.01 nats from fp32) passes, else fp32
+        (`choose_iw_precision`); the result records which ran and the check.
     seed : int
         Seeds the subsets and the Monte-Carlo draws.
 
@@ -235,8 +346,8 @@ def evaluate(
         )
     if iw_samples < 0:
         raise ConfigError(f"iw_samples={iw_samples} must be >= 0")
-    if iw_precision not in IW_PRECISIONS:
-        raise ConfigError(f"iw_precision={iw_precision!r} must be one of {IW_PRECISIONS}")
+    if iw_precision not in IW_PRECISION_CHOICES:
+        raise ConfigError(f"iw_precision={iw_precision!r} must be one of {IW_PRECISION_CHOICES}")
     if subsample is not None and subsample < 1:
         raise ConfigError(f"subsample={subsample} must be >= 1")
     if latent_metrics:
@@ -257,6 +368,7 @@ def evaluate(
     activity = code_activity(codes)
 
     kl = kl_per_dim = elbo = elbo_se = ll = ll_se = gap = bpd = None
+    precision, check = "fp32", None
     if vae is not None:
         with torch.inference_mode():
             kld = map_batches(
@@ -265,12 +377,15 @@ def evaluate(
         kl_per_dim = kld.mean(0).tolist()
         kl_ex = kld.sum(1).cpu().numpy()  # (N,)
         if iw_samples > 0:
+            precision, check, why = choose_iw_precision(vae, x, iw_samples, iw_precision, seed)
             est = iw_log_likelihood(
-                vae, x, iw_samples, memory_mb=memory_mb, generator=gen, autocast=IW_PRECISIONS[iw_precision]
+                vae, x, iw_samples, memory_mb=memory_mb, generator=gen, autocast=IW_PRECISIONS[precision]
             )
-            if iw_precision != "fp32":
+            if why is not None:
+                notes.append(why)
+            if precision != "fp32":
                 notes.append(
-                    f"importance sampling ran the networks in {iw_precision} (faster); fp32 is the reference"
+                    f"importance sampling ran the networks in {precision} (faster); fp32 is the reference"
                 )
             rec_ex = est.reconstruction
             ll, ll_se = est.mean, est.standard_error
@@ -312,7 +427,9 @@ def evaluate(
         latent_mean_variance=activity.variances,
         active_units=activity.n_active,
         reconstruction_mse=mse,
-        iw_precision=iw_precision,
+        iw_precision=precision,
+        iw_precision_requested=iw_precision,
+        iw_precision_check=None if check is None else asdict(check),
         notes=notes,
     )
     if latent_metrics:

@@ -30,11 +30,13 @@ from vaelab.cli._options import parse_ints, seed_option
 )
 @click.option(
     "--iw-precision",
-    type=click.Choice(["fp32", "bf16"]),
-    default="fp32",
+    type=click.Choice(["auto", "fp32", "bf16"]),
+    default="auto",
     show_default=True,
     help="precision of the networks inside importance sampling: fp32 is the "
-    "reference, bf16 about twice as fast on CPUs with AVX-512 BF16 or AMX",
+    "reference, bf16 about twice as fast on CPUs with AVX-512 BF16 or AMX; auto "
+    "runs bf16 only on such hardware and after a self-check on a subset finds it "
+    "within 0.01 nats of fp32 (evaluation.json records which ran)",
 )
 @click.option(
     "--subsample",

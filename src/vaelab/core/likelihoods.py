@@ -58,6 +58,57 @@ class Bernoulli(Likelihood):
         return torch.bernoulli(torch.sigmoid(params), generator=generator)
 
 
+def softplus_groups(d: int, most: int = 64) -> int:
+    """How many pixels share one logarithm in `bernoulli_log_prob_fused`: a divisor of ``d``.
+
+    The largest divisor ``a ≤ most`` whose cofactor ``d / a`` is a multiple of 16 (one
+    AVX-512 vector of floats), else the largest divisor ``a ≤ most``.
+
+    Examples
+    --------
+    >>> softplus_groups(784), softplus_groups(64), softplus_groups(13)
+    (49, 4, 13)
+    """
+    divisors = [a for a in range(1, min(d, most) + 1) if d % a == 0]
+    whole = [a for a in divisors if (d // a) % 16 == 0]
+    return max(whole or divisors)
+
+
+def bernoulli_log_prob_fused(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """`Bernoulli.log_prob` with one logarithm per group of pixels instead of one per pixel.
+
+    softplus(l) = max(l, 0) + log(1 + e^−|l|), and each factor 1 + e^−|l| lies in
+    (1, 2], so a product of a ≤ 64 of them stays far inside float32's range: the sum
+    over D pixels of log(1 + e^−|l|) becomes D/a logarithms of products. The pixels
+    are seen as an (a, D/a) array and the products run down its columns, so that
+    `torch.compile` makes the whole function one vectorised pass over the logits (read
+    once, in bf16 or fp32; arithmetic in fp32). It agrees with `Bernoulli.log_prob` to
+    about 1e-6 relative (float32 rounding of the products).
+
+    Parameters
+    ----------
+    logits : Tensor, shape (..., D)
+    x : Tensor, shape broadcastable to (..., D)
+
+    Returns
+    -------
+    Tensor, shape (...,), float32
+
+    Examples
+    --------
+    >>> l, x = torch.randn(3, 784) * 4, torch.rand(3, 784)
+    >>> torch.allclose(bernoulli_log_prob_fused(l, x), Bernoulli().log_prob(l, x), rtol=1e-5)
+    True
+    """
+    d = logits.shape[-1]
+    shape = (softplus_groups(d), -1)
+    lf = logits.float().unflatten(-1, shape)  # (..., a, D/a)
+    xf = x.float().unflatten(-1, shape)
+    linear = (xf * lf - lf.clamp(min=0)).sum(-2)  # (..., D/a)
+    factors = torch.exp(-lf.abs()).add(1).prod(-2)  # (..., D/a), each ≤ 2^a
+    return (linear - factors.log()).sum(-1)
+
+
 class Gaussian(Likelihood):
     """Gaussian with a fixed standard deviation ``sigma``.
 
@@ -139,13 +190,16 @@ class GaussianHeteroscedastic(Likelihood):
 
 
 def build_likelihood(name: str, sigma: float = 1.0) -> Likelihood:
-    """A likelihood by name: one of `LIKELIHOODS`."""
+    """A likelihood by name: one of `LIKELIHOODS`.
+
+    ``sigma`` is the fixed σ of "gaussian" and the starting σ of "gaussian-learned".
+    """
     if name == "bernoulli":
         return Bernoulli()
     if name == "gaussian":
         return Gaussian(sigma)
     if name == "gaussian-learned":
-        return GaussianLearned()
+        return GaussianLearned(2.0 * math.log(sigma))
     if name == "gaussian-heteroscedastic":
         return GaussianHeteroscedastic()
     raise ConfigError(f"likelihood={name!r} is unknown; expected one of {LIKELIHOODS}")
