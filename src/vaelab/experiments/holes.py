@@ -509,6 +509,7 @@ def compare_holes(
     *,
     classifier=None,
     max_classifier_train: int = 10000,
+    judge: bool = True,
     features: FeatureSpace | None = None,
     fidelity: bool = True,
     seed: int = 0,
@@ -525,6 +526,8 @@ def compare_holes(
         Default: `fit_classifier` on ``train`` when it has labels, else none.
     max_classifier_train : int
         Subset size for the default classifier.
+    judge : bool
+        False: no default classifier (the label-free precision and recall only).
     features : FeatureSpace, optional
         Fitted feature space of precision and recall, shared by all models;
         default: `vaelab.experiments.fidelity.FeatureSpace` fitted on ``train``.
@@ -553,7 +556,7 @@ def compare_holes(
     >>> row["sampler"], row["precision"] < 0.2 < 0.5 < res.test_precision
     ('prior', True)
     """
-    if classifier is None and train.y is not None:
+    if classifier is None and judge and train.y is not None:
         classifier = fit_classifier(train, max_classifier_train, seed)
     acc = conf = ent = None
     if classifier is not None and test.y is not None:

@@ -332,6 +332,7 @@ def measure_sweep(
     train_config: TrainConfig,
     train_seconds: float = 0.0,
     classifier=None,
+    judge: bool = True,
     n_samples: int = 1000,
     max_reference: int = 5000,
     n_grid: int = 16,
@@ -342,7 +343,8 @@ def measure_sweep(
     """Measure trained β-VAEs (from `train_sweep`) with one set of measures at every β.
 
     Parameters are those of `sweep_beta`; ``train_seconds`` (the batched
-    training's wall time) is shared out equally among the points.
+    training's wall time) is shared out equally among the points, and
+    ``judge=False`` fits no default classifier (label-free measures only).
 
     Returns
     -------
@@ -350,7 +352,7 @@ def measure_sweep(
     """
     if not models:
         raise ConfigError("measure_sweep needs at least one trained model")
-    if classifier is None and train.y is not None:
+    if classifier is None and judge and train.y is not None:
         classifier = fit_classifier(train, seed=seed)
     acc = conf = None
     x_test_flat = flat_array(test)

@@ -78,8 +78,7 @@ def _run(cfg: ExplainConfig, say: Progress, progress: bool) -> ExplainReport:
     curse = stage("curse", st.curse_stage, cfg)
     pca, pca_model = stage("pca", st.pca_stage, data, cfg)
     two_d, ae, vae2 = stage("autoencoder and VAE, 2-D", st.two_d_stage, data, cfg, progress)
-    classifier = st.judge(data, cfg)  # one realism judge for the holes and the sweep
-    holes = stage("holes", st.holes_stage, data, ae, vae2, classifier, cfg)
+    holes = stage("holes", st.holes_stage, data, ae, vae2, cfg)
     betas, records, sweep_seconds = stage(
         f"VAEs at β = {', '.join(f'{b:g}' for b in st.BETAS)}, one batched pass",
         st.train_sweep_stage,
@@ -91,7 +90,7 @@ def _run(cfg: ExplainConfig, say: Progress, progress: bool) -> ExplainReport:
         "ELBO and log p(x)", st.objective_stage, data, vae, records[st.BETAS.index(1.0)], cfg
     )
     holes_large, ae_record = stage(
-        f"holes at {objective.latent_dim} latents", st.holes_large_stage, data, vae, classifier, cfg, progress
+        f"holes at {objective.latent_dim} latents", st.holes_large_stage, data, vae, cfg, progress
     )
     linear = stage(
         "pPCA against a linear and a non-linear VAE",
@@ -103,7 +102,7 @@ def _run(cfg: ExplainConfig, say: Progress, progress: bool) -> ExplainReport:
         cfg,
         progress,
     )
-    sweep = stage("β sweep", st.sweep_stage, data, betas, sweep_seconds, classifier, cfg)
+    sweep = stage("β sweep", st.sweep_stage, data, betas, sweep_seconds, cfg)
     training = {
         "2-D AE": two_d.ae.training,
         "2-D VAE": two_d.vae.training,

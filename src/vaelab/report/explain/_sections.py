@@ -17,11 +17,21 @@ STORYLINE: tuple[
 ] = (
     (lambda r: txt.curse_section(r.curse, r.representation_contrast, r.data.name), fig.curse_figures),
     (lambda r: txt.reduce_section(r.pca), fig.reduce_figures),
-    (lambda r: txt.autoencoder_section(r.two_d, r.pca), fig.autoencoder_figures),
+    (
+        lambda r: txt.autoencoder_section(r.two_d, r.pca, r.training, r.data.n_valid),
+        fig.autoencoder_figures,
+    ),
     (lambda r: txt.holes_section(r.holes, getattr(r, "holes_large", None)), fig.holes_figures),
     (lambda r: txt.vae_section(r.two_d, r.holes), fig.no_figures),
     (
-        lambda r: txt.objective_section(r.objective, r.linear, r.data.n_test, r.data.likelihood),
+        lambda r: txt.objective_section(
+            r.objective,
+            r.linear,
+            r.data.n_test,
+            r.data.likelihood,
+            r.data.likelihood_reason,
+            r.data.standardized,
+        ),
         fig.no_figures,
     ),
     (
@@ -30,7 +40,9 @@ STORYLINE: tuple[
     ),
     (lambda r: txt.generation_section(r.generation), fig.generation_figures),
     (
-        lambda r: txt.result_section(r.compare, r.typicality, r.unavailable, r.data.likelihood),
+        lambda r: txt.result_section(
+            r.compare, r.typicality, r.unavailable, r.data.likelihood, r.two_d.vae.training.epochs
+        ),
         fig.no_figures,
     ),
 )

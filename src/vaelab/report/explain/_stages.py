@@ -27,7 +27,7 @@ from vaelab.data import Dataset, standardize
 from vaelab.errors import ConfigError, DataError
 from vaelab.experiments import curse
 from vaelab.experiments.compare import CompareResult, compare_methods
-from vaelab.experiments.holes import HolesComparison, compare_holes, fit_classifier
+from vaelab.experiments.holes import HolesComparison, compare_holes
 from vaelab.experiments.latent import quantile_grid
 from vaelab.experiments.sweep import BetaSweep, measure_sweep, train_sweep
 from vaelab.report.explain._config import ExplainConfig
@@ -218,7 +218,7 @@ def load_stage(cfg: ExplainConfig) -> tuple[Data, DataSummary, str | None]:
     """Load, subsample and check the data.
 
     Returns the shared `Data`, its summary, and the reason labels were dropped
-    (one class: nothing for kNN or a classifier to separate), or None.
+    (one class: nothing for kNN to separate), or None.
 
     Raises
     ------
@@ -258,8 +258,7 @@ def load_stage(cfg: ExplainConfig) -> tuple[Data, DataSummary, str | None]:
     if classes is not None and len(classes) < 2:
         dropped = (
             f"all {len(train)} training samples have the label {int(classes[0])}: kNN "
-            "accuracy and the classifier of the holes measurement need at least 2 "
-            "classes, so the labels were not used"
+            "accuracy needs at least 2 classes, so the labels were not used"
         )
         train, test = dataclasses.replace(train, y=None), dataclasses.replace(test, y=None)
         valid = dataclasses.replace(valid, y=None)
@@ -288,6 +287,8 @@ def load_stage(cfg: ExplainConfig) -> tuple[Data, DataSummary, str | None]:
         standardized=standardized,
         n_valid=len(valid),
         test_images=test.x.reshape(len(test), -1)[:16],
+        feature_mean=data.xtr.mean(0).numpy(),
+        feature_std=data.xtr.std(0).numpy(),
     )
     return data, summary, dropped
 
@@ -388,18 +389,13 @@ def two_d_stage(data: Data, cfg: ExplainConfig, progress: bool) -> tuple[TwoDSta
     return stage, ae, vae
 
 
-def judge(data: Data, cfg: ExplainConfig):
-    """The realism classifier of the holes measurements (None without labels)."""
-    return None if data.train.y is None else fit_classifier(data.train, seed=cfg.seed)
-
-
-def holes_stage(data: Data, ae: Model, vae: Model, classifier, cfg: ExplainConfig) -> HolesComparison:
+def holes_stage(data: Data, ae: Model, vae: Model, cfg: ExplainConfig) -> HolesComparison:
     """What random codes decode to, for the 2-D AE and VAE: `vaelab.experiments.holes`."""
     return compare_holes(
         {"AE": ae, "VAE": vae},
         data.train,
         data.test,
-        classifier=classifier,
+        judge=False,  # the page quotes label-free precision and recall only
         n_samples=cfg.budget.holes_samples,
         samplers=("prior", "gmm"),
         max_reference=cfg.budget.holes_reference,
@@ -466,7 +462,7 @@ def objective_stage(
 
 
 def holes_large_stage(
-    data: Data, vae: VAE, classifier, cfg: ExplainConfig, progress: bool
+    data: Data, vae: VAE, cfg: ExplainConfig, progress: bool
 ) -> tuple[HolesComparison, TrainingRecord]:
     """Step 4 in numbers: an AE and step 6's VAE with `code_size` latents, four ways to sample.
 
@@ -478,7 +474,7 @@ def holes_large_stage(
         {"AE": ae, "VAE": vae},
         data.train,
         data.test,
-        classifier=classifier,
+        judge=False,  # the page quotes label-free precision and recall only
         n_samples=cfg.budget.holes_samples,
         samplers=("prior", "gaussian", "gmm"),
         max_reference=cfg.budget.holes_reference,
@@ -577,7 +573,7 @@ def _gaussian_vae(
     )
 
 
-def sweep_stage(data: Data, models: list[VAE], seconds: float, classifier, cfg: ExplainConfig) -> BetaSweep:
+def sweep_stage(data: Data, models: list[VAE], seconds: float, cfg: ExplainConfig) -> BetaSweep:
     """The β sweep's measures at every β: `vaelab.experiments.sweep.measure_sweep`."""
     return measure_sweep(
         models,
@@ -585,7 +581,7 @@ def sweep_stage(data: Data, models: list[VAE], seconds: float, classifier, cfg: 
         data.test,
         train_config=_train_config(cfg.budget.steps_big, len(data.train), cfg.seed),
         train_seconds=seconds,
-        classifier=classifier,
+        judge=False,  # the page quotes label-free precision and recall only
         n_samples=cfg.budget.holes_samples,
         max_reference=cfg.budget.holes_reference,
         n_grid=16,

@@ -24,11 +24,13 @@ from vaelab.experiments.curse import RepresentationContrast
 from vaelab.experiments.holes import HolesComparison
 from vaelab.experiments.sweep import BetaSweep, SweepPoint
 from vaelab.report.explain._schema import (
+    SETTLED,
     CurseStage,
     GenerationStage,
     LinearStage,
     ObjectiveStage,
     PCAStage,
+    TrainingRecord,
     TwoDStage,
     Typicality,
 )
@@ -378,10 +380,58 @@ def reduce_section(p: PCAStage) -> Section:
     )
 
 
-def autoencoder_section(t: TwoDStage, p: PCAStage) -> Section:
-    """Step 3: the AE against PCA at the same code size."""
+def training_sentence(training: dict[str, TrainingRecord], n_valid: int) -> str:
+    """How long the page's models trained, and whether their validation loss had settled.
+
+    Examples
+    --------
+    >>> r = TrainingRecord(10, 100, [5.0, 4.0, 3.0, 2.99], 0.003)
+    >>> training_sentence({"AE": r, "VAE": r}, 50)  # doctest: +ELLIPSIS
+    'Each of the 2 networks on this page trained for 100 gradient steps (10 passes...'
+    """
+    recs = list(training.values())
+    steps = sorted({r.steps for r in recs})
+    epochs = sorted({r.epochs for r in recs})
+    how = (
+        f"{steps[0]} gradient steps ({epochs[0]} passes over the training samples)"
+        if len(steps) == 1 and len(epochs) == 1
+        else f"{steps[0]} to {steps[-1]} gradient steps"
+    )
+    changes = {k: r.last_quarter_change for k, r in training.items() if r.last_quarter_change is not None}
+    out = f"Each of the {len(recs)} networks on this page trained for {how}."
+    if not changes:
+        return out
+    moving = {k: c for k, c in changes.items() if abs(c) >= SETTLED}
+    out += (
+        f" To check that this was enough, {n_valid} training samples were held out: over the last "
+        "quarter of training, the loss on them (the negative ELBO, or the reconstruction error of "
+        "an autoencoder) "
+    )
+    if not moving:
+        return (
+            out + f"moved by less than {_pct(SETTLED)} for every network, so the numbers below had settled."
+        )
+    worst = max(moving, key=lambda k: abs(moving[k]))
+    rising = [k for k, c in moving.items() if c < 0]
+    out += (
+        f"moved by less than {_pct(SETTLED)} for {len(changes) - len(moving)} of {len(changes)} "
+        f"networks; the most for the {worst} ({_pct(abs(moving[worst]))})."
+    )
+    if rising:
+        out += (
+            f" For {', '.join(rising)} it rose: {'that network fits' if len(rising) == 1 else 'those fit'} "
+            "the training samples more closely than new ones (overfitting), as a model with little "
+            "or no KL term can."
+        )
+    return out
+
+
+def autoencoder_section(
+    t: TwoDStage, p: PCAStage, training: dict[str, TrainingRecord] | None = None, n_valid: int = 0
+) -> Section:
+    """Step 3: the AE against PCA at the same code size, and how long every model trained."""
     ae, pca2 = t.ae.squared_error, p.squared_error.get("2")
-    m = []
+    m = [training_sentence(training, n_valid)] if training else []
     if pca2 is not None:
         change = (ae - pca2) / pca2
         if change <= -0.05:
@@ -416,85 +466,114 @@ def autoencoder_section(t: TwoDStage, p: PCAStage) -> Section:
     )
 
 
-def _ratio_verdict(ra: float, rv: float) -> str:
-    if ra > rv * 1.5:
-        return "Random codes are far worse for the autoencoder."
-    if ra > rv * 1.05:
-        return "Random codes are worse for the autoencoder, though only modestly on this run."
-    return "On this run the difference is small: the effect did not clearly show up."
+SHOWN = 0.1  # a difference in sample score this large is an effect worth stating
 
 
-def _fewer(a: float, b: float) -> str:
-    """How the VAE's share b of gap codes compares with the autoencoder's a."""
-    if a <= 1.5 * b:
-        return ": the difference did not show on this run."
-    return f": {_fold(a, b)} fewer." if b > 0 else ": none."
+def sample_score(smp: Any) -> float | None:
+    """How well one sampler's decodings do on both counts: the lower of precision and recall.
+
+    ``smp`` is a `SamplerRealism` or a `SweepPoint`. Precision (against real
+    training samples) is low when decodings fall off the data; recall against the
+    model's own reconstructions is low when they cover only part of it (all alike).
+    Recall is taken against the reconstructions because every decoder's output is
+    smoother than real samples, so against real samples recall stays near 0 even for
+    reconstructions: the decoder's blur would hide the sampler's coverage.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as NS
+    >>> sample_score(NS(precision=0.9, own_recall=0.2)), sample_score(NS(precision=None, own_recall=0.2))
+    (0.2, None)
+    """
+    pr = _pr(smp)
+    return None if pr is None else min(pr)
 
 
-def _fidelity_sentences(h: HolesComparison) -> list[str]:
-    """Label-free precision and recall of decoded samples, when the run measured them."""
+def _pr(smp: Any) -> tuple[float, float] | None:
+    """(precision, recall against own reconstructions), or None when not measured."""
+    p, r = getattr(smp, "precision", None), getattr(smp, "own_recall", None)
+    return None if p is None or r is None else (float(p), float(r))
+
+
+def _failure(p: float, r: float) -> str:
+    """Which way a sampler's decodings fail: off the data, or all alike."""
+    return "fall off the data" if p < r else "cover only part of it"
+
+
+def _sampling_sentences(h: HolesComparison) -> list[str]:
+    """Section 4's numbers: four ways to sample, scored by precision and recall."""
     ae, vae = h.by_name("AE"), h.by_name("VAE")
     rows = [
-        ("the autoencoder, codes from the prior", ae.samplers.get("prior")),
-        ("from a Gaussian fitted to its codes", ae.samplers.get("gaussian")),
-        ("from a mixture fitted to its codes", ae.samplers.get("gmm")),
-        ("the VAE, codes from its prior", vae.samplers.get("prior")),
+        ("the autoencoder, codes from the prior N(0, I)", _pr(ae.samplers.get("prior"))),
+        ("the autoencoder, codes from a Gaussian fitted to its codes", _pr(ae.samplers.get("gaussian"))),
+        ("the autoencoder, codes from a mixture fitted to its codes", _pr(ae.samplers.get("gmm"))),
+        ("the VAE, codes from its prior N(0, I)", _pr(vae.samplers.get("prior"))),
     ]
-    scored: list[tuple[str, float, float]] = []
-    for label, smp in rows:
-        p, r = getattr(smp, "precision", None), getattr(smp, "recall", None)
-        if p is not None and r is not None:
-            scored.append((label, p, r))
-    if len(scored) < 2 or scored[-1][0] != rows[-1][0] or scored[0][0] != rows[0][0]:
+    first, last = rows[0][1], rows[-1][1]
+    if first is None or last is None:
         return []
-    parts = "; ".join(f"{lab}: precision {_g(p, 2)}, recall {_g(r, 2)}" for lab, p, r in scored)
+    scored = [(lab, pr) for lab, pr in rows if pr is not None]
+    z = ae.latent_dim
+    listed = "; ".join(f"{lab}: precision {_g(p, 2)}, recall {_g(r, 2)}" for lab, (p, r) in scored)
+    ceiling = (
+        f" Real test samples score a precision of {_g(h.test_precision, 2)} against the training "
+        "samples: the most this measure gives at this sample size."
+        if h.test_precision is not None
+        else ""
+    )
     out = [
-        f"Judged without labels, with {ae.latent_dim}-number codes (precision: the share of "
-        "decoded samples that fall among real samples; recall: the share of real samples that "
-        f"decoded samples come near; Kynkäänniemi et al. 2019): {parts}."
+        f"With {z}-number codes, an autoencoder and a VAE of the same size were trained on your "
+        f"data, and {ae.n_fidelity or 'the'} decodings of random codes per sampler were scored "
+        "without labels by precision and recall (Kynkäänniemi et al. 2019): precision is the "
+        "share of decoded samples that fall among real samples; recall the share of the model's "
+        f"reconstructions of real samples that decoded samples come near. {listed}.{ceiling}"
     ]
-    ceiling = getattr(h, "test_precision", None)
-    if ceiling is not None:
+    (pa, ra), (pv, rv) = first, last
+    sa, sv = min(first), min(last)
+    ka, kv = ae.mismatch.gaussian_kl, vae.mismatch.gaussian_kl
+    wide = ae.mismatch.code_std_mean > 1.5
+    where = f"The autoencoder's codes sit {_g(ka)} nats (KL) from N(0, I), the VAE's {_g(kv)}: " + (
+        "they spread far wider than the prior, so prior draws land in a small central part of "
+        "them and decode to a narrow range of samples."
+        if wide
+        else "they fill a different region than the prior, so many prior draws land where no "
+        "training code is."
+    )
+    if sv - sa >= SHOWN:
         out.append(
-            f"Real test samples reach a precision of {_g(ceiling, 2)} against the training "
-            "samples: the most this measure gives at this sample size."
+            f"Prior draws decoded by the autoencoder {_failure(pa, ra)} (precision {_g(pa, 2)}, "
+            f"recall {_g(ra, 2)}); the VAE's score {_g(pv, 2)} and {_g(rv, 2)}. On the lower of "
+            f"the two, {_g(sa, 2)} against {_g(sv, 2)}: a difference of {_g(sv - sa, 2)}. {where}"
         )
-    pa, pv = scored[0][1], scored[-1][1]
-    if pv - pa >= 0.1:
-        out.append(
-            f"Codes drawn from the prior decode to realistic samples far more often for the VAE "
-            f"({_g(pv, 2)} against {_g(pa, 2)})."
-        )
-    elif pv - pa > 0.02:
-        out.append(f"The VAE's prior samples score higher, but only by {_g(pv - pa, 2)}.")
     else:
         out.append(
-            f"On this measure the effect did not show: the VAE's prior samples score "
-            f"{_g(pv, 2)}, the autoencoder's {_g(pa, 2)}."
+            f"On this run the autoencoder's prior draws score {_g(sa, 2)} on the lower of "
+            f"precision and recall, the VAE's {_g(sv, 2)}: the effect did not show at {z} "
+            f"latents. {where}"
         )
-    fitted = [(lab, p) for lab, p, _ in scored[1:-1]]
+    fitted = [(lab, min(pr)) for lab, pr in scored[1:-1]]
     if fitted:
-        lab, best = max(fitted, key=lambda x: x[1])
+        lab, sb = max(fitted, key=lambda r: r[1])
         rel = (
-            "as high as the VAE's"
-            if abs(best - pv) <= 0.02
-            else "above the VAE's"
-            if best > pv
-            else "still below the VAE's"
+            "about as well as the VAE's prior"
+            if abs(sb - sv) < 0.05
+            else "better than the VAE's prior"
+            if sb > sv
+            else "still below the VAE's prior"
         )
         out.append(
-            f"Sampling the autoencoder {lab} brings its precision to {_g(best, 2)}, {rel} "
-            f"({_g(pv, 2)}): the autoencoder can be sampled, once a second model of where its "
-            "codes lie is fitted. The VAE builds that model in."
+            f"Sampling an autoencoder needs a second model of where its codes lie: "
+            f"{lab.replace('the autoencoder, ', '')} brings its score to {_g(sb, 2)}, {rel} "
+            f"({_g(sv, 2)}). The VAE builds that model in: its prior is where it keeps its codes."
         )
     return out
 
 
 def holes_section(h: HolesComparison, large: HolesComparison | None = None) -> Section:
-    """Step 4: random codes decode to junk for the AE, measured.
+    """Step 4: what random codes decode to, for the AE and the VAE, measured.
 
-    ``large``: the same comparison with larger codes, when the run has it; its
-    label-free precision and recall are quoted.
+    ``h``: the 2-D models (the picture); ``large``: an AE and VAE at the larger code
+    size of section 6, where the numbers are quoted.
     """
     ae, vae = h.by_name("AE"), h.by_name("VAE")
     fa, fv = ae.mismatch.far_fraction, vae.mismatch.far_fraction
@@ -505,64 +584,20 @@ def holes_section(h: HolesComparison, large: HolesComparison | None = None) -> S
             "The autoencoder places each training sample at one point in code space. Nothing in "
             "its training says what the space between those points means, nor where codes should "
             "live: they can sit anywhere, at any scale, with gaps between them. So a code picked "
-            "at random can land in a gap, where the decoder produces something unlike any real "
-            f"sample. On this run that happened {_how_often(fa)} ({_pct(fa)} of random codes, "
-            "measured below). Try it: move over the code plane, or press 'sample from the prior'."
+            "at random (here from the standard bell curve N(0, I)) can land in a gap, where the "
+            "decoder produces something unlike any real sample, or land only in a small part of "
+            "the codes, so that random samples all look alike. Try it in 2-D: move over the code "
+            "plane, or press 'sample from the prior'."
         ],
     )
-    ra, rv = ae.samplers["prior"].nn_distance_ratio, vae.samplers["prior"].nn_distance_ratio
     s.measure.append(
-        f"Codes drawn at random from a standard bell curve and decoded by the autoencoder are "
-        f"{_g(ra)}× farther from the nearest real training sample than its reconstructions of "
-        f"test samples; for the VAE (section 5) the same ratio is {_g(rv)}×. " + _ratio_verdict(ra, rv)
+        f"In the 2-D planes above, {_pct(fa)} of codes drawn from N(0, I) land farther from every "
+        f"autoencoder training code than almost all training codes are from their nearest "
+        f"neighbour (the 99th percentile of those distances): {_how_often(fa)}, they land in a "
+        f"gap. For the 2-D VAE (section 5): {_pct(fv)}. Two numbers per code make a picture, but "
+        "leave little room for gaps; the numbers below use larger codes."
     )
-    s.measure.append(
-        f"{_pct(fa)} of those random codes land farther from every autoencoder training code "
-        f"than almost all training codes are from their nearest neighbour (the 99th percentile "
-        f"of those distances): they land in a gap. For the VAE, {_pct(fv)}{_fewer(fa, fv)}"
-    )
-    ca = ae.samplers["prior"].classifier_confidence
-    cv = vae.samplers["prior"].classifier_confidence
-    tc = h.test_confidence
-    if ca is not None and cv is not None and tc is not None:
-        sure = (
-            f"A classifier trained on real samples is on average {_pct(tc)} sure of its answer on "
-            f"real test samples, {_pct(ca)} on the autoencoder's random decodings and {_pct(cv)} "
-            "on the VAE's."
-        )
-        if ca < cv - 0.02:
-            sure += (
-                " It is less sure of the autoencoder's: fewer of its random decodings look like "
-                "one definite class."
-            )
-        else:
-            sure += (
-                " On this measure the effect did not show: the classifier is "
-                + ("more sure of the autoencoder's decodings" if ca > cv else "about as sure of both")
-                + ". Confidence is a weak test of realism, because classifiers are often confident "
-                "on inputs unlike anything they were trained on (Hendrycks & Gimpel 2017); the "
-                "distances above measure realism more directly."
-            )
-        s.measure.append(sure)
-    g = ae.samplers.get("gmm")
-    if g is not None:
-        rg = g.nn_distance_ratio
-        rel = (
-            f"better than the VAE's {_g(rv)}×"
-            if rg < rv * 0.95
-            else f"about as good as the VAE's {_g(rv)}×"
-            if rg <= rv * 1.05
-            else f"better than prior draws ({_g(ra)}×) but still behind the VAE's {_g(rv)}×"
-            if rg < ra
-            else f"no better than prior draws ({_g(ra)}×) on this run"
-        )
-        s.measure.append(
-            "Sampling an autoencoder needs a second model of where its codes lie. Fitting a "
-            f"mixture of bell curves to its codes and decoding draws from that mixture gives a "
-            f"distance ratio of {_g(rg)}×: {rel}. The VAE builds that model in: its prior is where "
-            "it keeps its codes, so it needs no second fit."
-        )
-    s.measure += _fidelity_sentences(large if large is not None else h)
+    s.measure += _sampling_sentences(large if large is not None else h)
     return s
 
 
@@ -629,8 +664,48 @@ def _family(likelihood: str) -> str:
     return FAMILIES.get(likelihood, likelihood.split("-")[0].capitalize())
 
 
+LIKELIHOOD_REASONS = {
+    "binary": "your data is binary (every value is 0 or 1), so each value is a coin flip with "
+    "a probability the decoder gives: a Bernoulli distribution",
+    "mnist-convention": "grey-level MNIST is modelled as Bernoulli by the convention of the VAE "
+    "literature (Kingma & Welling 2014; Burda et al. 2015), which reads each grey level as a "
+    "probability of ink, so this page's numbers compare with published ones; it is not a proper "
+    "density over grey levels, which is why the comparison with pPCA below uses a separate "
+    "Gaussian model",
+    "real-valued": "your values are real numbers, so the decoder gives a proper density over "
+    "them: a bell curve around its output, with one noise level for every value that is learned "
+    "with the rest (the noise model of pPCA below)",
+}
+
+
+def likelihood_sentence(likelihood: str, reason: str, standardized: bool = False) -> str:
+    """Which decoder likelihood the page's models use, and why.
+
+    Examples
+    --------
+    >>> likelihood_sentence("bernoulli", "binary")[:60]
+    'The decoders on this page give a Bernoulli likelihood: your '
+
+    """
+    out = f"The decoders on this page give a {_family(likelihood)} likelihood: " + LIKELIHOOD_REASONS.get(
+        reason, reason
+    )
+    if standardized:
+        out += (
+            ". Each feature of your table was first shifted and scaled to mean 0 and spread 1, "
+            "because features in different units would otherwise let the largest one decide every "
+            "distance and loss"
+        )
+    return out + "."
+
+
 def objective_section(
-    o: ObjectiveStage, lin: LinearStage, n_test: int, likelihood: str | None = None
+    o: ObjectiveStage,
+    lin: LinearStage,
+    n_test: int,
+    likelihood: str | None = None,
+    reason: str | None = None,
+    standardized: bool = False,
 ) -> Section:
     """Step 6: the ELBO, its gap to log p(x), and the exact linear case.
 
@@ -653,6 +728,8 @@ def objective_section(
             "q(z|x) is from the true posterior p(z|x), the exact distribution of codes given x."
         ],
     )
+    if likelihood is not None and reason is not None:
+        s.measure.append(likelihood_sentence(likelihood, reason, standardized))
     au = o.active_units
     s.measure.append(
         f"VAE with {o.latent_dim} latent dimensions, on {n_test} test samples: "
@@ -746,10 +823,9 @@ def objective_section(
 COLLAPSE_SPREAD = 0.2  # prior samples this close to the data mean (relative): collapse
 
 
-def _gap_share(p: SweepPoint) -> float | None:
-    """Share of prior draws that land in a gap of this point's codes; None if not measured."""
-    holes = getattr(p, "holes", None)
-    return None if holes is None else holes.mismatch.far_fraction
+def _point_score(p: SweepPoint) -> float | None:
+    """`sample_score` of one β's prior samples; None if not measured."""
+    return sample_score(p) if getattr(p, "precision", None) is not None else None
 
 
 def balance_section(
@@ -815,18 +891,18 @@ def balance_section(
             "full posterior collapse did not show up in this sweep."
         )
     one = min(pts, key=lambda p: abs(math.log(p.beta / 1.0)) if p.beta > 0 else math.inf)
-    g_lo, g_one = _gap_share(lo), _gap_share(one)
-    if lo is not one and one.beta > 0 and g_lo is not None and g_one is not None:
-        if g_lo > g_one + 0.05 and g_lo > 1.5 * g_one:
+    s_lo, s_one = _point_score(lo), _point_score(one)
+    if lo is not one and one.beta > 0 and s_lo is not None and s_one is not None:
+        if s_one - s_lo >= SHOWN:
             verdict = (
                 "with reconstruction alone" if lo.beta == 0 else "as the KL weight shrinks"
-            ) + ", the holes of section 4 come back."
+            ) + f", the holes of section 4 come back (a fall of {_g(s_one - s_lo, 2)})."
         else:
             verdict = "the holes of section 4 did not come back in this sweep."
         m.append(
-            f"Holes: at β = {lo.beta:g}, {_pct(g_lo)} of codes drawn from the prior land in a gap "
-            f"between the training codes (as in section 4); at β = {one.beta:g}, {_pct(g_one)}: "
-            f"{verdict}"
+            f"Holes: decodings of prior draws score {_g(s_lo, 2)} on the lower of precision "
+            f"({_g(lo.precision or 0.0, 2)}) and recall ({_g(lo.own_recall or 0.0, 2)}) at "
+            f"β = {lo.beta:g}, as in section 4; at β = {one.beta:g}, {_g(s_one, 2)}: {verdict}"
         )
     epochs = sw.train.get("epochs")
     if objective_epochs is not None and epochs != objective_epochs:
@@ -880,9 +956,16 @@ def generation_section(g: GenerationStage) -> Section:
 
 
 def result_section(
-    c: CompareResult, t: Typicality, unavailable: dict[str, str], likelihood: str | None = None
+    c: CompareResult,
+    t: Typicality,
+    unavailable: dict[str, str],
+    likelihood: str | None = None,
+    epochs: int | None = None,
 ) -> Section:
-    """Step 9: the VAE as a dimensionality reducer and a typicality score."""
+    """Step 9: the VAE as a dimensionality reducer and a typicality score.
+
+    ``epochs``: the training passes of the 2-D AE and VAE compared here (sections 3–5).
+    """
     s = Section(
         "result",
         "9. What you end up with",
@@ -906,7 +989,7 @@ def result_section(
             f"trustworthiness {'n/a' if tw is None else _g(tw)}"
         )
     s.measure.append(f"2-D codes of {c.n_test} test samples (k = {c.knn_k[0]}): " + "; ".join(parts) + ".")
-    s.measure += _ranking(c)
+    s.measure += _ranking(c, epochs if epochs is not None else c.epochs)
     if "labels" in unavailable:  # one class: kNN accuracy was not measured
         s.missing.append(unavailable["labels"])
     share = t.shuffled_below_threshold
@@ -927,7 +1010,7 @@ def result_section(
     return s
 
 
-def _ranking(c: CompareResult) -> list[str]:
+def _ranking(c: CompareResult, epochs: int) -> list[str]:
     """Where the VAE stands against PCA on each score, with the size of the difference."""
     vae, pca = c.methods.get("vae"), c.methods.get("pca")
     if vae is None or pca is None or not (vae.available and pca.available):
@@ -955,7 +1038,7 @@ def _ranking(c: CompareResult) -> list[str]:
         out.append(
             f"The VAE's codes score below PCA's on {' and '.join(below)}: here the curved code "
             "did not beat the straight-line one. A VAE is trained to model the data, not to "
-            f"separate classes, and these 2-D models trained for {c.epochs} passes over the data; "
+            f"separate classes, and these 2-D models trained for {epochs} passes over the data; "
             "this run does not measure whether longer training would change the order."
         )
     return out
