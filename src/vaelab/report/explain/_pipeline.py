@@ -80,7 +80,7 @@ def _run(cfg: ExplainConfig, say: Progress, progress: bool) -> ExplainReport:
     two_d, ae, vae2 = stage("autoencoder and VAE, 2-D", st.two_d_stage, data, cfg, progress)
     holes = stage("holes", st.holes_stage, data, ae, vae2, cfg)
     betas, records, sweep_seconds = stage(
-        f"VAEs at β = {', '.join(f'{b:g}' for b in st.BETAS)}, one batched pass",
+        "VAEs at every β, one batched pass",
         st.train_sweep_stage,
         data,
         cfg,
@@ -89,9 +89,7 @@ def _run(cfg: ExplainConfig, say: Progress, progress: bool) -> ExplainReport:
     objective, ll_test = stage(
         "ELBO and log p(x)", st.objective_stage, data, vae, records[st.BETAS.index(1.0)], cfg
     )
-    holes_large, ae_record = stage(
-        f"holes at {objective.latent_dim} latents", st.holes_large_stage, data, vae, cfg, progress
-    )
+    holes_large, ae_record = stage("holes with larger codes", st.holes_large_stage, data, vae, cfg, progress)
     linear = stage(
         "pPCA against a linear and a non-linear VAE",
         st.linear_stage,

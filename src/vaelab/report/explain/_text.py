@@ -590,14 +590,18 @@ def holes_section(h: HolesComparison, large: HolesComparison | None = None) -> S
             "plane, or press 'sample from the prior'."
         ],
     )
-    s.measure.append(
-        f"In the 2-D planes above, {_pct(fa)} of codes drawn from N(0, I) land farther from every "
-        f"autoencoder training code than almost all training codes are from their nearest "
-        f"neighbour (the 99th percentile of those distances): {_how_often(fa)}, they land in a "
-        f"gap. For the 2-D VAE (section 5): {_pct(fv)}. Two numbers per code make a picture, but "
-        "leave little room for gaps; the numbers below use larger codes."
-    )
     s.measure += _sampling_sentences(large if large is not None else h)
+    pa, pv = _pr(ae.samplers.get("prior")), _pr(vae.samplers.get("prior"))
+    if pa is not None and pv is not None and large is not None:
+        s.measure.append(
+            f"The 2-D models of the planes above, scored the same way: prior draws decoded by the "
+            f"autoencoder score {_g(min(pa), 2)} (precision {_g(pa[0], 2)}, recall {_g(pa[1], 2)}), "
+            f"by the VAE {_g(min(pv), 2)} ({_g(pv[0], 2)} and {_g(pv[1], 2)}). {_pct(fa)} of the "
+            f"autoencoder's 2-D prior draws land farther from every training code than almost all "
+            f"training codes are from their nearest neighbour (the 99th percentile of those "
+            f"distances), against {_pct(fv)} for the VAE: two numbers per code make a picture, but "
+            "leave little room for gaps."
+        )
     return s
 
 
