@@ -52,23 +52,35 @@ def test_math_is_mathml_with_no_copied_library():
     assert not any("katex" in name or name.endswith(".woff2") for name in assets), assets
 
 
-def _holes(ratio_ae, ratio_vae):
-    def model(name, r):
-        prior = SamplerRealism("prior", 10, r, r, 0.5, None, None, 1.0, np.zeros((2, 4)))
-        mismatch = CodeMismatch(10, 10, 99.0, 1.0, 0.5, 0.5, 1.0, 1.0, 0.0, 1.0)
-        return HolesResult(name, name.lower(), 2, 1.0, 1.0, 1.0, 1.0, mismatch, {"prior": prior})
+def _holes(ae_pr, vae_pr, gmm_pr=None):
+    """A holes comparison whose prior samplers score the given (precision, own recall)."""
 
+    def sampler(name, pr):
+        p, r = pr
+        return SamplerRealism(name, 10, 1.0, 1.0, 0.5, None, None, 1.0, np.zeros((2, 4)), p, 0.0, 0.9, r)
+
+    def model(name, pr, extra):
+        mismatch = CodeMismatch(10, 10, 99.0, 1.0, 0.5, 0.5, 1.0, 1.0, 0.0, 1.0)
+        samplers = {"prior": sampler("prior", pr), **extra}
+        return HolesResult(name, name.lower(), 8, 1.0, 1.0, 1.0, 1.0, mismatch, samplers)
+
+    gmm = {} if gmm_pr is None else {"gmm": sampler("gmm", gmm_pr)}
     return HolesComparison(
-        [model("AE", ratio_ae), model("VAE", ratio_vae)], None, None, None, None, "data", [4]
+        [model("AE", ae_pr, gmm), model("VAE", vae_pr, {})], None, None, None, None, "data", [4], None, 0.94
     )
 
 
-def test_holes_text_states_the_effect_only_when_measured():
-    shown = " ".join(holes_section(_holes(3.4, 1.2)).measure)
-    assert "3.4×" in shown and "1.2×" in shown and "far worse" in shown
-    absent = " ".join(holes_section(_holes(1.0, 1.0)).measure)
-    assert "did not clearly show up" in absent and "far worse" not in absent
-    assert "classifier" not in absent  # no labels: no classifier sentence
+def test_holes_text_states_the_effect_with_its_size_only_when_measured():
+    """Section 4's verdict and its size follow the lower of precision and recall."""
+    off = " ".join(holes_section(_holes((0.1, 0.9), (0.8, 0.9)), _holes((0.13, 0.96), (0.86, 0.89))).measure)
+    assert "fall off the data" in off and "0.13 against 0.86: a difference of 0.73" in off
+    alike = " ".join(holes_section(_holes((1.0, 0.0), (0.99, 0.89))).measure)
+    assert "cover only part of it" in alike and "0 against 0.89" in alike
+    absent = " ".join(holes_section(_holes((0.8, 0.85), (0.84, 0.86))).measure)
+    assert "did not show" in absent and "difference of" not in absent
+    assert "classifier" not in absent  # the page quotes label-free measures only
+    mixed = " ".join(holes_section(_holes((0.1, 0.9), (0.8, 0.9), gmm_pr=(0.95, 0.9))).measure)
+    assert "needs a second model of where its codes lie" in mixed and "better than the VAE's prior" in mixed
 
 
 def _sweep(high_rate, high_active, spread):

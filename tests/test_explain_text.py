@@ -200,48 +200,45 @@ def _words(section) -> str:
     return " ".join(section.plain + section.measure)
 
 
-def test_how_often_a_random_code_lands_in_a_gap_follows_the_share(report):
-    h = report.holes
-    rare = _words(txt.holes_section(_holes_with(h, "AE", mismatch={"far_fraction": 0.216})))
-    assert "about one time in 5 (21.6% of random codes" in rare
-    assert "usually" not in rare and "almost always" not in rare
-    common = _words(txt.holes_section(_holes_with(h, "AE", mismatch={"far_fraction": 0.99})))
-    assert "almost always (99% of random codes" in common
+def _section4(report, ae_prior=None, vae_prior=None, gmm=None) -> str:
+    """Section 4's words with the larger models' samplers set to (precision, own recall).
+
+    With ``gmm`` given, the fitted Gaussian sampler scores below it, so the mixture is the best fit.
+    """
+    h = report.holes_large
+    gauss = None if gmm is None else (0.0, 0.0)
+    for model, sampler, pr in (
+        ("AE", "prior", ae_prior),
+        ("VAE", "prior", vae_prior),
+        ("AE", "gmm", gmm),
+        ("AE", "gaussian", gauss),
+    ):
+        if pr is not None:
+            h = _holes_with(h, model, sampler, precision=pr[0], own_recall=pr[1])
+    return _words(txt.holes_section(report.holes, h))
 
 
-def test_classifier_sentence_never_contradicts_its_numbers(report):
-    h = report.holes
-    if h.test_confidence is None:
-        pytest.skip("no labels: no classifier")
-    vae_conf = h.by_name("VAE").samplers["prior"].classifier_confidence
-    more = txt.holes_section(_holes_with(h, "AE", "prior", classifier_confidence=vae_conf + 0.12))
-    assert "effect did not show" in _words(more) and "more sure of the autoencoder" in _words(more)
-    less = txt.holes_section(_holes_with(h, "AE", "prior", classifier_confidence=vae_conf - 0.12))
-    assert "less sure of the autoencoder" in _words(less) and "did not show: the classifier" not in _words(
-        less
-    )
+def test_section_4_states_the_effect_and_its_size_from_the_lower_score(report):
+    off = _section4(report, ae_prior=(0.2, 0.9), vae_prior=(0.8, 0.85))
+    assert "fall off the data" in off and "0.2 against 0.8: a difference of 0.6" in off
+    alike = _section4(report, ae_prior=(1.0, 0.05), vae_prior=(0.95, 0.85))
+    assert "cover only part of it" in alike and "0.05 against 0.85" in alike
+    level = _section4(report, ae_prior=(0.8, 0.8), vae_prior=(0.82, 0.85))
+    assert "the effect did not show" in level and "a difference of" not in level
+
+
+def test_no_classifier_sentence_in_section_4(report):
+    """Label-free measures only: a classifier's confidence is no test of realism."""
+    assert "classifier" not in _section4(report)
 
 
 def test_mixture_sentence_compares_with_the_vae(report):
-    h = report.holes
-    if "gmm" not in h.by_name("AE").samplers:
-        pytest.skip("no mixture sampler")
-    rv = h.by_name("VAE").samplers["prior"].nn_distance_ratio
-    ra = h.by_name("AE").samplers["prior"].nn_distance_ratio
-    good = _words(txt.holes_section(_holes_with(h, "AE", "gmm", nn_distance_ratio=rv)))
-    assert "needs a second model of where its codes lie" in good and "about as good as the VAE" in good
-    assert "only once you model" not in good
-    worse = _words(txt.holes_section(_holes_with(h, "AE", "gmm", nn_distance_ratio=max(ra, rv) * 2)))
-    assert "no better than prior draws" in worse
-
-
-def test_distance_ratio_verdict_follows_the_ratio(report):
-    h = report.holes
-    rv = h.by_name("VAE").samplers["prior"].nn_distance_ratio
-    far = _words(txt.holes_section(_holes_with(h, "AE", "prior", nn_distance_ratio=3 * rv)))
-    assert "far worse for the autoencoder" in far
-    same = _words(txt.holes_section(_holes_with(h, "AE", "prior", nn_distance_ratio=rv)))
-    assert "did not clearly show up" in same and "far worse" not in same
+    same = _section4(report, vae_prior=(0.8, 0.85), gmm=(0.82, 0.9))
+    assert "needs a second model of where its codes lie" in same and "about as well as the VAE" in same
+    better = _section4(report, vae_prior=(0.6, 0.85), gmm=(0.9, 0.9))
+    assert "better than the VAE's prior" in better
+    worse = _section4(report, vae_prior=(0.9, 0.9), gmm=(0.5, 0.9))
+    assert "still below the VAE's prior" in worse
 
 
 def test_knn_against_pca_is_commented_either_way(report):
@@ -271,18 +268,18 @@ def test_log_likelihoods_of_different_families_are_not_compared(report):
 
 def test_holes_at_small_beta_are_stated_from_the_sweep(report):
     sw = report.sweep
-    one = min(sw.points, key=lambda p: abs(p.beta - 1))
+    one = next(p for p in sw.points if p.beta == 1.0)
+    rest = [p for p in sw.points if p.beta > 0]
 
-    def with_low(far):
-        holes = replace(one.holes, mismatch=replace(one.holes.mismatch, far_fraction=far))
-        zero = replace(one, beta=0.0, holes=holes)
-        return replace(sw, points=[zero, *sw.points])
+    def with_low(precision):
+        zero = replace(one, beta=0.0, precision=precision, own_recall=0.95)
+        return replace(sw, points=[zero, *rest])
 
-    base = one.holes.mismatch.far_fraction
-    back = " ".join(txt.balance_section(with_low(min(base + 0.5, 1.0))).measure)
+    score = min(one.precision, one.own_recall)
+    back = " ".join(txt.balance_section(with_low(max(score - 0.5, 0.0))).measure)
     assert "At β = 0 (reconstruction only)" in back and "with reconstruction alone, the holes" in back
-    none = " ".join(txt.balance_section(with_low(base)).measure)
-    assert "did not come back in this sweep" in none and "come back." not in none
+    none = " ".join(txt.balance_section(with_low(score)).measure)
+    assert "did not come back in this sweep" in none and "come back (" not in none
     # no sentence claims what β → 0 does unless the sweep measured it
     for sec in build_sections(report):
         assert "β → 0" not in _words(sec)
