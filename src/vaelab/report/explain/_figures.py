@@ -354,7 +354,8 @@ def autoencoder_figures(r: ExplainReport) -> list[Figure]:
     rows.append(("PCA (2 components)", r.pca.reconstruction_2d))
     pca2 = r.pca.squared_error.get("2")
     err = (
-        f"Mean squared error over the test set: autoencoder {_g(t.ae.squared_error)}, VAE "
+        f"Squared error per sample (summed over its values), averaged over the test set: "
+        f"autoencoder {_g(t.ae.squared_error)}, VAE "
         f"{_g(t.vae.squared_error)}" + (f", PCA {_g(pca2)}." if pca2 is not None else ".")
     )
     caption = f"The first {n} test samples and what each method rebuilds from a 2-number code. {err}"

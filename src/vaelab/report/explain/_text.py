@@ -447,8 +447,9 @@ def autoencoder_section(
                 "directly, and a short training may not get there."
             )
         m.append(
-            f"With a 2-number code, the autoencoder reconstructs test samples with a mean "
-            f"squared error of {_g(ae)}, against {_g(pca2)} for PCA with 2 components: {verdict}"
+            f"With a 2-number code, the autoencoder reconstructs test samples with a squared error "
+            f"‖x − g(f(x))‖² of {_g(ae)} on average (summed over the {p.n_features} values of a "
+            f"sample), against {_g(pca2)} for PCA with 2 components: {verdict}"
         )
     return Section(
         "autoencoder",
