@@ -41,7 +41,7 @@ class ModelConfig:
     activation: str = "relu"  # hidden-layer nonlinearity
     channels: int = 32  # conv networks: channels of the first conv layer
     likelihood: str = "bernoulli"  # p(x|z): see vaelab.core.likelihoods.LIKELIHOODS
-    sigma: float = 1.0  # fixed std of the "gaussian" likelihood
+    sigma: float = 1.0  # std of the "gaussian" likelihood; the starting std of "gaussian-learned"
     beta: float = 1.0  # weight on the KL term (β-VAE); 1 is the true ELBO
 
     def __post_init__(self) -> None:
