@@ -809,6 +809,12 @@ def objective_section(
             f"reaches an importance-sampled log p(x) of {_g(nl.log_likelihood)} ± {_g(nse)} nats: "
             f"{_g(abs(gain))} nats {'above' if gain >= 0 else 'below'} pPCA's exact "
             f"{_g(lin.ppca_log_likelihood)}: {verdict}"
+            + (
+                ""
+                if nl.is_objective_model
+                else f" {nl.active_units.n_active} of its {nl.active_units.latent_dim} latent units "
+                "are in use."
+            )
         )
     s.formulas = [
         r"\log p(x) = \mathrm{ELBO}(x) + \mathrm{KL}\big(q(z\mid x)\,\Vert\,p(z\mid x)\big)"
