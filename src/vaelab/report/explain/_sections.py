@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from vaelab.report.explain import _figures as fig
 from vaelab.report.explain import _text as txt
+from vaelab.report.explain._predict import add_predictions
 from vaelab.report.explain._schema import ExplainReport
 from vaelab.report.explain._text import Section
 
@@ -55,13 +56,16 @@ def used_terms(sections: list[Section]) -> list[txt.Term]:
     return [t for t in txt.GLOSSARY if re.search(t.pattern, words)]
 
 
-def build_sections(report: ExplainReport) -> list[Section]:
+def build_sections(report: ExplainReport, predict: bool = True) -> list[Section]:
     """All storyline sections, in order, with this run's sentences and figures.
 
     Parameters
     ----------
     report : ExplainReport
         From `vaelab.report.explain.run_explain`.
+    predict : bool
+        Ask a question before each section's numbers and end with the self-check
+        (`vaelab.report.explain._predict`).
 
     Returns
     -------
@@ -72,4 +76,4 @@ def build_sections(report: ExplainReport) -> list[Section]:
         sec = words(report)
         sec.figures = figures(report)
         sections.append(sec)
-    return sections
+    return add_predictions(report, sections) if predict else sections

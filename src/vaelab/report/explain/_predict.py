@@ -1,0 +1,743 @@
+"""Predict first, then see: a question before each section's numbers, a self-check at the end.
+
+Asking readers to predict before they see the data improves what they remember (Kim,
+Reinecke & Hullman, CHI 2017). Each `Prediction` is a question with a few choices; the
+choice this run supports is computed from the report's numbers (`ExplainReport`), with the
+same thresholds as the page's words (`_text`). Where the effect a section is about did not
+show, no choice is marked, or the honest one is, and the reveal says so.
+
+`self_check` asks the storyline's six questions, each answered with this run's numbers.
+
+The page gets both as figures: `Questions` (a form per question, first among a section's
+figures; ``assets/predict.js`` keeps the section's measured block folded until the reader
+answers or skips) and `SelfCheck` (the last section). In markdown each is the question
+followed by this run's answer.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Any
+
+from vaelab.report.explain._figures import Markdown
+from vaelab.report.explain._schema import ExplainReport
+from vaelab.report.explain._text import (
+    COLLAPSE_SPREAD,
+    SHOWN,
+    Section,
+    _failure,
+    _g,
+    _pct,
+    _pr,
+    sample_score,
+)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One answer the reader can pick."""
+
+    key: str
+    label: str
+
+
+@dataclass
+class Prediction:
+    """A question asked before a section's numbers, and the answer this run gives."""
+
+    id: str  # unique on the page: the form is "predict-<id>"
+    section: str  # the storyline section it precedes
+    question: str
+    choices: list[Choice]
+    answer: str | None  # the key of the choice this run's numbers support; None: they don't decide
+    because: str  # this run's numbers behind the answer, in a sentence or two
+
+    def answer_label(self) -> str | None:
+        """The label of the supported choice, or None."""
+        return next((c.label for c in self.choices if c.key == self.answer), None)
+
+
+@dataclass
+class CheckItem:
+    """One self-check question and its answer from this run's numbers."""
+
+    question: str
+    answer: str
+
+
+# ---------------------------------------------------------------- the numbers, shared
+
+
+def _sweep_ends(r: ExplainReport):
+    """(smallest β, β nearest 1, largest β) points of the sweep, or None with fewer than 2 points."""
+    pts = sorted(r.sweep.points, key=lambda p: p.beta)
+    if len(pts) < 2:
+        return None
+    one = min(pts, key=lambda p: abs(p.beta - 1.0))
+    return pts[0], one, pts[-1]
+
+
+def _contrast(r: ExplainReport) -> tuple[int, float, int, float]:
+    """(low d, its relative contrast, high d, its contrast) as section 1 quotes them."""
+    conc = r.curse.concentration
+    dims = conc.dims
+    lo, hi = dims[0] if dims[0] > 1 else dims[1], dims[-1]
+    return lo, conc.contrast_mean[dims.index(lo)], hi, conc.contrast_mean[dims.index(hi)]
+
+
+def _holes_scores(r: ExplainReport):
+    """Section 4's numbers: (latent size, AE prior (p, r), VAE prior (p, r)), or None."""
+    h = getattr(r, "holes_large", None) or r.holes
+    ae, vae = h.by_name("AE"), h.by_name("VAE")
+    pa, pv = _pr(ae.samplers.get("prior")), _pr(vae.samplers.get("prior"))
+    if pa is None or pv is None:
+        return None
+    return ae.latent_dim, pa, pv, ae.mismatch.gaussian_kl
+
+
+def _bins(edges: list[int]) -> list[tuple[int, int | None]]:
+    """Whole-number ranges [1, e0], [e0 + 1, e1], ..., [e_last + 1, ∞).
+
+    Examples
+    --------
+    >>> _bins([6, 16, 32])
+    [(1, 6), (7, 16), (17, 32), (33, None)]
+    >>> [_bin_label(lo, hi) for lo, hi in _bins([1, 2, 3])]
+    ['at most 1', '2', '3', 'more than 3']
+    """
+    lows = [1, *(e + 1 for e in edges)]
+    return list(zip(lows, [*edges, None], strict=True))
+
+
+def _bin_label(lo: int, hi: int | None) -> str:
+    if hi is None:
+        return f"more than {lo - 1}"
+    return f"at most {hi}" if lo == 1 else str(lo) if lo == hi else f"{lo} to {hi}"
+
+
+# ---------------------------------------------------------------- one question per section
+
+
+def curse_prediction(r: ExplainReport) -> Prediction:
+    """Section 1: do distances still tell near from far in many dimensions?"""
+    lo, c_lo, hi, c_hi = _contrast(r)
+    choices = [
+        Choice("apart", "Still clearly: the farthest point at least twice as far as the nearest"),
+        Choice("less", "Less clearly: the farthest 1.25 to 2 times as far as the nearest"),
+        Choice("same", "Hardly: nearest and farthest almost equally far (less than 1.25 times)"),
+    ]
+    because = (
+        f"In {hi} dimensions a query's farthest point is on average {_g(1 + c_hi)} times as far "
+        f"as its nearest (a relative gap of {_g(c_hi)}, against {_g(c_lo)} in {lo} dimensions)."
+    )
+    if c_hi >= c_lo:
+        answer = None
+        because += " The gap did not shrink on this run: the effect did not show."
+    else:
+        answer = "apart" if c_hi >= 1 else "less" if c_hi >= 0.25 else "same"
+    return Prediction(
+        "curse",
+        "curse",
+        f"Scatter random points in a cube. In {lo} dimensions, a point's farthest neighbour is on "
+        f"average {_g(1 + c_lo)} times as far away as its nearest one. In {hi} dimensions, can "
+        "distances still tell a near point from a far one?",
+        choices,
+        answer,
+        because,
+    )
+
+
+def reduce_prediction(r: ExplainReport) -> Prediction | None:
+    """Section 2: how many PCA directions keep 90% of the variation."""
+    p = r.pca
+    n, k = p.n_features, p.k_for_90
+    if n < 8:
+        return None
+    bins = _bins(sorted({max(1, n // 10), max(2, n // 4), max(3, n // 2)}))
+    choices = [Choice(f"b{i}", _bin_label(lo, hi)) for i, (lo, hi) in enumerate(bins)]
+    if k is not None:
+        answer: str | None = next(
+            c.key for c, (lo, hi) in zip(choices, bins, strict=True) if lo <= k and (hi is None or k <= hi)
+        )
+        because = f"{k} of the {n} directions ({_pct(k / n)}) keep 90% of the variation."
+    else:  # more than 100: one bin only if a single bin holds every count from 101 to n
+        fits = [
+            c.key for c, (lo, hi) in zip(choices, bins, strict=True) if lo <= 101 and (hi is None or hi >= n)
+        ]
+        answer = fits[0] if fits else None
+        kept = p.cumulative_variance[-1] if p.cumulative_variance else 0.0
+        because = (
+            f"Even {len(p.cumulative_variance)} directions keep only {_pct(kept)} of the variation: "
+            "more than that are needed."
+            + ("" if fits else " This run did not compute more, so it cannot say how many.")
+        )
+    return Prediction(
+        "reduce",
+        "reduce",
+        f"Your data has {n} numbers per sample. How many directions found by PCA does it take to "
+        "keep 90% of its variation?",
+        choices,
+        answer,
+        because,
+    )
+
+
+def autoencoder_prediction(r: ExplainReport) -> Prediction | None:
+    """Section 3: the 2-D autoencoder's error against PCA's with 2 components."""
+    ae, pca2 = r.two_d.ae.squared_error, r.pca.squared_error.get("2")
+    if pca2 is None or pca2 <= 0:
+        return None
+    change = (ae - pca2) / pca2
+    answer = "ae" if change <= -0.05 else "tie" if change < 0.05 else "pca"
+    because = (
+        f"Mean squared reconstruction error on test samples: autoencoder {_g(ae)}, PCA {_g(pca2)} "
+        f"({_pct(abs(change))} {'less' if change < 0 else 'more'} for the autoencoder)."
+    )
+    if answer == "tie":
+        because += " No clear gain from the curved map on this run."
+    elif answer == "pca":
+        because += (
+            f" On this run, after {r.two_d.ae.training.epochs} passes over the data, the curved map "
+            "did not beat the straight-line one: a network has to be trained towards what PCA "
+            "computes directly."
+        )
+    return Prediction(
+        "autoencoder",
+        "autoencoder",
+        "Squeeze each sample into 2 numbers and back, once with PCA (straight lines) and once with "
+        "an autoencoder (curved maps). Which reconstructs test samples with less error?",
+        [
+            Choice("ae", "The autoencoder, by more than 5%"),
+            Choice("tie", "About the same (within 5%)"),
+            Choice("pca", "PCA"),
+        ],
+        answer,
+        because,
+    )
+
+
+def holes_prediction(r: ExplainReport) -> Prediction | None:
+    """Section 4: what random codes decode to under the autoencoder."""
+    found = _holes_scores(r)
+    if found is None:
+        return None
+    z, (pa, ra), (pv, rv), _ = found
+    sa, sv = min(pa, ra), min(pv, rv)
+    shown = sv - sa >= SHOWN
+    if not shown and sa >= 0.5:
+        answer = "real"
+    else:
+        answer = "off" if _failure(pa, ra) == "fall off the data" else "alike"
+    because = (
+        f"Decodings of prior draws by the autoencoder: precision {_g(pa, 2)} (the share that falls "
+        f"among real samples), recall {_g(ra, 2)} (the share of the model's reconstructions of real "
+        f"samples they come near); by the "
+        f"VAE of the same size: {_g(pv, 2)} and {_g(rv, 2)}."
+    )
+    because += (
+        f" On the lower of the two, {_g(sa, 2)} against the VAE's {_g(sv, 2)}."
+        if shown
+        else f" The autoencoder's lower score, {_g(sa, 2)}, is within {SHOWN:g} of the VAE's "
+        f"{_g(sv, 2)}: the effect did not show at {z} latents on this run."
+    )
+    return Prediction(
+        "holes",
+        "holes",
+        f"Draw random codes from the standard bell curve N(0, I) and decode them with an "
+        f"autoencoder that uses {z}-number codes. What comes out?",
+        [
+            Choice("real", "Samples like the real ones, as varied as the data"),
+            Choice("off", "Things unlike any real sample"),
+            Choice("alike", "Realistic samples, but all alike: only part of the data"),
+        ],
+        answer,
+        because,
+    )
+
+
+def vae_prediction(r: ExplainReport) -> Prediction:
+    """Section 5: whose 2-D codes fit the prior better."""
+    ka = r.holes.by_name("AE").mismatch.gaussian_kl
+    kv = r.holes.by_name("VAE").mismatch.gaussian_kl
+    because = (
+        f"Measured as a KL divergence from the prior, the autoencoder's 2-D codes are {_g(ka)} nats "
+        f"away, the VAE's {_g(kv)} nats"
+        + ("." if kv < ka else ": on this run the VAE's codes did not fit the prior better.")
+    )
+    return Prediction(
+        "vae",
+        "vae",
+        "The prior asks for codes centred at 0 with spread 1 in every direction. Train an "
+        "autoencoder and a VAE with 2-number codes: whose codes come closer to that?",
+        [Choice("vae", "The VAE's"), Choice("ae", "The autoencoder's")],
+        "vae" if kv < ka else "ae",
+        because,
+    )
+
+
+def objective_prediction(r: ExplainReport) -> Prediction:
+    """Section 6: is the ELBO above or below log p(x)?"""
+    o = r.objective
+    because = (
+        f"Importance-sampled log p(x) with {o.iw_samples} samples per test point: "
+        f"{_g(o.log_likelihood)} ± {_g(o.log_likelihood_se)} nats; the ELBO over the same samples: "
+        f"{_g(o.elbo_k)} nats."
+    )
+    if o.gap > 0:
+        answer: str | None = "below"
+        because += f" The ELBO is {_g(o.gap)} nats below: the true gap is at least this."
+    else:
+        answer = None
+        because += (
+            f" The estimate came out {_g(-o.gap)} nats below the ELBO: with {o.iw_samples} samples "
+            "it is too noisy to show the gap. In theory the ELBO is never above log p(x)."
+        )
+    return Prediction(
+        "objective",
+        "objective",
+        "The VAE maximises the ELBO because log p(x) cannot be computed directly. On your test "
+        "samples, where does the ELBO sit against log p(x)?",
+        [
+            Choice("above", "Above log p(x)"),
+            Choice("equal", "Equal to log p(x)"),
+            Choice("below", "Below log p(x)"),
+        ],
+        answer,
+        because,
+    )
+
+
+def _low_beta_scores(r: ExplainReport) -> tuple[Any, Any, float, float] | None:
+    """(smallest-β point, β≈1 point, their sample scores), when the sweep measured both."""
+    ends = _sweep_ends(r)
+    if ends is None:
+        return None
+    lo, one, _ = ends
+    s_lo = sample_score(lo) if getattr(lo, "precision", None) is not None else None
+    s_one = sample_score(one) if getattr(one, "precision", None) is not None else None
+    if lo is one or one.beta <= 0 or s_lo is None or s_one is None:
+        return None
+    return lo, one, s_lo, s_one
+
+
+def _collapsed(p: Any) -> bool:
+    """Section 7's rule for posterior collapse at one β."""
+    return p.active_units == 0 or p.samples_spread < COLLAPSE_SPREAD
+
+
+def balance_predictions(r: ExplainReport) -> list[Prediction]:
+    """Section 7: what reconstruction only does to the codes, and what (nearly) KL only does."""
+    out = []
+    low = _low_beta_scores(r)
+    if low is not None:
+        lo, one, s_lo, s_one = low
+        what = "reconstruction only" if lo.beta == 0 else "the smallest KL weight in the sweep"
+        because = (
+            f"At β = {lo.beta:g} the codes carry {_g(lo.rate)} nats about each sample (the rate), "
+            f"at β = {one.beta:g} {_g(one.rate)}. Decodings of prior draws score {_g(s_lo, 2)} on "
+            f"the lower of precision and recall at β = {lo.beta:g}, {_g(s_one, 2)} at "
+            f"β = {one.beta:g}"
+        )
+        if lo.active_units == 0:
+            answer = "collapse"
+            because += f"; no latent unit is in use at β = {lo.beta:g}."
+        elif s_one - s_lo >= SHOWN:
+            answer = "holes"
+            because += f": a fall of {_g(s_one - s_lo, 2)}, the holes of section 4 are back."
+        else:
+            answer = "same"
+            because += ": the holes did not come back in this sweep."
+        out.append(
+            Prediction(
+                "balance-low",
+                "balance",
+                f"Train the VAE again with the KL term weighted by β = {lo.beta:g} ({what}). "
+                f"Compared with β = {one.beta:g}, what happens to its codes?",
+                [
+                    Choice("holes", "They spread out and holes open: prior draws decode worse"),
+                    Choice("same", "Little changes: prior draws decode about as well"),
+                    Choice("collapse", "They stop carrying information about the sample"),
+                ],
+                answer,
+                because,
+            )
+        )
+    ends = _sweep_ends(r)
+    if ends is not None:
+        _, _, hi = ends
+        z = r.sweep.model.get("latent_dim", len(hi.unit_variances))
+        because = (
+            f"At β = {hi.beta:g}, {hi.active_units} of {z} latent units are in use and decoded prior "
+            f"draws lie {_g(hi.samples_spread)}× as far from the average training sample as real "
+            "samples do"
+        )
+        out_spread = getattr(hi, "output_spread", None)
+        if out_spread is not None:
+            because += (
+                f"; reconstructions of different test samples keep {_pct(out_spread)} of the data's variance"
+            )
+        if _collapsed(hi):
+            answer = "collapse"
+            because += ": posterior collapse."
+        else:
+            answer = "varied" if hi.samples_spread >= 0.75 else "bland"
+            because += ": full posterior collapse did not show up in this sweep."
+        out.append(
+            Prediction(
+                "balance-high",
+                "balance",
+                f"And with β = {hi.beta:g}, where the KL term dominates?",
+                [
+                    Choice("varied", "Decodings stay about as varied as the data"),
+                    Choice("bland", "Decodings get blander, but still depend on the code"),
+                    Choice("collapse", "The decoder outputs nearly the same sample whatever the code"),
+                ],
+                answer,
+                because,
+            )
+        )
+    return out
+
+
+def generation_prediction(r: ExplainReport) -> Prediction | None:
+    """Section 8: how varied a VAE's new samples are."""
+    ends = _sweep_ends(r)
+    if ends is None:
+        return None
+    _, one, _ = ends
+    s = one.samples_spread
+    because = (
+        f"Decoded prior draws of the β = {one.beta:g} VAE lie {_g(s)}× as far from the average "
+        "training sample as real test samples do"
+    )
+    pr = _pr(one)
+    if pr is not None:
+        because += (
+            f"; {_pct(pr[0])} of them fall among real samples (precision) and they come near "
+            f"{_pct(pr[1])} of the model's reconstructions of real samples (recall)"
+        )
+    return Prediction(
+        "generation",
+        "generation",
+        f"Draw codes from the prior and decode them with a VAE (β = {one.beta:g}, from section 7's "
+        "sweep). How far will the new samples lie from the average sample, against real ones?",
+        [
+            Choice("less", "Much closer: under 0.75 times as far, blander than real samples"),
+            Choice("same", "About as far: 0.75 to 1.25 times"),
+            Choice("more", "Farther: over 1.25 times, wilder than real samples"),
+        ],
+        "less" if s < 0.75 else "same" if s <= 1.25 else "more",
+        because + ".",
+    )
+
+
+def result_prediction(r: ExplainReport) -> Prediction:
+    """Section 9: log p(x) as an anomaly score."""
+    t = r.typicality
+    share = t.shuffled_below_threshold
+    return Prediction(
+        "result",
+        "result",
+        "Shuffle the values inside each test sample (same values, random places) and score real "
+        "and shuffled samples with the VAE's log p(x). What share of shuffled samples will score "
+        "below the lowest 1% of real ones, and so be flagged as anomalies?",
+        [
+            Choice("most", "90% or more"),
+            Choice("some", "50% to 90%"),
+            Choice("few", "Under 50%"),
+        ],
+        "most" if share >= 0.9 else "some" if share >= 0.5 else "few",
+        f"Real test samples score log p(x) = {_g(t.real_mean)} nats on average, shuffled ones "
+        f"{_g(t.shuffled_mean)}; {_pct(share)} of shuffled samples fall below the real samples' "
+        f"1st percentile ({_g(t.threshold_1pct)} nats).",
+    )
+
+
+def predictions(report: ExplainReport) -> list[Prediction]:
+    """Every question this run can answer, in storyline order.
+
+    Parameters
+    ----------
+    report : ExplainReport
+        From `vaelab.report.explain.run_explain`.
+
+    Returns
+    -------
+    list of Prediction
+        Sections whose numbers are missing ask nothing.
+    """
+    found = [
+        curse_prediction(report),
+        reduce_prediction(report),
+        autoencoder_prediction(report),
+        holes_prediction(report),
+        vae_prediction(report),
+        objective_prediction(report),
+        *balance_predictions(report),
+        generation_prediction(report),
+        result_prediction(report),
+    ]
+    return [p for p in found if p is not None]
+
+
+# ---------------------------------------------------------------- the self-check
+
+
+def self_check(r: ExplainReport) -> list[CheckItem]:
+    """The storyline's six questions, each answered with this run's numbers.
+
+    Parameters
+    ----------
+    r : ExplainReport
+
+    Returns
+    -------
+    list of CheckItem
+        Six items, in storyline order.
+    """
+    lo_d, c_lo, hi_d, c_hi = _contrast(r)
+    k, n = r.pca.k_for_90, r.pca.n_features
+    shrink = (
+        f"on this run the relative gap between a random point's farthest and nearest neighbour "
+        f"fell from {_g(c_lo)} in {lo_d} dimensions to {_g(c_hi)} in {hi_d}"
+        if c_hi < c_lo
+        else f"on this run the relative gap between farthest and nearest did not shrink from {lo_d} "
+        f"to {hi_d} dimensions (the effect did not show)"
+    )
+    kept = (
+        f"PCA keeps 90% of your data's variation with {k} of its {n} directions"
+        if k is not None
+        else f"on your data even 100 PCA directions keep less than 90% of the {n}"
+    )
+    a1 = (
+        "In many dimensions data is sparse and distances stop telling points apart: "
+        f"{shrink}. Real data usually lies near a much smaller space: {kept}. A short code that keeps "
+        "what matters makes comparing, picturing and learning possible again."
+    )
+
+    holes = _holes_scores(r)
+    ka2 = r.holes.by_name("AE").mismatch.gaussian_kl
+    kv2 = r.holes.by_name("VAE").mismatch.gaussian_kl
+    if holes is not None:
+        z, (pa, ra), (pv, rv), ka = holes
+        sa, sv = min(pa, ra), min(pv, rv)
+        a2 = (
+            "Nothing in an autoencoder's training says where codes should lie or what the space "
+            f"between them means. Here its {z}-number codes sit {_g(ka)} nats (KL) from N(0, I), so "
+            f"codes drawn from N(0, I) and decoded score precision {_g(pa, 2)} and recall "
+            f"{_g(ra, 2)}, against {_g(pv, 2)} and {_g(rv, 2)} for the VAE."
+            + (
+                f" They {_failure(pa, ra)}."
+                if sv - sa >= SHOWN
+                else " On this run the difference did not show at this code size."
+            )
+            + " Sampling an autoencoder needs a second model of where its codes lie."
+        )
+        vae_gen = (
+            f" Its prior draws score {_g(sv, 2)} on the lower of precision and recall, the "
+            f"autoencoder's {_g(sa, 2)}."
+        )
+    else:
+        a2 = (
+            "Nothing in an autoencoder's training says where codes should lie or what the space "
+            f"between them means: its 2-D codes here sit {_g(ka2)} nats (KL) from N(0, I)."
+        )
+        vae_gen = ""
+    a3 = (
+        "It decides in advance where codes live (the prior N(0, I)), gives each sample a cloud "
+        "q(z|x) = N(μ(x), σ²(x)) instead of a point, trains on draws z = μ + σ·ε from that cloud, and "
+        "adds a KL term that pulls every cloud towards the prior. On this run its 2-D codes are "
+        f"{_g(kv2)} nats from the prior, the autoencoder's {_g(ka2)}." + vae_gen
+    )
+
+    a4 = (
+        "The reconstruction term makes codes informative: the decoder must rebuild x from them. "
+        "The KL term (the rate) keeps each code cloud close to the prior, so the code space has no "
+        "holes."
+    )
+    low, ends = _low_beta_scores(r), _sweep_ends(r)
+    if low is not None:
+        lo, one, s_lo, s_one = low
+        a4 += (
+            f" Reconstruction only (β = {lo.beta:g}): rate {_g(lo.rate)} nats, and prior draws "
+            f"score {_g(s_lo, 2)} against {_g(s_one, 2)} at β = {one.beta:g}"
+            + (": holes open." if s_one - s_lo >= SHOWN else ": on this run the holes did not come back.")
+        )
+    if ends is not None:
+        hi = ends[2]
+        a4 += (
+            f" Nearly KL only (β = {hi.beta:g}): rate {_g(hi.rate)} nats, {hi.active_units} latent "
+            f"units in use, decoded prior draws {_g(hi.samples_spread)}× as far from the average "
+            "sample as real ones"
+            + (
+                ": posterior collapse, the decoder outputs about the same sample whatever the code."
+                if _collapsed(hi)
+                else ": on this run the codes did not collapse fully."
+            )
+        )
+
+    o = r.objective
+    a5 = (
+        "log p(x) = ELBO + KL(q(z|x) ‖ p(z|x)), and a KL divergence is never negative, so the ELBO "
+        "is never above log p(x); the shortfall is how far the encoder's q(z|x) is from the true "
+        f"posterior p(z|x). Here the ELBO is {_g(o.elbo_k)} nats and the importance-sampled "
+        f"log p(x) {_g(o.log_likelihood)} ± {_g(o.log_likelihood_se)}: "
+        + (
+            f"{_g(o.gap)} nats below."
+            if o.gap > 0
+            else "the estimate is too noisy to show the gap on this run."
+        )
+        + f" On the exact linear model the shortfall is {_g(r.linear.linear_vae_posterior_kl)} nats."
+    )
+
+    g = r.generation
+    a6 = (
+        "Draw a code z from the prior N(0, I) and decode it; to blend two samples, decode codes on "
+        "the line between theirs."
+    )
+    if ends is not None:
+        one = ends[1]
+        pr = _pr(one)
+        a6 += (
+            f" On this run the β = {one.beta:g} VAE's new samples lie {_g(one.samples_spread)}× as "
+            "far from the average sample as real ones"
+            + (f", with precision {_g(pr[0], 2)} and recall {_g(pr[1], 2)}." if pr is not None else ".")
+        )
+    a6 += (
+        f" Section 8 decodes a {g.grid_size}×{g.grid_size} grid of prior quantiles "
+        f"{_g(g.quantile_min)} to {_g(g.quantile_max)}: the whole 2-D map in one picture."
+    )
+    return [
+        CheckItem("Why reduce dimension?", a1),
+        CheckItem("Why can't an autoencoder's codes simply be sampled?", a2),
+        CheckItem("What does the VAE change?", a3),
+        CheckItem("What does each loss term do, and what do you get with only one?", a4),
+        CheckItem("Why is the ELBO a lower bound, and how far below log p(x) is it here?", a5),
+        CheckItem("How do you generate new samples?", a6),
+    ]
+
+
+# ---------------------------------------------------------------- figures: page and markdown
+
+
+def _e(s: str) -> str:
+    return html.escape(s, quote=True)
+
+
+@dataclass
+class Questions:
+    """A section's predict-first questions: forms on the page, question and answer in markdown."""
+
+    items: list[Prediction]
+
+    def html(self) -> str:
+        forms = []
+        for p in self.items:
+            fid = f"predict-{p.id}"
+            radios = "".join(
+                f'<label class="predict-choice" data-key="{_e(c.key)}"><input type="radio" '
+                f'name="{fid}" value="{_e(c.key)}"> <span>{_e(c.label)}</span></label>'
+                for c in p.choices
+            )
+            forms.append(
+                f'<form class="predict" id="{fid}" data-predict="{_e(p.id)}" novalidate>'
+                f'<fieldset><legend id="{fid}-q"><span class="predict-tag">Predict first.</span> '
+                f"{_e(p.question)}</legend>{radios}</fieldset>"
+                '<div class="predict-actions"><button type="submit">Check my prediction</button> '
+                '<button type="button" class="predict-skip">Skip: show me the numbers</button></div>'
+                '<p class="predict-note" aria-live="polite"></p>'
+                f'<div class="predict-reveal" id="{fid}-reveal" tabindex="-1" role="group" '
+                f'aria-label="This run\'s answer" hidden></div></form>'
+            )
+        return "".join(forms)
+
+    def markdown(self) -> Markdown:
+        lines = []
+        for p in self.items:
+            lines += [f"**Predict first.** {p.question}", ""]
+            lines += [f"- {c.label}" for c in p.choices]
+            label = p.answer_label()
+            head = f"This run's answer: {label}." if label else "This run's numbers do not decide it."
+            lines += ["", f"*{head}* {p.because}", ""]
+        return lines, {}
+
+    def data(self) -> dict[str, Any]:
+        return {
+            "predict": {
+                p.id: {
+                    "section": p.section,
+                    "choices": {c.key: c.label for c in p.choices},
+                    "answer": p.answer,
+                    "because": p.because,
+                }
+                for p in self.items
+            }
+        }
+
+
+@dataclass
+class SelfCheck:
+    """The six storyline questions: a text box and a reveal each; question and answer in markdown."""
+
+    items: list[CheckItem]
+
+    def html(self) -> str:
+        parts = []
+        for i, c in enumerate(self.items, 1):
+            cid = f"check-{i}"
+            parts.append(
+                f'<div class="check" id="{cid}"><h3 id="{cid}-q">{i}. {_e(c.question)}</h3>'
+                f'<label for="{cid}-text">Your answer, in a few words (it stays in this page):</label>'
+                f'<textarea id="{cid}-text" rows="2"></textarea>'
+                f'<button type="button" class="check-show" aria-controls="{cid}-a" '
+                'aria-expanded="false">Show the answer</button>'
+                '<p class="check-note" aria-live="polite"></p>'
+                f'<div class="check-answer" id="{cid}-a" tabindex="-1" hidden>'
+                f"<strong>This run's answer.</strong> {_e(c.answer)}</div></div>"
+            )
+        return '<div class="selfcheck">' + "".join(parts) + "</div>"
+
+    def markdown(self) -> Markdown:
+        lines = []
+        for i, c in enumerate(self.items, 1):
+            lines += [f"**{i}. {c.question}**", "", f"*This run's answer.* {c.answer}", ""]
+        return lines, {}
+
+    def data(self) -> dict[str, Any]:
+        return {}
+
+
+def self_check_section(report: ExplainReport) -> Section:
+    """The last section: the six questions, answers hidden until the reader has a go."""
+    return Section(
+        "selfcheck",
+        "10. Check yourself",
+        [
+            "Six questions that sum up the page. Answer each in your own words first, then compare "
+            "with the answer built from this run's numbers."
+        ],
+        figures=[SelfCheck(self_check(report))],
+    )
+
+
+def add_predictions(report: ExplainReport, sections: list[Section]) -> list[Section]:
+    """``sections`` with each one's questions as its first figure, and the self-check at the end.
+
+    Parameters
+    ----------
+    report : ExplainReport
+    sections : list of Section
+        From the storyline; changed in place.
+
+    Returns
+    -------
+    list of Section
+    """
+    by_section: dict[str, list[Prediction]] = {}
+    for p in predictions(report):
+        by_section.setdefault(p.section, []).append(p)
+    for sec in sections:
+        if sec.id in by_section:
+            sec.figures.insert(0, Questions(by_section[sec.id]))
+    return [*sections, self_check_section(report)]
