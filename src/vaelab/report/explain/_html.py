@@ -173,5 +173,6 @@ in explain.json next to this file.</p>
 </main>
 <script type="application/json" id="vaelab-data">{data_json}</script>
 <script>{_asset("explain.js")}</script>
+<script>{_asset("predict.js")}</script>
 </body></html>
 """
