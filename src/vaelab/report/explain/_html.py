@@ -10,6 +10,7 @@ from importlib import resources
 from latex2mathml.converter import convert
 
 from vaelab.report.explain._figures import b64_array, merge_data
+from vaelab.report.explain._lab import lab_html, lab_json
 from vaelab.report.explain._schema import ExplainReport
 from vaelab.report.explain._sections import build_sections, used_terms
 from vaelab.report.explain._text import Section, Term
@@ -150,11 +151,21 @@ def render_html(report: ExplainReport) -> str:
     d, cfg = report.data, report.config
     data_json = json.dumps(page_data(report, sections), separators=(",", ":")).replace("</", "<\\/")
     terms = used_terms(sections)
-    nav = '<li><a href="#glossary">Words used on this page</a></li>' + "".join(
-        f'<li><a href="#{s.id}">{html.escape(s.title[3:])}</a></li>' for s in sections
-    )
+    nav_items = [f'<li><a href="#{s.id}">{html.escape(s.title[3:])}</a></li>' for s in sections]
     linked: set[str] = set()
-    body = "\n".join([glossary_html(terms), *(_section_html(s, terms, linked) for s in sections)])
+    parts = [_section_html(s, terms, linked) for s in sections]
+    lab_script = ""
+    if report.lab is not None:  # the training lab, right after the balance of the two terms
+        at = next((i + 1 for i, s in enumerate(sections) if s.id == "balance"), len(sections))
+        parts.insert(at, lab_html(report.lab, d.n_features))
+        lab_nav = '<ul><li><a href="#lab">Lab: train the two models yourself</a></li></ul></li>'
+        nav_items[at - 1] = nav_items[at - 1].removesuffix("</li>") + lab_nav  # keeps the numbering
+        lab_script = (
+            f'<script type="application/json" id="vaelab-lab">{lab_json(report.lab, d)}</script>\n'
+            f"<script>{_asset('lab.js')}</script>"
+        )
+    nav = '<li><a href="#glossary">Words used on this page</a></li>' + "".join(nav_items)
+    body = "\n".join([glossary_html(terms), *parts])
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -174,5 +185,6 @@ in explain.json next to this file.</p>
 <script type="application/json" id="vaelab-data">{data_json}</script>
 <script>{_asset("explain.js")}</script>
 <script>{_asset("predict.js")}</script>
+{lab_script}
 </body></html>
 """

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from vaelab.report.explain import _stages as st
 from vaelab.report.explain._config import ExplainConfig
+from vaelab.report.explain._lab import lab_stage
 from vaelab.report.explain._schema import ExplainReport
 from vaelab.training.threads import default_num_threads, torch_threads
 
@@ -119,6 +120,7 @@ def _run(cfg: ExplainConfig, say: Progress, progress: bool) -> ExplainReport:
         )
 
     compare, contrast, typicality = stage("what you end up with", result)
+    lab = stage("lab data", lab_stage, data, cfg)
     for key, m in compare.methods.items():
         if not m.available:  # an optional package (umap-learn) that is not installed
             unavailable[key] = f"{m.label} was not run ({'; '.join(m.notes)})"
@@ -142,4 +144,5 @@ def _run(cfg: ExplainConfig, say: Progress, progress: bool) -> ExplainReport:
         stage.timings,
         training,
         unavailable,
+        lab=lab,
     )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from vaelab.experiments.curse import (
 )
 from vaelab.experiments.holes import HolesComparison
 from vaelab.experiments.sweep import BetaSweep
+
+if TYPE_CHECKING:
+    from vaelab.report.explain._lab import LabData
 
 
 def page_field() -> Any:
@@ -269,6 +272,7 @@ class ExplainReport:
     timings: dict[str, float]  # seconds per stage, and "total"
     training: dict[str, TrainingRecord]  # every trained model's budget and validation curve
     unavailable: dict[str, str] = field(default_factory=dict)  # what was not measured, why
+    lab: LabData | None = None  # the in-page training lab's samples (`_lab.lab_stage`)
 
     def to_dict(self) -> dict[str, Any]:
         """The numbers: what explain.json holds."""
