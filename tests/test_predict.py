@@ -121,7 +121,12 @@ def test_vae_answer_follows_the_kl_to_the_prior(report):
 def test_elbo_is_below_unless_the_estimate_is_too_noisy(report):
     o = report.objective
     below = pr.objective_prediction(replace(report, objective=replace(o, gap=1.5)))
-    assert below.answer == "below" and "1.5 nats below" in below.because
+    assert below.answer == "mid" and "1.5 nats below" in below.because
+
+    def answer(gap):
+        return pr.objective_prediction(replace(report, objective=replace(o, gap=gap))).answer
+
+    assert (answer(0.4), answer(10.0), answer(25.0)) == ("near", "mid", "far")
     noisy = pr.objective_prediction(replace(report, objective=replace(o, gap=-0.2)))
     assert noisy.answer is None and "too noisy" in noisy.because
 

@@ -277,7 +277,11 @@ def vae_prediction(r: ExplainReport) -> Prediction:
 
 
 def objective_prediction(r: ExplainReport) -> Prediction:
-    """Section 6: is the ELBO above or below log p(x)?"""
+    """Section 6: is the ELBO above or below log p(x), and by how much?
+
+    The section's words already say that the ELBO is a lower bound, so the choices
+    also ask how far below it sits on the reader's data.
+    """
     o = r.objective
     because = (
         f"Importance-sampled log p(x) with {o.iw_samples} samples per test point: "
@@ -285,7 +289,7 @@ def objective_prediction(r: ExplainReport) -> Prediction:
         f"{_g(o.elbo_k)} nats."
     )
     if o.gap > 0:
-        answer: str | None = "below"
+        answer: str | None = "near" if o.gap < 1 else "mid" if o.gap <= 10 else "far"
         because += f" The ELBO is {_g(o.gap)} nats below: the true gap is at least this."
     else:
         answer = None
@@ -297,11 +301,12 @@ def objective_prediction(r: ExplainReport) -> Prediction:
         "objective",
         "objective",
         "The VAE maximises the ELBO because log p(x) cannot be computed directly. On your test "
-        "samples, where does the ELBO sit against log p(x)?",
+        "samples, where will the ELBO sit against an importance-sampled estimate of log p(x)?",
         [
             Choice("above", "Above log p(x)"),
-            Choice("equal", "Equal to log p(x)"),
-            Choice("below", "Below log p(x)"),
+            Choice("near", "Below, by less than 1 nat"),
+            Choice("mid", "Below, by 1 to 10 nats"),
+            Choice("far", "Below, by more than 10 nats"),
         ],
         answer,
         because,
@@ -535,8 +540,8 @@ def self_check(r: ExplainReport) -> list[CheckItem]:
             + " Sampling an autoencoder needs a second model of where its codes lie."
         )
         vae_gen = (
-            f" Its prior draws score {_g(sv, 2)} on the lower of precision and recall, the "
-            f"autoencoder's {_g(sa, 2)}."
+            f" With {z}-number codes its prior draws score {_g(sv, 2)} on the lower of precision "
+            f"and recall, the autoencoder's {_g(sa, 2)}."
         )
     else:
         a2 = (
