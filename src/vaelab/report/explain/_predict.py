@@ -340,7 +340,7 @@ def balance_predictions(r: ExplainReport) -> list[Prediction]:
         what = "reconstruction only" if lo.beta == 0 else "the smallest KL weight in the sweep"
         because = (
             f"At β = {lo.beta:g} the codes carry {_g(lo.rate)} nats about each sample (the rate), "
-            f"at β = {one.beta:g} {_g(one.rate)}. Decodings of prior draws score {_g(s_lo, 2)} on "
+            f"at β = {one.beta:g} they carry {_g(one.rate)}. Decodings of prior draws score {_g(s_lo, 2)} on "
             f"the lower of precision and recall at β = {lo.beta:g}, {_g(s_one, 2)} at "
             f"β = {one.beta:g}"
         )
