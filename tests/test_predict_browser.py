@@ -145,6 +145,8 @@ def test_a_question_is_answered_by_keyboard_and_the_run_answers_beside_it(built,
     assert section.locator(".predict-wait").is_visible()
     section.screenshot(path=str(artifacts / "objective-before.png"))
 
+    groups = page.get_by_role("radiogroup", name="Predict first.")  # named by their question
+    assert groups.count() == len(_data(page))
     _tab_into(page, "predict-objective")
     a = _active(page)
     assert (a["type"], a["form"]) == ("radio", "predict-objective")

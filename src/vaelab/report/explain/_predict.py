@@ -647,7 +647,8 @@ class Questions:
             )
             forms.append(
                 f'<form class="predict" id="{fid}" data-predict="{_e(p.id)}" novalidate>'
-                f'<fieldset><legend id="{fid}-q"><span class="predict-tag">Predict first.</span> '
+                f'<fieldset role="radiogroup" aria-labelledby="{fid}-q">'
+                f'<legend id="{fid}-q"><span class="predict-tag">Predict first.</span> '
                 f"{_e(p.question)}</legend>{radios}</fieldset>"
                 '<div class="predict-actions"><button type="submit">Check my prediction</button> '
                 '<button type="button" class="predict-skip">Skip: show me the numbers</button></div>'

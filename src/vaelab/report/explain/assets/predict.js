@@ -8,9 +8,15 @@
   "use strict";
   var DATA = JSON.parse(document.getElementById("vaelab-data").textContent);
   var Q = DATA.predict || {};
-  var KEY = "vaelab-predict:" + location.pathname;
+  // One record per page and run: a rebuilt page (new numbers) at the same path starts afresh.
+  var KEY = "vaelab-predict:" + location.pathname + ":" + hash(JSON.stringify(Q));
   var chosen = {};  // question id → choice key, or "" when skipped
 
+  function hash(text) {  // djb2, as hex: enough to tell runs apart
+    var h = 5381;
+    for (var i = 0; i < text.length; i++) h = ((h * 33) ^ text.charCodeAt(i)) >>> 0;
+    return h.toString(16);
+  }
   function load() {
     try { return JSON.parse(localStorage.getItem(KEY) || "{}") || {}; } catch (e) { return {}; }
   }
@@ -118,7 +124,8 @@
   var before = load();
   Object.keys(before).forEach(function (id) {
     var form = document.getElementById("predict-" + id);
-    if (form && Q[id] && !(id in chosen)) reveal(form, before[id], false);
+    var key = before[id], ok = Q[id] && (key === "" || key in Q[id].choices);
+    if (form && ok && !(id in chosen)) reveal(form, key, false);
   });
 
   // ---- the self-check: a go first, then the answer ------------------------------------
