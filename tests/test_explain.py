@@ -148,7 +148,7 @@ def test_cli_quick_markdown(tmp_path):
     assert res.exit_code == 0, res.output
     md = (tmp_path / "explain.md").read_text()
     numbers = json.loads((tmp_path / "explain.json").read_text())
-    assert md.count("\n## ") == 10  # the glossary and the nine steps
+    assert md.count("\n## ") == 11  # the glossary, the nine steps and the self-check
     assert (tmp_path / "figures" / "curse_contrast.png").exists()
     # the ELBO sentence carries this run's number, and the bound holds
     o = numbers["objective"]
