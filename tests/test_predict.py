@@ -7,7 +7,8 @@ from dataclasses import replace
 import pytest
 
 from vaelab.report.explain import _predict as pr
-from vaelab.report.explain._predict import Questions, SelfCheck
+from vaelab.report.explain._predict import Questions
+from vaelab.report.explain._selfcheck import SelfCheck, self_check
 
 
 @pytest.fixture(scope="module")
@@ -179,18 +180,16 @@ def test_generation_and_typicality_answers_follow_their_numbers(report):
 
 
 def test_self_check_answers_cite_this_runs_numbers(report):
-    items = pr.self_check(report)
+    items = self_check(report)
     assert len(items) == 6
     o = report.objective
     assert f"{o.gap:.3g} nats below" in items[4].answer
-    noisy = pr.self_check(replace(report, objective=replace(o, gap=-0.2)))[4].answer
+    noisy = self_check(replace(report, objective=replace(o, gap=-0.2)))[4].answer
     assert "too noisy" in noisy and "nats below." not in noisy
     assert f"{report.pca.k_for_90} of its {report.pca.n_features} directions" in items[0].answer
     assert (
         "holes open"
-        in pr.self_check(_sweep_with(report, {"precision": 0.0, "own_recall": 1.0, "active_units": 3}))[
-            3
-        ].answer
+        in self_check(_sweep_with(report, {"precision": 0.0, "own_recall": 1.0, "active_units": 3}))[3].answer
     )
 
 

@@ -10,6 +10,7 @@ from vaelab.report.explain import _figures as fig
 from vaelab.report.explain import _text as txt
 from vaelab.report.explain._predict import add_predictions
 from vaelab.report.explain._schema import ExplainReport
+from vaelab.report.explain._selfcheck import self_check_section
 from vaelab.report.explain._text import Section
 
 # (words from the report's numbers, figures from its arrays), in storyline order
@@ -64,8 +65,8 @@ def build_sections(report: ExplainReport, predict: bool = True) -> list[Section]
     report : ExplainReport
         From `vaelab.report.explain.run_explain`.
     predict : bool
-        Ask a question before each section's numbers and end with the self-check
-        (`vaelab.report.explain._predict`).
+        Ask a question before each section's numbers (`vaelab.report.explain._predict`) and
+        end with the self-check (`vaelab.report.explain._selfcheck`).
 
     Returns
     -------
@@ -76,4 +77,6 @@ def build_sections(report: ExplainReport, predict: bool = True) -> list[Section]
         sec = words(report)
         sec.figures = figures(report)
         sections.append(sec)
-    return add_predictions(report, sections) if predict else sections
+    if not predict:
+        return sections
+    return [*add_predictions(report, sections), self_check_section(report)]
