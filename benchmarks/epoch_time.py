@@ -10,7 +10,14 @@ reference as written (fp32). With ``--compile`` vaelab with
 ``TrainConfig(compile=True)`` (torch.compile of the training forward) joins each
 round; its compile time falls in the warm-up round, which is not counted.
 
-    python benchmarks/epoch_time.py [--repeats 3] [--threads N] [--compile]
+With ``--floor`` each round also measures the bf16 step floor of
+``benchmarks/epoch_floor.py`` (bf16 matmuls, fused Adam, weight casts, softplus and
+sigmoid of the logits, each alone), so ``vaelab bf16 / floor`` is a ratio within one
+round; the table reports its median. ``--breakdown`` then times one epoch of
+vaelab's bf16 step by phase (data, forward, backward, optimizer) and splits
+forward and backward into matmuls and the rest with torch.profiler.
+
+    python benchmarks/epoch_time.py [--repeats 3] [--threads N] [--compile] [--floor] [--breakdown]
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import argparse
 import statistics
 
 import _machine
+import epoch_floor
 import reference_vae
 from _report import command_line, table, write_section
 
@@ -34,6 +42,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: vaelab's rule)")
     p.add_argument("--precisions", default="fp32,bf16")
     p.add_argument("--compile", action="store_true", help="also time vaelab with TrainConfig(compile=True)")
+    p.add_argument("--floor", action="store_true", help="also measure the bf16 step floor in every round")
+    p.add_argument("--breakdown", action="store_true", help="time vaelab's bf16 step by phase")
     p.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md")
     args = p.parse_args()
     threads = _machine.set_threads(args.threads)
@@ -55,6 +65,7 @@ def main() -> None:
         else:
             state[name, prec] = VAE(ModelConfig(input_shape=(784,), latent_dim=20, hidden=(400,)))
     times: dict[tuple[str, str], list[_machine.Timer]] = {c[:2]: [] for c in configs}
+    floors: list[float] = []
     for rep in range(args.repeats + 1):  # the first round is a warm-up
         line = []
         for name, prec, compiled in configs:
@@ -70,6 +81,11 @@ def main() -> None:
             line.append(f"{name} {prec} {t.wall:.2f}s")
             if rep > 0:
                 times[name, prec].append(t)
+        if args.floor:
+            floor = sum(epoch_floor.PARTS[k]() for k in epoch_floor.STEP)
+            line.append(f"bf16 step floor {floor:.2f}s")
+            if rep > 0:
+                floors.append(floor)
         print(f"round {rep}: " + " | ".join(line), flush=True)
 
     def ratio(base: tuple[str, str], key: tuple[str, str], attr: str) -> float:
@@ -96,6 +112,17 @@ def main() -> None:
                 if (name, prec) == ("vaelab", "bf16"):
                     as_written = f"**{as_written}**"
         rows.append([prec, name, f"{w:.2f}", f"{c:.2f}", f"{gflop / c:.0f}", same, as_written])
+    parts = []
+    if floors and ("vaelab", "bf16") in times:
+        per_round = [t.wall / f for t, f in zip(times["vaelab", "bf16"], floors, strict=True)]
+        parts.append(
+            f"bf16 step floor (`benchmarks/epoch_floor.py`'s four parts, measured in every round): median "
+            f"{statistics.median(floors):.2f} s. **vaelab bf16 epoch / floor, median of per-round ratios: "
+            f"{statistics.median(per_round):.2f}×** (rounds: {', '.join(f'{r:.2f}' for r in per_round)}; "
+            "target: at most 1.25×)."
+        )
+    if args.breakdown:
+        parts.append(breakdown(splits.train))
     body = "\n\n".join(
         [
             f"Command: `{command_line()}`",
@@ -118,11 +145,78 @@ def main() -> None:
                 ],
                 rows,
             ),
+            *parts,
         ]
     )
     print(body)
     if not args.no_write:
         write_section("epoch-time", "(a) Epoch time at the identical protocol", body)
+
+
+def breakdown(train, steps: int = 469) -> str:
+    """One epoch of vaelab's bf16 step (as `fit` runs it) timed by phase; a markdown table."""
+    import time
+
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from vaelab.core.inference import as_flat_tensor
+    from vaelab.training.loop import _adam
+
+    x = as_flat_tensor(train, torch.device("cpu"))
+    vae = VAE(ModelConfig(input_shape=(784,), latent_dim=20, hidden=(400,)))
+    opt = _adam(vae, TrainConfig(lr=1e-3), torch.device("cpu"))
+    perm = torch.randperm(len(x))
+    phases = {"data": 0.0, "forward": 0.0, "backward": 0.0, "optimizer": 0.0}
+
+    def step(i: int, clock: dict | None) -> None:
+        t0 = time.perf_counter()
+        xb = x[perm[(i * 128) % len(x) :][:128]]
+        t1 = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = vae(xb)
+        t2 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        t3 = time.perf_counter()
+        opt.step()
+        t4 = time.perf_counter()
+        if clock is not None:
+            for k, a, b in (
+                ("data", t0, t1),
+                ("forward", t1, t2),
+                ("backward", t2, t3),
+                ("optimizer", t3, t4),
+            ):
+                clock[k] += b - a
+
+    for i in range(20):
+        step(i, None)
+    for i in range(steps):
+        step(i, phases)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:  # matmul share of forward and backward
+        for i in range(50):
+            step(i, None)
+    mm_names = ("aten::mm", "aten::addmm", "aten::bmm", "aten::matmul", "aten::linear")
+    events = prof.key_averages()
+    mm = sum(e.self_cpu_time_total for e in events if e.key in mm_names)
+    total = sum(e.self_cpu_time_total for e in events)
+    calls = sum(e.count for e in events if e.key.startswith("aten::")) / 50
+    fwd_bwd = phases["forward"] + phases["backward"]
+    mm_s = fwd_bwd * mm / total if total else 0.0
+    rows = [[k, f"{v:.3f}"] for k, v in phases.items()]
+    rows += [
+        ["forward + backward: matmuls (profiler share)", f"{mm_s:.3f}"],
+        ["forward + backward: everything else (element-wise, casts, dispatch)", f"{fwd_bwd - mm_s:.3f}"],
+        ["**all**", f"**{sum(phases.values()):.3f}**"],
+    ]
+    return (
+        f"Breakdown of one epoch ({steps} steps) of vaelab's bf16 step, as `fit` runs it (autocast "
+        "forward, backward, fused Adam), timed phase by phase with perf_counter; the matmul share "
+        "of forward + backward is the self time of the matmul ops in torch.profiler over 50 more "
+        f"steps (the profiler slows small ops, so the share is approximate). The step makes {calls:.0f} "
+        "aten operator calls (nested ones included):\n\n" + table(["phase", "seconds per epoch"], rows)
+    )
 
 
 if __name__ == "__main__":

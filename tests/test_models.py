@@ -166,3 +166,15 @@ def test_fused_bernoulli_log_prob_equals_the_plain_one(d):
         plain = Bernoulli().log_prob(logits.to(dtype).double(), x)  # the same rounded logits
         assert fused.dtype == torch.float32 and fused.shape == ref.shape
         torch.testing.assert_close(fused.double(), plain, rtol=2e-6, atol=1e-4)
+
+
+def test_bernoulli_log_prob_gradient_is_x_minus_sigmoid():
+    gen = torch.Generator().manual_seed(0)
+    logits = (torch.randn(4, 3, 10, generator=gen, dtype=torch.float64) * 3).requires_grad_()
+    x = torch.rand(3, 10, generator=gen, dtype=torch.float64).requires_grad_()  # broadcast over 4
+    assert torch.autograd.gradcheck(Bernoulli().log_prob, (logits, x))
+    # the same values as the plain expression, with and without autograd
+    plain = torch.linalg.vecdot(logits, x) - torch.nn.functional.softplus(logits).sum(-1)
+    torch.testing.assert_close(Bernoulli().log_prob(logits, x), plain, rtol=0, atol=0)
+    with torch.no_grad():
+        torch.testing.assert_close(Bernoulli().log_prob(logits, x), plain, rtol=0, atol=0)

@@ -49,6 +49,8 @@ class Bernoulli(Likelihood):
     def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         # log p = Σ x·l − log(1 + e^l): equal to −BCE-with-logits, about 1.5x faster on
         # CPU (no expanded copy of x, no log-sigmoid buffer); x broadcasts over leading dims
+        if torch.is_grad_enabled() and (params.requires_grad or x.requires_grad):
+            return _BernoulliLogProb.apply(params, x)
         return torch.linalg.vecdot(params, x.to(params.dtype)) - F.softplus(params).sum(-1)
 
     def mean(self, params: torch.Tensor) -> torch.Tensor:
@@ -56,6 +58,31 @@ class Bernoulli(Likelihood):
 
     def sample(self, params: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.bernoulli(torch.sigmoid(params), generator=generator)
+
+
+class _BernoulliLogProb(torch.autograd.Function):
+    """Σ x·l − softplus(l) over the last axis, with its gradient in one expression.
+
+    d/dl = x − sigmoid(l), d/dx = l: one node in the autograd graph instead of the
+    five that autograd records for the plain expression (a training step's loss is
+    built on it). The forward is the same arithmetic as `Bernoulli.log_prob`.
+    """
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(logits, x)
+        return torch.linalg.vecdot(logits, x.to(logits.dtype)) - F.softplus(logits).sum(-1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        logits, x = ctx.saved_tensors
+        g = grad.unsqueeze(-1)  # (..., 1)
+        grad_logits = grad_x = None
+        if ctx.needs_input_grad[0]:
+            grad_logits = (x.to(logits.dtype) - torch.sigmoid(logits)).mul_(g)
+        if ctx.needs_input_grad[1]:
+            grad_x = (logits * g).sum_to_size(x.shape).to(x.dtype)
+        return grad_logits, grad_x
 
 
 def softplus_groups(d: int, most: int = 64) -> int:
