@@ -209,7 +209,8 @@
   var XS = null;  // (N, D) float32, once unpacked
   var MAXB = Math.max(BATCH, N_SHOW, 8);
   var S = { ae: null, vae: null, step: 0, beta: 1, klOn: true, lr: Math.pow(10, -2.5),
-            rng: null, order: null, pos: 0, hist: [], playing: false, target: 0, preset: null };
+            rng: null, order: null, pos: 0, hist: [], playing: false, target: 0, preset: null,
+            playedAt: 0, movedMs: null };
   var XB = new Float32Array(BATCH * D), EPS = new Float32Array(BATCH * 2), ZERO = new Float32Array(BATCH * 2);
   var DRAWS = (function () {  // fixed prior draws: 8 decoded, N_DRAWS for the gaps measure
     var r = Rng(7), z = new Float32Array(N_DRAWS * 2);
@@ -400,6 +401,7 @@
   var lastStats = null;
   function render() {
     var st = stats(); lastStats = st;
+    if (S.playing && S.movedMs === null) S.movedMs = performance.now() - S.playedAt;  // play → first redraw
     ["ae", "vae"].forEach(function (k) {
       var m = S[k];
       drawPlane($("lab-plane-" + k), codesOf(m, false));
@@ -425,6 +427,7 @@
   function setPlaying(on) {
     S.playing = on; $("lab-play").disabled = on; $("lab-pause").disabled = !on;
     if (!on) S.target = 0;
+    if (on) { S.playedAt = performance.now(); S.movedMs = null; }
     if (on) requestAnimationFrame(loop);
   }
   function loop(now) {
@@ -524,7 +527,11 @@
       while (performance.now() - t0 < ms) { trainStep(); k++; }
       return k / ((performance.now() - t0) / 1000);
     },
-    state: function () { return { step: S.step, playing: S.playing, beta: S.beta, klOn: S.klOn, lr: S.lr }; },
+    reset: function () { setPlaying(false); reset(); S.preset = null; render(); return stats(); },
+    history: function () { return S.hist; },  // per step: [AE reconstruction, VAE reconstruction, VAE KL]
+    state: function () {
+      return { step: S.step, playing: S.playing, beta: S.beta, klOn: S.klOn, lr: S.lr, movedMs: S.movedMs };
+    },
     lastStats: function () { return lastStats; }
   };
   window.vaelabLab = HOOK;
