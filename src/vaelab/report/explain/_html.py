@@ -10,7 +10,7 @@ from importlib import resources
 from latex2mathml.converter import convert
 
 from vaelab.report.explain._figures import b64_array, merge_data
-from vaelab.report.explain._lab import lab_html, lab_json
+from vaelab.report.explain._lab import lab_html, lab_json, lab_position
 from vaelab.report.explain._schema import ExplainReport
 from vaelab.report.explain._sections import build_sections, used_terms
 from vaelab.report.explain._text import Section, Term
@@ -156,7 +156,7 @@ def render_html(report: ExplainReport) -> str:
     parts = [_section_html(s, terms, linked) for s in sections]
     lab_script = ""
     if report.lab is not None:  # the training lab, right after the balance of the two terms
-        at = next((i + 1 for i, s in enumerate(sections) if s.id == "balance"), len(sections))
+        at = lab_position([s.id for s in sections])
         parts.insert(at, lab_html(report.lab, d.n_features))
         lab_nav = '<ul><li><a href="#lab">Lab: train the two models yourself</a></li></ul></li>'
         nav_items[at - 1] = nav_items[at - 1].removesuffix("</li>") + lab_nav  # keeps the numbering

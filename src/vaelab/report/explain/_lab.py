@@ -160,6 +160,20 @@ def lab_json(lab: LabData, look: DataSummary) -> str:
     return json.dumps(payload, separators=(",", ":")).replace("</", "<\\/")
 
 
+AFTER = "balance"  # the lab follows section 7, the balance of the two terms: the presets replay it
+
+
+def lab_position(section_ids: list[str]) -> int:
+    """Where the lab goes among the page's sections: right after `AFTER`, else at the end.
+
+    Examples
+    --------
+    >>> lab_position(["vae", "balance", "generation"]), lab_position(["vae"])
+    (2, 1)
+    """
+    return section_ids.index(AFTER) + 1 if AFTER in section_ids else len(section_ids)
+
+
 def _why(lab: LabData, d: int) -> str:
     if lab.n_samples == lab.n_train:
         return f"all {lab.n_train} training samples"
