@@ -415,6 +415,7 @@
     text += "Gaps: AE " + Math.round(100 * st.ae.gaps) + "%, VAE " + Math.round(100 * st.vae.gaps) + "% of prior draws. " +
       "Spread of the VAE's decodings across inputs: " + Math.round(100 * st.vae.outputSpread) + "% of the data's.";
     $("lab-readout").textContent = text;
+    $("lab-readout").setAttribute("aria-live", S.playing ? "off" : "polite");  // read out when training stops
   }
 
   // ---- the loop and the controls ----------------------------------------------------
@@ -455,8 +456,9 @@
     render(); setPlaying(true); S.target = p.steps;
   }
   function wire() {
-    $("lab-play").addEventListener("click", function () { S.preset = null; setPlaying(true); });
-    $("lab-pause").addEventListener("click", function () { setPlaying(false); render(); });
+    // the pressed button is disabled: keyboard focus moves to the other one, not to the page
+    $("lab-play").addEventListener("click", function () { S.preset = null; setPlaying(true); $("lab-pause").focus(); });
+    $("lab-pause").addEventListener("click", function () { setPlaying(false); render(); $("lab-play").focus(); });
     $("lab-step").addEventListener("click", function () { trainStep(); render(); });
     $("lab-reset").addEventListener("click", function () { setPlaying(false); reset(); S.preset = null; render(); });
     ["lab-beta", "lab-lr", "lab-kl"].forEach(function (id) {
