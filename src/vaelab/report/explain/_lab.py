@@ -12,13 +12,12 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vaelab.report.explain._config import ExplainConfig
-from vaelab.report.explain._schema import DataSummary, page_field
+from vaelab.report.explain._schema import DataSummary, LabData
 
 if TYPE_CHECKING:
     from vaelab.report.explain._stages import Data
@@ -28,25 +27,6 @@ MAX_BYTES = 1_600_000  # raw uint8 bytes at most (≈ 2000 samples of 28×28)
 MIN_SAMPLES = 256
 BATCH = 64
 BETAS = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)  # the β slider's stops
-
-
-@dataclass
-class LabData:
-    """The lab's training samples and network size: numbers for explain.json, arrays for the page."""
-
-    n_samples: int  # training samples embedded in the page
-    n_train: int  # of the explainer's training split
-    hidden: int  # units of the one hidden layer of each encoder and decoder (relu)
-    likelihood: str  # "bernoulli", or "gaussian-learned" (one learned variance)
-    batch: int  # samples per gradient step
-    preset_steps: int  # steps each preset trains: a few seconds in the page
-    quantization: str  # how the samples are stored: "unit" (step 1/255) or "per-feature" (min to max)
-    max_quantization_error: float  # largest |x − stored x| over the embedded samples
-    payload_bytes: int  # the samples as gzip + base64 text: what the lab adds to the page
-    x: np.ndarray = page_field()  # (n_samples, D) uint8
-    lo: np.ndarray = page_field()  # (D,) float32: x ≈ lo + q · scale
-    scale: np.ndarray = page_field()  # (D,) float32
-    labels: np.ndarray | None = page_field()  # (n_samples,) uint8, or None
 
 
 def lab_size(n_train: int, n_features: int) -> int:

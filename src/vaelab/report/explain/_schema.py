@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -31,9 +31,6 @@ from vaelab.experiments.curse import (
 )
 from vaelab.experiments.holes import HolesComparison
 from vaelab.experiments.sweep import BetaSweep
-
-if TYPE_CHECKING:
-    from vaelab.report.explain._lab import LabData
 
 
 def page_field() -> Any:
@@ -249,6 +246,25 @@ class Typicality:
     shuffled_mean: float
     threshold_1pct: float  # the 1st percentile of the real samples' log p(x)
     shuffled_below_threshold: float  # share of shuffled samples below it
+
+
+@dataclass
+class LabData:
+    """The lab's training samples and network size: numbers for explain.json, arrays for the page."""
+
+    n_samples: int  # training samples embedded in the page
+    n_train: int  # of the explainer's training split
+    hidden: int  # units of the one hidden layer of each encoder and decoder (relu)
+    likelihood: str  # "bernoulli", or "gaussian-learned" (one learned variance)
+    batch: int  # samples per gradient step
+    preset_steps: int  # steps each preset trains: a few seconds in the page
+    quantization: str  # how the samples are stored: "unit" (step 1/255) or "per-feature" (min to max)
+    max_quantization_error: float  # largest |x − stored x| over the embedded samples
+    payload_bytes: int  # the samples as gzip + base64 text: what the lab adds to the page
+    x: np.ndarray = page_field()  # (n_samples, D) uint8
+    lo: np.ndarray = page_field()  # (D,) float32: x ≈ lo + q · scale
+    scale: np.ndarray = page_field()  # (D,) float32
+    labels: np.ndarray | None = page_field()  # (n_samples,) uint8, or None
 
 
 @dataclass
