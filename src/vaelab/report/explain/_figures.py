@@ -20,8 +20,8 @@ from typing import Any, Protocol
 import numpy as np
 from matplotlib.figure import Figure as MplFigure
 
+from vaelab.report.explain._format import _g
 from vaelab.report.explain._schema import DataSummary, ExplainReport
-from vaelab.report.explain._text import _g
 from vaelab.report.figures.curse import plot_contrast
 from vaelab.report.figures.images import display_images, feature_rows_figure, image_grid_figure
 

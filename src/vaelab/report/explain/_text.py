@@ -23,6 +23,7 @@ from vaelab.experiments.compare import CompareResult
 from vaelab.experiments.curse import RepresentationContrast
 from vaelab.experiments.holes import HolesComparison
 from vaelab.experiments.sweep import BetaSweep, SweepPoint
+from vaelab.report.explain._format import _g, _pct
 from vaelab.report.explain._schema import (
     SETTLED,
     CurseStage,
@@ -208,24 +209,6 @@ GLOSSARY: tuple[Term, ...] = (
         "t-SNE, it can place new samples.",
     ),
 )
-
-
-def _g(x: float, digits: int = 3) -> str:
-    """A number for prose.
-
-    Examples
-    --------
-    >>> _g(3.14159), _g(1234.5), _g(0.000123)
-    ('3.14', '1234', '0.000123')
-    """
-    if abs(x) >= 100:
-        return f"{x:.0f}"
-    return f"{x:.{digits}g}"
-
-
-def _pct(x: float) -> str:
-    """A share as per cent: ``_pct(0.2163)`` is ``'21.6%'``."""
-    return f"{_g(100 * x)}%"
 
 
 def _how_often(f: float) -> str:
