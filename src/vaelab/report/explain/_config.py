@@ -53,6 +53,6 @@ class Budget:
 METHODS = ("pca", "ae", "vae", "tsne", "umap")
 BUDGETS = {
     "quick": Budget(150, 150, 150, 64, 2000, 300, 300, 5000, ("pca", "ae", "vae"), 2000, 300),
-    "default": Budget(3000, 3000, 800, 500, 20000, 500, 1000, 5000, METHODS, 3000, 1000),
-    "full": Budget(12000, 12000, 4000, 1000, None, 500, 2000, 10000, METHODS, 5000, 1000),
+    "default": Budget(2000, 2000, 800, 500, 20000, 500, 1000, 5000, METHODS, 2000, 1000),
+    "full": Budget(8000, 8000, 4000, 1000, None, 500, 2000, 10000, METHODS, 5000, 1000),
 }
