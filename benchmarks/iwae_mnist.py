@@ -223,8 +223,12 @@ def main(argv: list[str] | None = None) -> dict:
     if not args.no_eval:
         from vaelab.evaluate import evaluate_run
 
-        ev = evaluate_run(
-            args.out, iw_samples=args.iw_samples, subsample=args.subsample, latent_metrics=False
+        ev = evaluate_run(  # fp32: the published rows are fp32 numbers
+            args.out,
+            iw_samples=args.iw_samples,
+            subsample=args.subsample,
+            latent_metrics=False,
+            iw_precision="fp32",
         )
         result.update(
             test_nll=-ev.log_likelihood,
