@@ -30,7 +30,9 @@ from vaelab.data import Dataset, train_valid_split
 from vaelab.errors import ConfigError, DataError, RunDirError
 from vaelab.runs.files import read_metrics, save_model
 from vaelab.runs.run import check_likelihood, load_run
+from vaelab.training.batched import fit_many
 from vaelab.training.config import TrainConfig
+from vaelab.training.history import History
 from vaelab.training.loop import fit
 from vaelab.training.runtime import resolve_device
 from vaelab.training.threads import threads_for_step, torch_threads
@@ -92,6 +94,14 @@ def _as_tensor(x: np.ndarray, device: torch.device, dtype=np.float32) -> torch.T
     return torch.from_numpy(x).to(device)
 
 
+def _final_loss(history: History) -> float:
+    """What picks among initializations: the best validation loss (the weights early
+    stopping keeps), else the training loss of the last epoch, nats per example."""
+    if history.valid_loss:
+        return float(min(history.valid_loss))
+    return float(history.train_loss[-1])
+
+
 class _AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """What `VAE` and `Autoencoder` share: fitting, validation, transforms, I/O."""
 
@@ -104,6 +114,7 @@ class _AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         _check_int("max_epochs", self.max_epochs, 1)
         _check_int("batch_size", self.batch_size, 1)
         _check_int("n_iter_no_change", self.n_iter_no_change, 1)
+        _check_int("n_init", self.n_init, 1)
         _check_device(self.device)
         if self.likelihood not in LIKELIHOOD_PARAMS:
             raise ConfigError(f"likelihood={self.likelihood!r} must be one of {LIKELIHOOD_PARAMS}")
@@ -156,7 +167,10 @@ class _AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         self._check_params()
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         x = _as_float32(X)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        rs = check_random_state(self.random_state)
+        # the first seed is what a single initialization has always used
+        seeds = [int(rs.randint(np.iinfo(np.int32).max)) for _ in range(int(self.n_init))]
+        seed = seeds[0]
         kind = _value_kind(x)
         likelihood = self.likelihood
         if likelihood == "auto":
@@ -169,15 +183,23 @@ class _AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         if self.early_stopping:
             data, valid = train_valid_split(data, self.validation_fraction, seed)
         device = resolve_device(self.device)
-        model = build_model(cfg, seed=seed)  # the initial weights, from the seed alone
         # fit seeds torch's global generator for its noise: keep the caller's state as it was
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            history = fit(model, data, train_cfg, valid=valid, progress=bool(self.verbose))
-        self.model_ = model.eval()
-        self.history_ = history.to_dict()
+            if len(seeds) == 1:
+                model = build_model(cfg, seed=seed)  # the initial weights, from the seed alone
+                histories = [fit(model, data, train_cfg, valid=valid, progress=bool(self.verbose))]
+                models = [model]
+            else:  # every initialization in one batched pass, each as fit trains it alone
+                models, histories = fit_many([cfg] * len(seeds), data, train_cfg, seeds=seeds, valid=valid)
+        losses = np.array([_final_loss(h) for h in histories])
+        best = int(np.argmin(losses))
+        self.model_ = models[best].eval()
+        self.history_ = histories[best].to_dict()
         self.likelihood_ = likelihood
-        self.n_iter_ = len(history.epoch)
+        self.n_iter_ = len(histories[best].epoch)
+        self.init_losses_ = losses
         self._seed = seed
+        self._init_seed = seeds[best]
         return self
 
     # ---- using a fitted model ------------------------------------------------------------
@@ -404,6 +426,7 @@ class _AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             "n_iter_": int(self.n_iter_),
             "history_": self.history_,
             "seed": int(self._seed),
+            "init_seed": int(getattr(self, "_init_seed", self._seed)),
         }
         if hasattr(self, "feature_names_in_"):
             fitted["feature_names_in_"] = [str(f) for f in self.feature_names_in_]
@@ -467,6 +490,7 @@ def load(path, device: str = "cpu") -> VAE | Autoencoder:
         est.n_iter_ = int(fitted.get("n_iter_", 0))
         est.history_ = fitted.get("history_", {})
         est._seed = int(fitted.get("seed", 0))
+        est._init_seed = int(fitted.get("init_seed", est._seed))
     else:
         est = _from_cli_run(path, model, config)
     est.model_ = model
@@ -537,6 +561,12 @@ class Autoencoder(_AutoencoderEstimator):
         Share of X held out when ``early_stopping``.
     n_iter_no_change : int, default=10
         Patience of early stopping, in epochs.
+    n_init : int, default=1
+        Initializations trained, all in one batched pass
+        (`vaelab.training.batched.fit_many`); they share the batch order and
+        noise and differ in their initial weights. The kept model has the
+        lowest validation loss (with ``early_stopping``), else the lowest
+        training loss in the last epoch; see ``init_losses_``.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, shuffling and noise. An int gives the same
         model on every fit (on CPU).
@@ -555,6 +585,9 @@ class Autoencoder(_AutoencoderEstimator):
         The likelihood used (the choice of "auto").
     n_iter_ : int
         Epochs run.
+    init_losses_ : ndarray of shape (n_init,)
+        The loss that chose among the initializations (nats per example); the
+        kept one is its argmin.
     n_features_in_ : int
         Number of features seen in fit.
     feature_names_in_ : ndarray of str
@@ -587,6 +620,7 @@ class Autoencoder(_AutoencoderEstimator):
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
+        n_init=1,
         random_state=None,
         device="cpu",
         verbose=False,
@@ -601,6 +635,7 @@ class Autoencoder(_AutoencoderEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.n_init = n_init
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -640,6 +675,12 @@ class VAE(_AutoencoderEstimator):
         Share of X held out when ``early_stopping``.
     n_iter_no_change : int, default=10
         Patience of early stopping, in epochs.
+    n_init : int, default=1
+        Initializations trained, all in one batched pass
+        (`vaelab.training.batched.fit_many`); they share the batch order and
+        noise and differ in their initial weights. The kept model has the
+        lowest validation loss (with ``early_stopping``), else the lowest
+        training loss in the last epoch; see ``init_losses_``.
     n_importance_samples : int, default=1
         K for `score_samples`: 1 gives the ELBO, K > 1 the importance-weighted
         bound L_K on log p(x) (Burda et al. 2015), tighter as K grows.
@@ -662,6 +703,9 @@ class VAE(_AutoencoderEstimator):
         The likelihood used (the choice of "auto").
     n_iter_ : int
         Epochs run.
+    init_losses_ : ndarray of shape (n_init,)
+        The loss that chose among the initializations (nats per example); the
+        kept one is its argmin.
     n_features_in_ : int
         Number of features seen in fit.
     feature_names_in_ : ndarray of str
@@ -698,6 +742,7 @@ class VAE(_AutoencoderEstimator):
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
+        n_init=1,
         n_importance_samples=1,
         random_state=None,
         device="cpu",
@@ -714,6 +759,7 @@ class VAE(_AutoencoderEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.n_init = n_init
         self.n_importance_samples = n_importance_samples
         self.random_state = random_state
         self.device = device
