@@ -47,7 +47,7 @@ def test_top_of_the_sweep_collapses(sweep):
     s = sweep[0]
     low, high = s.ends()["low"], s.ends()["high"]
     assert low["active_units"] == 6 and high["active_units"] == 0
-    assert high["rate"] < 0.05
+    assert 0 <= high["rate"] < 0.05
     # every output ≈ the data mean: decoded samples barely spread around it
     assert high["samples_spread"] < 0.2 < 0.5 < low["samples_spread"]
     assert max(s.points[-1].unit_variances) < 0.01

@@ -384,7 +384,7 @@ def measure_sweep(
         prior = holes.samplers["prior"]
         point = SweepPoint(
             beta,
-            terms["kl"],
+            max(terms["kl"], 0.0),  # KL >= 0: at collapse the closed form's rounding leaves ±1e-8
             terms["reconstruction"],
             terms["loss"],
             au.n_active,

@@ -156,7 +156,7 @@
     return out;
   }
   // Axes in a w×h canvas with margin m; ticks are [value, label] pairs (nice ones by default);
-  // ticks closer than 26 pixels to a drawn one are left out, so measured values never overlap.
+  // a tick whose label would touch a drawn one is left out, so measured values never overlap.
   function axes(ctx, w, h, m, xr, yr, xlabel, ylabel, opt) {
     opt = opt || {};
     ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, w, h);
@@ -169,9 +169,10 @@
     ctx.textAlign = "center"; ctx.fillText(xlabel, (x0 + x1) / 2, h - 6);
     ctx.save(); ctx.translate(12, (y0 + y1) / 2); ctx.rotate(-Math.PI / 2); ctx.fillText(ylabel, 0, 0); ctx.restore();
     ctx.font = "11px sans-serif";
-    var last = -1e9;
+    var last = -1e9;  // right end of the last drawn x label
     (opt.xticks || niceTicks(xr[0], xr[1], 6)).slice().sort(function (a, b) { return a[0] - b[0]; }).forEach(function (t) {
-      var X = fx(t[0]); if (X < x0 - 1 || X > x1 + 1 || X - last < 26) return; last = X;
+      var X = fx(t[0]), half = ctx.measureText(t[1]).width / 2;
+      if (X < x0 - 1 || X > x1 + 1 || X - half < last + 6) return; last = X + half;
       ctx.beginPath(); ctx.moveTo(X, y0); ctx.lineTo(X, y0 + 4); ctx.stroke(); ctx.fillText(t[1], X, y0 + 15);
     });
     ctx.textAlign = "right"; last = 1e9;
