@@ -153,6 +153,10 @@ def test_every_figure_draws_this_shape(case, browser, artifacts, shape_matrix_fi
             ".filter(m => m.getBoundingClientRect().height > 5).length"
         )
         assert mathml >= 5
+        # section 6 writes log p(x|z) of the likelihood this page's models use
+        words = {"bernoulli": "Bernoulli decoder", "gaussian-learned": "learned variance"}
+        decoder = pg.locator("section#objective math", has_text=words[report.data.likelihood])
+        assert decoder.count() == 1
 
         out = artifacts / case
         out.mkdir(parents=True, exist_ok=True)

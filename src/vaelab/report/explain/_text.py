@@ -687,6 +687,30 @@ def likelihood_sentence(likelihood: str, reason: str, standardized: bool = False
     return out + "."
 
 
+def likelihood_formula(likelihood: str | None) -> str:
+    """LaTeX of log p(x|z) for the page's decoder likelihood (a unit-variance Gaussian when unknown).
+
+    Examples
+    --------
+    >>> print(likelihood_formula("bernoulli").split(":")[0])
+    \\text{Bernoulli decoder
+    """
+    if likelihood == "bernoulli":
+        return (
+            r"\text{Bernoulli decoder: } \log p(x\mid z) = \sum_i \big[x_i \log g_i(z) + "
+            r"(1 - x_i) \log\big(1 - g_i(z)\big)\big]"
+        )
+    if likelihood == "gaussian-learned":
+        return (
+            r"\text{Gaussian decoder, learned variance } \sigma^2\text{: } \log p(x\mid z) = "
+            r"-\frac{\lVert x - g(z)\rVert^2}{2\sigma^2} - \frac{d}{2}\log 2\pi\sigma^2"
+        )
+    return (
+        r"\text{Gaussian decoder, unit variance: } \log p(x\mid z) = -\tfrac12\lVert x - g(z)\rVert^2"
+        r" + \text{const}"
+    )
+
+
 def objective_section(
     o: ObjectiveStage,
     lin: LinearStage,
@@ -804,8 +828,7 @@ def objective_section(
         r"\ \ge\ \mathrm{ELBO}(x)",
         r"\mathrm{ELBO}(x) = \mathbb{E}_{q(z\mid x)}\big[\log p(x\mid z)\big] - "
         r"\mathrm{KL}\big(q(z\mid x)\,\Vert\,p(z)\big)",
-        r"\text{Gaussian decoder, unit variance: } \log p(x\mid z) = -\tfrac12\lVert x - g(z)"
-        r"\rVert^2 + \text{const}",
+        likelihood_formula(likelihood),
         r"\mathrm{KL}\big(q\,\Vert\,p(z)\big) = \tfrac12\sum_j \big(\mu_j^2 + \sigma_j^2 - "
         r"\log\sigma_j^2 - 1\big)",
         r"\text{pPCA: } \log p(x) = -\tfrac12\big[d\log 2\pi + \log\det C + (x-\bar x)^\top "
