@@ -499,9 +499,11 @@ def _sampling_sentences(h: HolesComparison) -> list[str]:
     scored = [(lab, pr) for lab, pr in rows if pr is not None]
     z = ae.latent_dim
     listed = "; ".join(f"{lab}: precision {_g(p, 2)}, recall {_g(r, 2)}" for lab, (p, r) in scored)
+    listed = listed[0].upper() + listed[1:]  # it starts a sentence
     ceiling = (
-        f" Real test samples score a precision of {_g(h.test_precision, 2)} against the training "
-        "samples: the most this measure gives at this sample size."
+        f" For reference, real test samples score a precision of {_g(h.test_precision, 2)} against "
+        "the training samples. Decodings that all sit in the densest part of the data can score "
+        "above that, which is why recall is read beside precision."
         if h.test_precision is not None
         else ""
     )
