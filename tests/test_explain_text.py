@@ -227,6 +227,20 @@ def test_section_4_states_the_effect_and_its_size_from_the_lower_score(report):
     assert "the effect did not show" in level and "a difference of" not in level
 
 
+def test_the_2d_comparison_says_which_code_size_shows_the_effect_more(report):
+    """The 2-D sentence follows the two autoencoders' prior scores, not a fixed verdict."""
+    small = _holes_with(report.holes, "AE", "prior", precision=0.5, own_recall=0.6)
+
+    def words(big_ae):
+        big = _holes_with(report.holes_large, "AE", "prior", precision=big_ae[0], own_recall=big_ae[1])
+        return _words(txt.holes_section(small, big))
+
+    lower = words((0.9, 0.1))
+    assert "score lower still (0.1)" in lower and "as clearly as" not in lower
+    level = words((0.9, 0.7))
+    assert "the 2-D planes show the effect as clearly as" in level and "lower still" not in level
+
+
 def test_no_classifier_sentence_in_section_4(report):
     """Label-free measures only: a classifier's confidence is no test of realism."""
     assert "classifier" not in _section4(report)

@@ -579,14 +579,23 @@ def holes_section(h: HolesComparison, large: HolesComparison | None = None) -> S
     s.measure += _sampling_sentences(large if large is not None else h)
     pa, pv = _pr(ae.samplers.get("prior")), _pr(vae.samplers.get("prior"))
     if pa is not None and pv is not None and large is not None:
+        big = large.by_name("AE")
+        pb = _pr(big.samplers.get("prior"))
+        if pb is not None and min(pb) < min(pa):
+            tail = (
+                f"with {big.latent_dim} numbers per code the autoencoder's prior draws score lower "
+                f"still ({_g(min(pb), 2)}): the more dimensions, the more of the prior's volume its "
+                "codes leave empty, which is why the numbers above use the larger code."
+            )
+        else:
+            tail = f"the 2-D planes show the effect as clearly as the {big.latent_dim}-number codes."
         s.measure.append(
             f"The 2-D models of the planes above, scored the same way: prior draws decoded by the "
             f"autoencoder score {_g(min(pa), 2)} (precision {_g(pa[0], 2)}, recall {_g(pa[1], 2)}), "
             f"by the VAE {_g(min(pv), 2)} ({_g(pv[0], 2)} and {_g(pv[1], 2)}). {_pct(fa)} of the "
             f"autoencoder's 2-D prior draws land farther from every training code than almost all "
             f"training codes are from their nearest neighbour (the 99th percentile of those "
-            f"distances), against {_pct(fv)} for the VAE: two numbers per code make a picture, but "
-            "leave little room for gaps."
+            f"distances), against {_pct(fv)} for the VAE; {tail}"
         )
     return s
 
