@@ -120,8 +120,10 @@ def main() -> None:
         ),
         "fashion-crop": lambda: ExplainConfig(str(_crop(root, tmp)), preset=args.preset),
     }
+    machine = _machine.machine_line()  # the date and load at the start, before any run
     effect_rows, time_rows = [], []
     for name in args.only.split(","):
+        first = len(effect_rows)
         cfg = cases[name]()
         t0 = time.perf_counter()
         report = run_explain(
@@ -138,8 +140,7 @@ def main() -> None:
             [name, report.data.n_train, f"{wall:.0f}", *(f"{v:.0f}" for k, v in t.items() if k != "total")]
         )
         stages = [k for k in report.timings if k != "total"]
-        print(table(["data", "section", "effect and size", "page says not shown"], effect_rows[-9:]))
-    machine = _machine.machine_line()
+        print(table(["data", "section", "effect and size", "page says not shown"], effect_rows[first:]))
     body = (
         f"`{command_line()}` on {machine}.\n\n"
         "Each section's central effect as the page states it, its size, and the words the page used "
