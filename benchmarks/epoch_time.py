@@ -52,12 +52,10 @@ def main() -> None:
     splits = _machine.load_mnist()
     precisions = args.precisions.split(",")
     configs = [("reference", prec, None) for prec in precisions]
-    configs += [
-        (name, prec, compiled)
-        for prec in precisions
-        for name, compiled in [("vaelab", False)]
-        + ([("vaelab, torch.compile", True)] if args.compile else [])
-    ]
+    variants = {"vaelab": {}, "vaelab, autograd step": {"step": "autograd"}}  # name → TrainConfig fields
+    if args.compile:
+        variants["vaelab, torch.compile"] = {"compile": True}
+    configs += [(name, prec, variants[name]) for prec in precisions for name in variants]
     state = {}
     for name, prec, _ in configs:  # each configuration keeps its model across rounds
         if name == "reference":
@@ -68,15 +66,13 @@ def main() -> None:
     floors: list[float] = []
     for rep in range(args.repeats + 1):  # the first round is a warm-up
         line = []
-        for name, prec, compiled in configs:
+        for name, prec, fields in configs:
             with _machine.Timer() as t:
                 if name == "reference":
                     model, opt, loader = state[name, prec]
                     reference_vae.train_epoch(model, opt, loader, autocast=prec == "bf16")
                 else:
-                    cfg = TrainConfig(
-                        epochs=1, batch_size=128, lr=1e-3, precision=prec, seed=rep, compile=compiled
-                    )
+                    cfg = TrainConfig(epochs=1, batch_size=128, lr=1e-3, precision=prec, seed=rep, **fields)
                     fit(state[name, prec], splits.train, cfg, progress=False)
             line.append(f"{name} {prec} {t.wall:.2f}s")
             if rep > 0:
@@ -154,69 +150,85 @@ def main() -> None:
 
 
 def breakdown(train, steps: int = 469) -> str:
-    """One epoch of vaelab's bf16 step (as `fit` runs it) timed by phase; a markdown table."""
+    """One epoch of each of vaelab's bf16 steps (autograd's and the fused one, as `fit` runs
+    them) timed by phase; a markdown table."""
     import time
 
     import torch
     from torch.profiler import ProfilerActivity, profile
 
     from vaelab.core.inference import as_flat_tensor
+    from vaelab.training.fused import fused_step
     from vaelab.training.loop import _adam
 
     x = as_flat_tensor(train, torch.device("cpu"))
-    vae = VAE(ModelConfig(input_shape=(784,), latent_dim=20, hidden=(400,)))
-    opt = _adam(vae, TrainConfig(lr=1e-3), torch.device("cpu"))
     perm = torch.randperm(len(x))
-    phases = {"data": 0.0, "forward": 0.0, "backward": 0.0, "optimizer": 0.0}
+    mm_names = ("aten::mm", "aten::addmm", "aten::bmm", "aten::matmul")
+    columns: dict[str, dict[str, float]] = {}
+    notes = []
+    for kind in ("autograd", "fused"):
+        vae = VAE(ModelConfig(input_shape=(784,), latent_dim=20, hidden=(400,)))
+        cfg = TrainConfig(lr=1e-3, precision="bf16", step=kind)
+        opt = _adam(vae, cfg, torch.device("cpu"))
+        fused = fused_step(vae, cfg, torch.bfloat16) if kind == "fused" else None
+        phases = {"data": 0.0, "forward + backward": 0.0, "optimizer": 0.0}
+        grads = _grads(vae, opt, fused)
+        for i in range(20 + steps):
+            t0 = time.perf_counter()
+            xb = x[perm[(i * 128) % len(x) :][:128]]
+            t1 = time.perf_counter()
+            grads(xb)
+            t2 = time.perf_counter()
+            opt.step()
+            t3 = time.perf_counter()
+            if i >= 20:  # after a warm-up
+                for k, a, b in (("data", t0, t1), ("forward + backward", t1, t2), ("optimizer", t2, t3)):
+                    phases[k] += b - a
+        xb = x[:128]
+        with profile(activities=[ProfilerActivity.CPU]) as prof:  # forward + backward only
+            for _ in range(50):
+                grads(xb)
+        events = prof.key_averages()
+        mm = sum(e.self_cpu_time_total for e in events if e.key in mm_names)
+        total = sum(e.self_cpu_time_total for e in events)
+        calls = sum(e.count for e in events if e.key.startswith("aten::")) / 50
+        mm_s = phases["forward + backward"] * mm / total if total else 0.0
+        columns[kind] = {
+            **phases,
+            "forward + backward: matmuls (profiler share)": mm_s,
+            "forward + backward: everything else (element-wise, casts, dispatch)": phases[
+                "forward + backward"
+            ]
+            - mm_s,
+            "**all**": sum(phases.values()),
+        }
+        notes.append(f"{kind}: {calls:.0f}")
+    rows = [[k, *(f"{columns[c][k]:.3f}" for c in columns)] for k in columns["autograd"]]
+    return (
+        f"Breakdown of one epoch ({steps} steps) of each of vaelab's bf16 steps as `fit` runs them "
+        "(autograd's: autocast forward and backward; the fused one of `vaelab.training.fused`; "
+        "both with fused Adam), timed phase by phase with perf_counter; the matmul share of "
+        "forward + backward is the self time of the matmul ops in torch.profiler over 50 more "
+        "forward + backward passes (the profiler slows small ops, so the share is approximate). "
+        f"aten operator calls per forward + backward (nested ones included): {', '.join(notes)}.\n\n"
+        + table(["phase", "autograd step, s per epoch", "fused step, s per epoch"], rows)
+    )
 
-    def step(i: int, clock: dict | None) -> None:
-        t0 = time.perf_counter()
-        xb = x[perm[(i * 128) % len(x) :][:128]]
-        t1 = time.perf_counter()
+
+def _grads(vae, opt, fused):
+    """A function of a batch that sets every gradient, with one of the two steps."""
+    import torch
+
+    def grads(xb: torch.Tensor) -> None:
+        if fused is not None:
+            fused(xb, 1.0)
+            return
         with torch.autocast("cpu", dtype=torch.bfloat16):
             out = vae(xb)
-        t2 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         out.loss.backward()
-        t3 = time.perf_counter()
-        opt.step()
-        t4 = time.perf_counter()
-        if clock is not None:
-            for k, a, b in (
-                ("data", t0, t1),
-                ("forward", t1, t2),
-                ("backward", t2, t3),
-                ("optimizer", t3, t4),
-            ):
-                clock[k] += b - a
 
-    for i in range(20):
-        step(i, None)
-    for i in range(steps):
-        step(i, phases)
-    with profile(activities=[ProfilerActivity.CPU]) as prof:  # matmul share of forward and backward
-        for i in range(50):
-            step(i, None)
-    mm_names = ("aten::mm", "aten::addmm", "aten::bmm", "aten::matmul", "aten::linear")
-    events = prof.key_averages()
-    mm = sum(e.self_cpu_time_total for e in events if e.key in mm_names)
-    total = sum(e.self_cpu_time_total for e in events)
-    calls = sum(e.count for e in events if e.key.startswith("aten::")) / 50
-    fwd_bwd = phases["forward"] + phases["backward"]
-    mm_s = fwd_bwd * mm / total if total else 0.0
-    rows = [[k, f"{v:.3f}"] for k, v in phases.items()]
-    rows += [
-        ["forward + backward: matmuls (profiler share)", f"{mm_s:.3f}"],
-        ["forward + backward: everything else (element-wise, casts, dispatch)", f"{fwd_bwd - mm_s:.3f}"],
-        ["**all**", f"**{sum(phases.values()):.3f}**"],
-    ]
-    return (
-        f"Breakdown of one epoch ({steps} steps) of vaelab's bf16 step, as `fit` runs it (autocast "
-        "forward, backward, fused Adam), timed phase by phase with perf_counter; the matmul share "
-        "of forward + backward is the self time of the matmul ops in torch.profiler over 50 more "
-        f"steps (the profiler slows small ops, so the share is approximate). The step makes {calls:.0f} "
-        "aten operator calls (nested ones included):\n\n" + table(["phase", "seconds per epoch"], rows)
-    )
+    return grads
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """fit_many: each of K models ends exactly where `fit` alone would have taken it.
 
-The independent truth is `fit` itself: the same config, seed and `TrainConfig`
-trained alone. The batched step keeps every operation's shapes and order per
-model (an expanded bmm per layer, nn.Linear's weight-gradient product, fit's
+The independent truth is `fit` itself with autograd's step (``step="autograd"``): the
+same config, seed and `TrainConfig` trained alone. The batched step keeps every
+operation's shapes and order per model (an expanded bmm per layer, nn.Linear's weight-gradient product, fit's
 fused Adam over each model's own tensors), so the comparison is bit-for-bit
 (``torch.equal``), not within a tolerance.
 """
@@ -27,7 +27,7 @@ DIGITS_VAE = ModelConfig(input_shape=(64,), latent_dim=10, hidden=(128,))  # the
 
 def _alone(config: ModelConfig, seed: int, train, tc: TrainConfig, valid=None):
     model = build_model(config, seed=seed)
-    return model, fit(model, train, tc, valid=valid, progress=False)
+    return model, fit(model, train, dataclasses.replace(tc, step="autograd"), valid=valid, progress=False)
 
 
 def _assert_same(batched, alone) -> None:

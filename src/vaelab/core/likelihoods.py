@@ -51,7 +51,7 @@ class Bernoulli(Likelihood):
         # CPU (no expanded copy of x, no log-sigmoid buffer); x broadcasts over leading dims
         if torch.is_grad_enabled() and (params.requires_grad or x.requires_grad):
             return _BernoulliLogProb.apply(params, x)
-        return torch.linalg.vecdot(params, x.to(params.dtype)) - F.softplus(params).sum(-1)
+        return _bernoulli_log_prob(params, x)
 
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(params)
@@ -71,7 +71,7 @@ class _BernoulliLogProb(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(logits, x)
-        return torch.linalg.vecdot(logits, x.to(logits.dtype)) - F.softplus(logits).sum(-1)
+        return _bernoulli_log_prob(logits, x)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -83,6 +83,13 @@ class _BernoulliLogProb(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             grad_x = (logits * g).sum_to_size(x.shape).to(x.dtype)
         return grad_logits, grad_x
+
+
+def _bernoulli_log_prob(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Σ x·l − softplus(l) in the logits' own precision: autocast would run the vecdot in bf16,
+    rounding a log-likelihood of about −100 nats to steps of 0.5."""
+    with torch.autocast(logits.device.type, enabled=False):
+        return torch.linalg.vecdot(logits, x.to(logits.dtype)) - F.softplus(logits).sum(-1)
 
 
 def softplus_groups(d: int, most: int = 64) -> int:

@@ -9,7 +9,9 @@ every model receives exactly its own gradient, and Adam, being elementwise, over
 the stacked parameters is K independent Adams.
 
 Each model trains as `vaelab.training.loop.fit` would train it alone with the
-same `TrainConfig`: the same initial weights (`build_model` with its seed), the
+same `TrainConfig` and autograd's step (``step="autograd"``; fit's default, the
+hand-written step of `vaelab.training.fused`, agrees with it up to float rounding):
+the same initial weights (`build_model` with its seed), the
 same batch order and binarization draws (the generator seeded with
 ``config.seed``), the same reparameterization noise (torch's generator seeded
 with ``config.seed``; one draw per step is shared by all K, as each alone would

@@ -12,6 +12,7 @@ PRECISIONS = ("fp32", "bf16", "auto")
 SCHEDULES = ("constant", "cosine", "iwae")
 BINARIZE = ("none", "dynamic")
 DIVERGENCE = ("stop", "rollback")
+STEPS = ("auto", "autograd", "fused")
 MAX_SEED = 2**32 - 1  # numpy's legacy seeding and torch both take seeds in [0, 2**32 - 1]
 
 
@@ -41,6 +42,9 @@ class TrainConfig:
     # torch.compile the training forward. Off by default: on CPU it did not pay (same epoch
     # time at the 784-400-20 protocol, benchmarks/epoch_time.py --compile) and costs 3-15 s first
     compile: bool = False
+    # the training step: "fused" writes the gradients by hand (vaelab.training.fused: MLP
+    # models, the ELBO), "autograd" leaves them to autograd, "auto" takes "fused" where it applies
+    step: str = "auto"
 
     def __post_init__(self) -> None:
         checks = [
@@ -66,6 +70,7 @@ class TrainConfig:
             (self.max_rollbacks >= 0, f"max_rollbacks={self.max_rollbacks} must be >= 0"),
             (self.check_every >= 1, f"check_every={self.check_every} must be >= 1"),
             (self.threads is None or self.threads >= 1, f"threads={self.threads} must be >= 1"),
+            (self.step in STEPS, f"step={self.step!r} must be one of {STEPS}"),
             (self.precision in PRECISIONS, f"precision={self.precision!r} must be one of {PRECISIONS}"),
             (
                 self.device in ("cpu", "cuda", "auto") or self.device.startswith("cuda:"),

@@ -33,6 +33,7 @@ from vaelab.training import distributed
 from vaelab.training.batches import NpySource, TensorSource, steps_per_epoch
 from vaelab.training.checkpoint import capture, load_checkpoint, restore, save_checkpoint
 from vaelab.training.config import TrainConfig, check_objective
+from vaelab.training.fused import FusedStep, fused_step
 from vaelab.training.history import History
 from vaelab.training.runtime import resolve_device, resolve_precision
 from vaelab.training.threads import threads_for_step
@@ -95,6 +96,7 @@ class _StepContext:
     rank: int  # this process, 0 to world - 1
     world: int  # processes training together (1 without torchrun)
     n_steps: int  # optimizer steps per epoch
+    fused: FusedStep | None  # the hand-written step, None: autograd's
 
 
 def fit(
@@ -187,6 +189,21 @@ def _check_fit(
     if resume and checkpoint_dir is None:
         raise ConfigError("resume=True needs the checkpoint_dir to resume from")
     check_objective(model.config.kind, config)
+    if config.step == "fused" and _fused(model, config, None) is None:
+        raise ConfigError(
+            "step='fused' covers MLP and linear VAEs and autoencoders with a Bernoulli or "
+            "isotropic Gaussian likelihood, trained on the ELBO by one process without "
+            f"compile; this fit has network={model.config.network!r}, likelihood="
+            f"{model.config.likelihood!r}, importance_samples={config.importance_samples}: "
+            "use step='auto' or 'autograd'"
+        )
+
+
+def _fused(model: Model, config: TrainConfig, autocast_dtype: torch.dtype | None) -> FusedStep | None:
+    """The hand-written step where ``config.step`` allows it and it applies, else None."""
+    if config.step == "autograd" or config.compile or distributed.world_size() > 1:
+        return None
+    return fused_step(model, config, autocast_dtype)
 
 
 def _setup(
@@ -230,6 +247,7 @@ def _setup(
         rank=rank,
         world=world,
         n_steps=steps_per_epoch(len(source), config.batch_size, world),
+        fused=_fused(model, config, autocast_dtype),
     )
     return ctx, x_valid
 
@@ -394,16 +412,19 @@ def _train_epoch(ctx: _StepContext, epoch: int, lr_scale: float, progress: bool)
             xb = dynamic_binarize_batch(xb, gen)
         if scheduled and step:  # the schedule moves every step, not every epoch
             _set_lr(opt, base_lr * lr_factor(config.lr_schedule, epoch - 1 + step / n_steps, config.epochs))
-        with torch.autocast(
-            device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
-        ):
-            out = net(xb, beta=beta[step] if isinstance(beta, list) else beta, **extra)
-        opt.zero_grad(set_to_none=True)
-        out.loss.backward()
+        beta_now = beta[step] if isinstance(beta, list) else beta
+        if ctx.fused is not None:  # sets every .grad itself
+            loss, rec, kl = ctx.fused(xb, beta_now)
+        else:
+            with torch.autocast(
+                device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
+            ):
+                out = net(xb, beta=beta_now, **extra)
+            opt.zero_grad(set_to_none=True)
+            out.loss.backward()
+            loss, rec, kl = out.loss.detach(), out.reconstruction.detach(), out.kl.detach()
         opt.step()
-        stats[step] = torch.stack(
-            [out.loss.detach() * len(xb), out.reconstruction.detach().sum(), out.kl.detach().sum()]
-        )
+        stats[step] = torch.stack([loss * len(xb), rec.sum(), kl.sum()])
         seen += len(xb)
         bar.update()
         if step % check == check - 1:  # one host sync every `check` steps
