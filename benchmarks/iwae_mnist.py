@@ -1,4 +1,4 @@
-"""One-stochastic-layer VAE on binarized MNIST, scored like Burda et al. (2015).
+"""VAEs with one or two stochastic layers on binarized MNIST, scored like Burda et al. (2015).
 
 Protocols
 ---------
@@ -11,6 +11,8 @@ iwae-vae
     test set binarized once with a fixed seed. Published: 86.76 nats after 3280 passes.
 vaelab-recipe
     vaelab's single-stochastic-layer recipe (see ``PROTOCOLS`` for its settings).
+    ``--latent-dim2 N --hidden2 W,W`` adds a second stochastic layer above the code
+    (`vaelab.core.models.HierarchicalVAE`, Burda et al.'s two-layer architecture).
 
 Every protocol trains into a run directory (``vaelab train``'s format) and then runs
 ``vaelab.evaluate.evaluate_run`` on it: test NLL = −mean L_K over the full 10k test
@@ -79,6 +81,8 @@ def _configs(args: argparse.Namespace) -> tuple[DataSpec, ModelConfig, TrainConf
         ("hidden", args.hidden),
         ("activation", args.activation),
         ("latent_dim", args.latent_dim),
+        ("latent_dim2", args.latent_dim2),
+        ("hidden2", args.hidden2),
     ):
         if value is not None:
             model[key] = value
@@ -89,6 +93,7 @@ def _configs(args: argparse.Namespace) -> tuple[DataSpec, ModelConfig, TrainConf
         ("kl_warmup_epochs", args.kl_warmup),
         ("importance_samples", args.train_k),
         ("precision", args.precision),
+        ("on_divergence", args.on_divergence),
     ):
         if value is not None:
             train[key] = value
@@ -169,6 +174,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--hidden", type=lambda s: tuple(int(v) for v in s.split(",")), default=None)
     p.add_argument("--activation", default=None)
     p.add_argument("--latent-dim", type=int, default=None)
+    p.add_argument("--latent-dim2", type=int, default=None, help="a second stochastic layer of this size")
+    p.add_argument("--hidden2", type=lambda s: tuple(int(v) for v in s.split(",")), default=None)
+    p.add_argument("--on-divergence", choices=["stop", "rollback"], default=None)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--schedule", choices=["constant", "cosine", "iwae"], default=None)

@@ -32,7 +32,7 @@ def _alone(config: ModelConfig, seed: int, train, tc: TrainConfig, valid=None):
 
 def _assert_same(batched, alone) -> None:
     for (name, p), q in zip(batched.named_parameters(), alone.parameters(), strict=True):
-        assert torch.equal(p, q), f"{name}: max |diff| {float((p - q).abs().max())}"
+        assert torch.equal(p, q), f"{name}: max |diff| {float((p - q).detach().abs().max())}"
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])

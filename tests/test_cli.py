@@ -94,6 +94,14 @@ def test_autoencoder_and_tabular_data(tmp_path):
         (["trian", "--data", "digits"], "No such command 'trian'"),
         (["info"], "Missing argument 'RUN'"),
         (["train", "--data", "digits", "--network", "conv", "--shape", "3,3"], "shape"),
+        (
+            ["train", "--data", "digits", "--network", "conv", "--step", "fused"],
+            "does not apply to network='conv'",
+        ),
+        (
+            ["train", "--data", "digits", "--importance-samples", "3", "--step", "fused"],
+            "importance_samples=3",
+        ),
         (["info", "no/such/run"], "does not exist"),
         (["sample", "no/such/run"], "does not exist"),
     ],

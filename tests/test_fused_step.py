@@ -133,7 +133,7 @@ def test_fit_with_either_step_ends_at_the_same_weights(kind):
 
 def test_fused_is_refused_where_it_does_not_apply():
     conv = build_model(ModelConfig(input_shape=(1, 8, 8), latent_dim=2, network="conv"), seed=0)
-    with pytest.raises(ConfigError, match="step='fused' covers MLP"):
+    with pytest.raises(ConfigError, match="step=.fused. does not apply to network=.conv."):
         x = np.random.default_rng(0).random((8, 1, 8, 8), dtype=np.float32)
         fit(conv, Dataset(x, None, (1, 8, 8), "unit"), TrainConfig(epochs=1, step="fused"), progress=False)
     vae = build_model(ModelConfig(input_shape=(64,), latent_dim=2, hidden=(8,)), seed=0)

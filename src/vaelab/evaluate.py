@@ -35,7 +35,7 @@ from vaelab.core.inference import (
     model_device,
     seeded_subset,
 )
-from vaelab.core.models import VAE, Model
+from vaelab.core.models import VAE, HierarchicalVAE, Model
 from vaelab.core.objectives import gaussian_kl_per_dim
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError, DataError
@@ -369,13 +369,19 @@ def evaluate(
 
     kl = kl_per_dim = elbo = elbo_se = ll = ll_se = gap = bpd = None
     precision, check = "fp32", None
-    if vae is not None:
+    if vae is not None and isinstance(vae, HierarchicalVAE):
+        # no closed-form KL: its Monte-Carlo estimate, from the importance samples where there are some
+        with torch.inference_mode():
+            terms = map_batches(lambda b: torch.stack([o.double() for o in vae(b, beta=1.0)[1:3]], 1), x)
+        kl_ex = terms[:, 1].cpu().numpy()  # (N,)
+    elif vae is not None:
         with torch.inference_mode():
             kld = map_batches(
                 lambda b: gaussian_kl_per_dim(*(t.float() for t in vae.posterior(b))), x
             ).double()  # (N, Z)
         kl_per_dim = kld.mean(0).tolist()
         kl_ex = kld.sum(1).cpu().numpy()  # (N,)
+    if vae is not None:
         if iw_samples > 0:
             precision, check, why = choose_iw_precision(vae, x, iw_samples, iw_precision, seed)
             est = iw_log_likelihood(
@@ -389,6 +395,8 @@ def evaluate(
                 )
             rec_ex = est.reconstruction
             ll, ll_se = est.mean, est.standard_error
+            if isinstance(vae, HierarchicalVAE):
+                kl_ex = -est.log_weight_mean - rec_ex  # the K-sample estimate of the KL
         else:
             with torch.inference_mode():
                 rec_ex = map_batches(lambda b: model(b, beta=1.0).reconstruction.double(), x).cpu().numpy()

@@ -10,7 +10,7 @@ import click
 from vaelab.cli._options import data_options, parse_column, parse_ints, seed_option
 from vaelab.core.config import ACTIVATIONS, LIKELIHOODS, NETWORKS, ModelConfig, default_likelihood
 from vaelab.errors import ConfigError
-from vaelab.training.config import PRECISIONS, SCHEDULES, TrainConfig
+from vaelab.training.config import PRECISIONS, SCHEDULES, STEPS, TrainConfig
 
 BINARIZE_CHOICES = ("none", "static", "dynamic")
 
@@ -34,6 +34,14 @@ BINARIZE_CHOICES = ("none", "static", "dynamic")
     help="MLP hidden widths, encoder side, e.g. 400,200 ('' for none)",
 )
 @click.option("--activation", type=click.Choice(sorted(ACTIVATIONS)), default="relu", show_default=True)
+@click.option(
+    "--latent-dim2",
+    type=int,
+    default=0,
+    show_default=True,
+    help="a second stochastic layer z2 of this size above z (two-layer VAE; 0: none)",
+)
+@click.option("--hidden2", default="", help="MLP widths between z and z2, e.g. 100,100 (with --latent-dim2)")
 @click.option(
     "--likelihood",
     type=click.Choice(LIKELIHOODS),
@@ -89,6 +97,13 @@ BINARIZE_CHOICES = ("none", "static", "dynamic")
 )
 @click.option("--standardize", is_flag=True, help="zero mean, unit variance per feature")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True)
+@click.option(
+    "--step",
+    type=click.Choice(STEPS),
+    default="auto",
+    show_default=True,
+    help="fused: gradients written by hand (MLP networks, the ELBO); autograd; auto: fused where it applies",
+)
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True)
 @seed_option()
 @click.option(
@@ -139,6 +154,8 @@ def train(
     network,
     hidden,
     activation,
+    latent_dim2,
+    hidden2,
     likelihood,
     beta,
     epochs,
@@ -153,6 +170,7 @@ def train(
     binarize,
     standardize,
     precision,
+    step,
     device,
     seed,
     out,
@@ -214,6 +232,8 @@ def train(
         network=network,
         hidden=parse_ints(hidden, "--hidden"),
         activation=activation,
+        latent_dim2=latent_dim2,
+        hidden2=parse_ints(hidden2, "--hidden2"),
         likelihood=likelihood,
         beta=beta,
     )
@@ -230,6 +250,7 @@ def train(
         seed=seed,
         device=device,
         precision=precision,
+        step=step,
         checkpoint_every=checkpoint_every,
         checkpoint_minutes=checkpoint_minutes,
         on_divergence=on_divergence,

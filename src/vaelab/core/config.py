@@ -43,10 +43,15 @@ class ModelConfig:
     likelihood: str = "bernoulli"  # p(x|z): see vaelab.core.likelihoods.LIKELIHOODS
     sigma: float = 1.0  # std of the "gaussian" likelihood; the starting std of "gaussian-learned"
     beta: float = 1.0  # weight on the KL term (β-VAE); 1 is the true ELBO
+    # a second stochastic layer z2 of this size above z (0: none): q(z2|z), p(z|z2), p(z2) = N(0, I),
+    # the two-layer model of Burda et al. 2015; its networks are MLPs with the widths hidden2
+    latent_dim2: int = 0
+    hidden2: tuple[int, ...] = ()  # MLP widths between z and z2, the z side first
 
     def __post_init__(self) -> None:
         self.input_shape = tuple(int(s) for s in self.input_shape)
         self.hidden = tuple(int(h) for h in self.hidden)
+        self.hidden2 = tuple(int(h) for h in self.hidden2)
         checks = [
             (self.kind in MODEL_KINDS, f"kind={self.kind!r} must be one of {MODEL_KINDS}"),
             (self.network in NETWORKS, f"network={self.network!r} must be one of {NETWORKS}"),
@@ -54,6 +59,17 @@ class ModelConfig:
             (self.activation in ACTIVATIONS, f"activation={self.activation!r} must be one of {ACTIVATIONS}"),
             (self.latent_dim >= 1, f"latent_dim={self.latent_dim} must be >= 1"),
             (all(h >= 1 for h in self.hidden), f"hidden={self.hidden} widths must be >= 1"),
+            (self.latent_dim2 >= 0, f"latent_dim2={self.latent_dim2} must be >= 0 (0: one stochastic layer)"),
+            (all(h >= 1 for h in self.hidden2), f"hidden2={self.hidden2} widths must be >= 1"),
+            (
+                self.latent_dim2 == 0 or (self.kind == "vae" and self.network == "mlp"),
+                f"latent_dim2={self.latent_dim2} needs kind='vae' and network='mlp', "
+                f"got kind={self.kind!r}, network={self.network!r}",
+            ),
+            (
+                self.latent_dim2 > 0 or not self.hidden2,
+                f"hidden2={self.hidden2} is for the second stochastic layer: give latent_dim2 too",
+            ),
             (self.channels >= 1, f"channels={self.channels} must be >= 1"),
             (math.isfinite(self.beta) and self.beta >= 0, f"beta={self.beta} must be a finite number >= 0"),
             (math.isfinite(self.sigma) and self.sigma > 0, f"sigma={self.sigma} must be a finite number > 0"),
@@ -76,9 +92,10 @@ class ModelConfig:
 
     def _sizes(self) -> str:
         sizes = {"mlp": f"hidden={self.hidden}, ", "conv": f"channels={self.channels}, "}
+        second = f", latent_dim2={self.latent_dim2}, hidden2={self.hidden2}" if self.latent_dim2 else ""
         return (
             f"input {self.n_features}, network={self.network!r}, "
-            f"{sizes.get(self.network, '')}latent_dim={self.latent_dim}"
+            f"{sizes.get(self.network, '')}latent_dim={self.latent_dim}{second}"
         )
 
     @property
@@ -146,7 +163,13 @@ def n_parameters(config: ModelConfig) -> int:
     if c.network == "linear":
         return n + (d + 1) * out + (c.latent_dim + 1) * d_out
     if c.network == "mlp":
-        for widths in ((d, *c.hidden, out), (c.latent_dim, *reversed(c.hidden), d_out)):
+        nets = [(d, *c.hidden, out), (c.latent_dim, *reversed(c.hidden), d_out)]
+        if c.latent_dim2:  # q(z2|z) and p(z|z2), each a mean and a log-variance
+            nets += [
+                (c.latent_dim, *c.hidden2, 2 * c.latent_dim2),
+                (c.latent_dim2, *reversed(c.hidden2), 2 * c.latent_dim),
+            ]
+        for widths in nets:
             n += sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:], strict=False))
         return n
     ch, (k, h, w) = c.channels, c.input_shape  # conv: two 4x4 stride-2 layers each way

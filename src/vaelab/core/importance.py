@@ -173,8 +173,23 @@ def _compiled_bernoulli_mlp_step() -> Callable:
     return _compiled_step
 
 
-def _step(model: VAE, autocast: torch.dtype | None, compile: bool) -> Step:
-    """The function that decodes one batch of codes into (log weights, log p(x|z))."""
+def _step(model: VAE, autocast: torch.dtype | None, compile: bool, generator: torch.Generator | None) -> Step:
+    """The function that decodes one batch of codes into (log weights, log p(x|z)).
+
+    The log weights leave out ½ Σ log σ² of q(z|x), which the caller adds once per example.
+    """
+    from vaelab.core.models import HierarchicalVAE
+
+    if isinstance(model, HierarchicalVAE):
+
+        def hierarchical(mu, std, eps, x):
+            with torch.autocast(
+                mu.device.type, dtype=autocast or torch.float32, enabled=autocast is not None
+            ):
+                lw, log_px = model.log_weights(mu, std, eps, x, generator)
+            return lw.float() - torch.log(std).sum(-1), log_px.float()
+
+        return hierarchical
     layers = _mlp_layers(model, autocast)
     if layers is not None and compile:
         fns = [_compiled_bernoulli_mlp_step()]
@@ -270,14 +285,20 @@ def iw_log_likelihood(
     was_training = model.training
     model.eval()
     n, d = x.shape
-    hidden = getattr(model.config, "hidden", ()) or ()
-    width = d * model.likelihood.n_params + 2 * sum(hidden) + model.config.latent_dim
+    c = model.config
+    width = (
+        d * model.likelihood.n_params
+        + 2 * sum(c.hidden)
+        + c.latent_dim
+        + 2 * sum(c.hidden2)
+        + 3 * c.latent_dim2
+    )
     b_auto, s_auto = chunk_sizes(n, n_samples, width, memory_mb)
     b, s = data_chunk or b_auto, sample_chunk or s_auto
     device = x.device
     if compile is None:
         compile = device.type == "cpu" and n * n_samples >= COMPILE_MIN_PAIRS
-    step = _step(model, autocast, compile)
+    step = _step(model, autocast, compile, generator)
     out = {k: torch.empty(n, dtype=torch.float64) for k in ("ll", "rec", "mean", "std")}
     for i in range(0, n, b):
         xb = x[i : i + b]  # (b, D)

@@ -15,8 +15,8 @@ from torch import nn
 
 from vaelab.core.config import ModelConfig
 from vaelab.core.likelihoods import build_likelihood
-from vaelab.core.networks import build_decoder, build_encoder
-from vaelab.core.objectives import gaussian_kl, reparameterize
+from vaelab.core.networks import build_decoder, build_encoder, mlp
+from vaelab.core.objectives import LOG_2PI, gaussian_kl, log_normal_diag, log_standard_normal, reparameterize
 
 
 class ModelOutput(NamedTuple):
@@ -160,11 +160,84 @@ class VAE(Model):
         return ModelOutput(-bound.mean(), -log_px.mean(0), kl, z[0])
 
 
+class HierarchicalVAE(VAE):
+    """A VAE with two stochastic layers (Burda et al. 2015, section 5).
+
+    Inference q(z, z2|x) = q(z|x) q(z2|z); generation p(z2) = N(0, I), p(z|z2), p(x|z),
+    every conditional a diagonal Gaussian (or the likelihood) whose parameters come
+    from an MLP. ``z`` is the code (`posterior`, `code`, the decoder's input) and
+    ``z2`` sits above it, so the prior on the code is learned: p(z) = E_p(z2) p(z|z2).
+    The KL term has no closed form here; ``kl`` is the one-sample estimate
+    log q(z, z2|x) − log p(z, z2) (its mean over samples is the KL).
+
+    Examples
+    --------
+    >>> cfg = ModelConfig(input_shape=(64,), latent_dim=4, hidden=(32,), latent_dim2=2, hidden2=(16,))
+    >>> out = HierarchicalVAE(cfg)(torch.rand(5, 64), n_samples=3)
+    >>> out.reconstruction.shape, out.z.shape
+    (torch.Size([5]), torch.Size([5, 4]))
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__(config)
+        c = config
+        # both touch codes only: their first and last layers stay fp32 under autocast
+        self.encoder2 = mlp(c.latent_dim, 2 * c.latent_dim2, c.hidden2, c.activation, True, True)
+        self.decoder2 = mlp(
+            c.latent_dim2, 2 * c.latent_dim, tuple(reversed(c.hidden2)), c.activation, True, True
+        )
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decoder means at codes drawn from the learned prior: z2 ~ N(0, I), z ~ p(z|z2)."""
+        device = next(self.parameters()).device
+        z2 = torch.randn(n, self.config.latent_dim2, generator=generator).to(device)  # (n, Z2)
+        mu, log_var = self.decoder2(z2).float().chunk(2, dim=-1)  # (n, Z) each
+        eps = torch.randn(mu.shape, generator=generator).to(device)
+        return self.decode_mean(mu + torch.exp(0.5 * log_var) * eps)
+
+    def log_weights(
+        self, mu: torch.Tensor, std: torch.Tensor, eps: torch.Tensor, x: torch.Tensor, generator=None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """log p(x, z, z2) − log q(z, z2|x) for z = μ + σε, and log p(x|z); each ``(K, B)``.
+
+        ``mu``, ``std``: q(z|x), ``(B, Z)``; ``eps``: ``(K, B, Z)``; z2 is drawn here
+        from q(z2|z) with ``generator``.
+        """
+        z = torch.addcmul(mu, std, eps)  # (K, B, Z)
+        mu2, log_var2 = self.encoder2(z).float().chunk(2, dim=-1)  # (K, B, Z2) each
+        eps2 = torch.randn(mu2.shape, generator=generator, dtype=mu2.dtype, device=mu2.device)
+        z2 = torch.addcmul(mu2, torch.exp(0.5 * log_var2), eps2)  # (K, B, Z2)
+        prior_mu, prior_log_var = self.decoder2(z2).float().chunk(2, dim=-1)  # p(z|z2): (K, B, Z) each
+        log_px = self.likelihood.log_prob(self.decoder(z).float(), x)  # (K, B)
+        # log q(z|x) with z = μ + σε is −½ Σ (ε² + log σ² + log 2π), and likewise for z2
+        log_q = -0.5 * (eps.square() + LOG_2PI).sum(-1) - torch.log(std).sum(-1)
+        log_q2 = -0.5 * (eps2.square() + log_var2 + LOG_2PI).sum(-1)
+        log_prior = log_normal_diag(z, prior_mu, prior_log_var) + log_standard_normal(z2)
+        return log_px + log_prior - log_q - log_q2, log_px
+
+    def forward(self, x: torch.Tensor, beta: float | None = None, n_samples: int = 1) -> ModelOutput:
+        """The negative β-ELBO (one sample of z and z2), or with ``n_samples=K > 1`` the
+        negative IWAE bound L_K with weights p(x|z) [p(z, z2)/q(z, z2|x)]^β."""
+        beta = self.config.beta if beta is None else beta
+        mu, log_var = self.posterior(x)  # (B, Z) each, fp32
+        mu, log_var = mu.float(), log_var.float()
+        std = torch.exp(0.5 * log_var)
+        eps = torch.randn((n_samples, *mu.shape), dtype=mu.dtype, device=mu.device)  # (K, B, Z)
+        log_w, log_px = self.log_weights(mu, std, eps, x)  # (K, B) each
+        log_ratio = log_w - log_px  # log p(z, z2) − log q(z, z2|x)
+        z = torch.addcmul(mu, std, eps[0])
+        if n_samples == 1:
+            rec, kl = -log_px[0], -log_ratio[0]
+            return ModelOutput((rec + beta * kl).mean(), rec, kl, z)
+        bound = torch.logsumexp(log_px + beta * log_ratio, dim=0) - math.log(n_samples)  # (B,)
+        return ModelOutput(-bound.mean(), -log_px.mean(0), -log_ratio.mean(0), z)
+
+
 MODELS: dict[str, type[VAE] | type[Autoencoder]] = {"vae": VAE, "ae": Autoencoder}
 
 
 def build_model(config: ModelConfig, seed: int | None = None) -> Model:
-    """The model a config describes: `VAE` or `Autoencoder`.
+    """The model a config describes: `VAE`, `HierarchicalVAE` (``latent_dim2 > 0``) or `Autoencoder`.
 
     With ``seed``, the initial weights are drawn from a generator seeded with it,
     inside `torch.random.fork_rng`, so the same config and seed give the same
@@ -177,11 +250,12 @@ def build_model(config: ModelConfig, seed: int | None = None) -> Model:
     >>> all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
     True
     """
+    cls = HierarchicalVAE if config.latent_dim2 else MODELS[config.kind]
     if seed is None:
-        return MODELS[config.kind](config)
+        return cls(config)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return MODELS[config.kind](config)
+        return cls(config)
 
 
 def linear_vae_config(n_features: int, latent_dim: int) -> ModelConfig:

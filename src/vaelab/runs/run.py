@@ -32,7 +32,7 @@ from vaelab.runs.files import (
 )
 from vaelab.training import distributed
 from vaelab.training.checkpoint import has_checkpoint
-from vaelab.training.config import TrainConfig, check_objective
+from vaelab.training.config import TrainConfig, check_objective, check_step
 from vaelab.training.history import History
 from vaelab.training.loop import fit
 
@@ -103,6 +103,7 @@ def check_trainable(model: ModelConfig, splits: DataSplits, train: TrainConfig) 
             "data; training needs at least 2 (lower --valid-fraction)"
         )
     check_objective(model.kind, train)
+    check_step(model.network, model.likelihood, train, model.latent_dim2)
     if train.checkpoint_every == 0 and train.checkpoint_minutes is None:
         raise ConfigError(
             "checkpoint_every=0 without checkpoint_minutes never writes a "

@@ -122,6 +122,9 @@ def fit_many(
     seeds = _check_many(configs, train, config, seeds)
     if not _batchable(configs[0], config):
         return _one_by_one(configs, train, config, seeds, valid)
+    # a model that diverges in the batch is trained again by fit: with autograd's step, the
+    # one the batched step matches bit for bit
+    config = dataclasses.replace(config, step="autograd")
     threads_before = torch.get_num_threads()
     with torch.random.fork_rng(devices=[]):  # the caller's random state survives, as with fit
         try:
@@ -161,6 +164,11 @@ def _check_many(
             f"data has {train.n_features} features per sample but the models expect {first.n_features}"
         )
     check_objective(first.kind, config)
+    if config.step == "fused":
+        raise ConfigError(
+            "step='fused' is fit's hand-written step for one model; fit_many trains K models "
+            "with its own batched step: use step='auto' or 'autograd'"
+        )
     return seeds
 
 
@@ -168,6 +176,7 @@ def _batchable(model_config: ModelConfig, config: TrainConfig) -> bool:
     """True when the batched step applies; otherwise `fit_many` runs `fit` K times."""
     return (
         model_config.network in ("mlp", "linear")
+        and not model_config.latent_dim2
         and config.importance_samples == 1
         and distributed.world_size() == 1
     )

@@ -97,3 +97,29 @@ def check_objective(kind: str, config: TrainConfig) -> None:
             f"importance_samples={config.importance_samples} needs a VAE: an "
             "autoencoder has no q(z|x) to draw importance samples from; use 1"
         )
+
+
+FUSED_NETWORKS = ("mlp", "linear")  # what vaelab.training.fused writes gradients for
+FUSED_LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned")
+
+
+def check_step(network: str, likelihood: str, config: TrainConfig, latent_dim2: int = 0) -> None:
+    """Refuse ``step="fused"`` where the hand-written step does not apply."""
+    if config.step != "fused":
+        return
+    why = []
+    if latent_dim2:
+        why.append(f"latent_dim2={latent_dim2} (it covers one stochastic layer)")
+    if network not in FUSED_NETWORKS:
+        why.append(f"network={network!r} (it covers {', '.join(FUSED_NETWORKS)})")
+    if likelihood not in FUSED_LIKELIHOODS:
+        why.append(f"likelihood={likelihood!r} (it covers {', '.join(FUSED_LIKELIHOODS)})")
+    if config.importance_samples != 1:
+        why.append(f"importance_samples={config.importance_samples} (it trains on the ELBO: 1)")
+    if config.compile:
+        why.append("compile=True")
+    if why:
+        raise ConfigError(
+            f"step='fused' does not apply to {'; '.join(why)}: use step='auto' (fused where it "
+            "applies) or 'autograd'"
+        )

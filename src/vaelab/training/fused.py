@@ -212,6 +212,8 @@ def fused_step(model: Model, config: TrainConfig, autocast_dtype: torch.dtype | 
     """
     if config.importance_samples != 1 or not isinstance(model, (VAE, Autoencoder)):
         return None
+    if model.config.latent_dim2:  # the hierarchical VAE's other networks are autograd's
+        return None
     if not isinstance(model.likelihood, (Bernoulli, Gaussian, GaussianLearned)):
         return None
     encoder, decoder = _layers(model.encoder, autocast_dtype), _layers(model.decoder, autocast_dtype)

@@ -32,7 +32,7 @@ from vaelab.errors import ConfigError, TrainingDivergedError
 from vaelab.training import distributed
 from vaelab.training.batches import NpySource, TensorSource, steps_per_epoch
 from vaelab.training.checkpoint import capture, load_checkpoint, restore, save_checkpoint
-from vaelab.training.config import TrainConfig, check_objective
+from vaelab.training.config import TrainConfig, check_objective, check_step
 from vaelab.training.fused import FusedStep, fused_step
 from vaelab.training.history import History
 from vaelab.training.runtime import resolve_device, resolve_precision
@@ -189,14 +189,9 @@ def _check_fit(
     if resume and checkpoint_dir is None:
         raise ConfigError("resume=True needs the checkpoint_dir to resume from")
     check_objective(model.config.kind, config)
+    check_step(model.config.network, model.config.likelihood, config, model.config.latent_dim2)
     if config.step == "fused" and _fused(model, config, None) is None:
-        raise ConfigError(
-            "step='fused' covers MLP and linear VAEs and autoencoders with a Bernoulli or "
-            "isotropic Gaussian likelihood, trained on the ELBO by one process without "
-            f"compile; this fit has network={model.config.network!r}, likelihood="
-            f"{model.config.likelihood!r}, importance_samples={config.importance_samples}: "
-            "use step='auto' or 'autograd'"
-        )
+        raise ConfigError("step='fused' applies to one process, not to a torchrun launch: use step='auto'")
 
 
 def _fused(model: Model, config: TrainConfig, autocast_dtype: torch.dtype | None) -> FusedStep | None:
