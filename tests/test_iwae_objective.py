@@ -94,3 +94,21 @@ def test_importance_samples_is_validated():
     ds = Dataset(np.zeros((8, 4), np.float32), None, (4,), "unit")
     with pytest.raises(ConfigError, match="needs a VAE"):
         fit(ae, ds, TrainConfig(epochs=1, importance_samples=3), progress=False)
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_bernoulli_log_density_stays_fp32_under_bf16_autocast(grad):
+    """The IWAE weights use log p(x|z) of about −100 nats: autocast once ran its sum in bf16,
+    which rounds such values to steps of 0.5 and scrambles the weights. It must not."""
+    from vaelab.core.likelihoods import Bernoulli
+
+    gen = torch.Generator().manual_seed(0)
+    logits = (torch.randn(5, 7, 784, generator=gen) * 3).requires_grad_(grad)
+    x = torch.bernoulli(torch.full((7, 784), 0.3), generator=gen)
+    plain = Bernoulli().log_prob(logits, x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        auto = Bernoulli().log_prob(logits, x)
+    assert auto.dtype == torch.float32
+    assert torch.equal(auto, plain)
+    exact = (x * logits - torch.nn.functional.softplus(logits)).detach().double().sum(-1)
+    assert float((plain.detach().double() - exact).abs().max()) < 1e-3

@@ -155,7 +155,7 @@ def choose_iw_precision(
 class Evaluation:
     """Everything `evaluate` measured. Log-densities in nats per example."""
 
-    model_kind: str  # "vae" or "ae"
+    model_kind: str  # "vae" or "ae"; a two-layer VAE says so and gives the size of z2
     data_name: str
     n_examples: int  # test examples used
     n_features: int  # D
@@ -416,7 +416,9 @@ def evaluate(
         )
 
     ev = Evaluation(
-        model_kind=cfg.kind,
+        model_kind=f"vae with a second stochastic layer of {cfg.latent_dim2}"
+        if cfg.latent_dim2
+        else cfg.kind,
         data_name=data.name,
         n_examples=n,
         n_features=d,
