@@ -369,12 +369,10 @@ def evaluate(
 
     kl = kl_per_dim = elbo = elbo_se = ll = ll_se = gap = bpd = None
     precision, check = "fp32", None
-    if vae is not None and isinstance(vae, HierarchicalVAE):
-        # no closed-form KL: its Monte-Carlo estimate, from the importance samples where there are some
-        with torch.inference_mode():
-            terms = map_batches(lambda b: torch.stack([o.double() for o in vae(b, beta=1.0)[1:3]], 1), x)
-        kl_ex = terms[:, 1].cpu().numpy()  # (N,)
-    elif vae is not None:
+    # a two-layer VAE's KL has no closed form: its Monte-Carlo estimate, from the same samples
+    # as its reconstruction term
+    hierarchical = isinstance(vae, HierarchicalVAE)
+    if vae is not None and not hierarchical:
         with torch.inference_mode():
             kld = map_batches(
                 lambda b: gaussian_kl_per_dim(*(t.float() for t in vae.posterior(b))), x
@@ -395,11 +393,16 @@ def evaluate(
                 )
             rec_ex = est.reconstruction
             ll, ll_se = est.mean, est.standard_error
-            if isinstance(vae, HierarchicalVAE):
+            if hierarchical:
                 kl_ex = -est.log_weight_mean - rec_ex  # the K-sample estimate of the KL
         else:
-            with torch.inference_mode():
-                rec_ex = map_batches(lambda b: model(b, beta=1.0).reconstruction.double(), x).cpu().numpy()
+            with torch.inference_mode():  # (N, 2): reconstruction and kl of one sample per example
+                terms = map_batches(
+                    lambda b: torch.stack([t.double() for t in model(b, beta=1.0)[1:3]], 1), x
+                )
+            rec_ex = terms[:, 0].cpu().numpy()
+            if hierarchical:
+                kl_ex = terms[:, 1].cpu().numpy()
             notes.append("iw_samples=0: no log-likelihood; the ELBO uses one sample per example")
         elbo_ex = -(rec_ex + kl_ex)
         reconstruction, kl, elbo = float(rec_ex.mean()), float(kl_ex.mean()), float(elbo_ex.mean())

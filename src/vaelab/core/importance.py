@@ -24,7 +24,6 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -32,11 +31,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from vaelab.core.likelihoods import Bernoulli, bernoulli_log_prob_fused
+from vaelab.core.models import VAE, HierarchicalVAE
 from vaelab.core.networks import ACTIVATIONS, LatentLinear
 from vaelab.errors import ConfigError
-
-if TYPE_CHECKING:
-    from vaelab.core.models import VAE
 
 
 @dataclass
@@ -178,8 +175,6 @@ def _step(model: VAE, autocast: torch.dtype | None, compile: bool, generator: to
 
     The log weights leave out ½ Σ log σ² of q(z|x), which the caller adds once per example.
     """
-    from vaelab.core.models import HierarchicalVAE
-
     if isinstance(model, HierarchicalVAE):
 
         def hierarchical(mu, std, eps, x):

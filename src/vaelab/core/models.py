@@ -219,8 +219,7 @@ class HierarchicalVAE(VAE):
         """The negative β-ELBO (one sample of z and z2), or with ``n_samples=K > 1`` the
         negative IWAE bound L_K with weights p(x|z) [p(z, z2)/q(z, z2|x)]^β."""
         beta = self.config.beta if beta is None else beta
-        mu, log_var = self.posterior(x)  # (B, Z) each, fp32
-        mu, log_var = mu.float(), log_var.float()
+        mu, log_var = self.posterior(x)  # (B, Z) each, fp32: the encoder's last layer is a LatentLinear
         std = torch.exp(0.5 * log_var)
         eps = torch.randn((n_samples, *mu.shape), dtype=mu.dtype, device=mu.device)  # (K, B, Z)
         log_w, log_px = self.log_weights(mu, std, eps, x)  # (K, B) each

@@ -103,10 +103,8 @@ FUSED_NETWORKS = ("mlp", "linear")  # what vaelab.training.fused writes gradient
 FUSED_LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned")
 
 
-def check_step(network: str, likelihood: str, config: TrainConfig, latent_dim2: int = 0) -> None:
-    """Refuse ``step="fused"`` where the hand-written step does not apply."""
-    if config.step != "fused":
-        return
+def fused_refusals(network: str, likelihood: str, config: TrainConfig, latent_dim2: int = 0) -> list[str]:
+    """Why the hand-written step of `vaelab.training.fused` cannot train this; empty where it can."""
     why = []
     if latent_dim2:
         why.append(f"latent_dim2={latent_dim2} (it covers one stochastic layer)")
@@ -118,6 +116,12 @@ def check_step(network: str, likelihood: str, config: TrainConfig, latent_dim2: 
         why.append(f"importance_samples={config.importance_samples} (it trains on the ELBO: 1)")
     if config.compile:
         why.append("compile=True")
+    return why
+
+
+def check_step(network: str, likelihood: str, config: TrainConfig, latent_dim2: int = 0) -> None:
+    """Refuse ``step="fused"`` where the hand-written step does not apply."""
+    why = fused_refusals(network, likelihood, config, latent_dim2) if config.step == "fused" else []
     if why:
         raise ConfigError(
             f"step='fused' does not apply to {'; '.join(why)}: use step='auto' (fused where it "

@@ -20,9 +20,10 @@ fp32 master weights. It draws the reparameterization noise exactly as
 path with either step; the results differ by float rounding only
 (`tests/test_fused_step.py` compares loss, gradients and whole fits with autograd).
 
-`fused_step` returns None for a model or setting it does not cover (conv
-networks, the heteroscedastic Gaussian, the IWAE objective, DDP, torch.compile);
-`fit` then takes autograd's step.
+`fused_step` returns None for a model or setting it does not cover
+(`vaelab.training.config.fused_refusals`: conv networks, the heteroscedastic Gaussian,
+the IWAE objective, a second stochastic layer, torch.compile); `fit` then takes
+autograd's step, as it does under torchrun.
 """
 
 from __future__ import annotations
@@ -36,10 +37,9 @@ from torch import nn
 
 from vaelab.core.likelihoods import Bernoulli, Gaussian, GaussianLearned
 from vaelab.core.models import VAE, Autoencoder, Model
-from vaelab.core.networks import LatentLinear
-from vaelab.training.config import TrainConfig
-
-LOG_2PI = math.log(2 * math.pi)
+from vaelab.core.networks import ACTIVATIONS, LatentLinear
+from vaelab.core.objectives import LOG_2PI
+from vaelab.training.config import TrainConfig, fused_refusals
 
 
 def _act_backward(act: nn.Module, grad: torch.Tensor, pre: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
@@ -62,7 +62,7 @@ def _act_backward(act: nn.Module, grad: torch.Tensor, pre: torch.Tensor, out: to
     raise TypeError(f"no hand-written backward for {type(act).__name__}")
 
 
-_ACTS = (nn.ReLU, nn.Tanh, nn.SiLU, nn.GELU, nn.LeakyReLU, nn.ELU, nn.Softplus)
+_ACTS = tuple(ACTIVATIONS.values())  # every activation vaelab builds; `_act_backward` covers each
 
 
 class _Dense:
@@ -100,7 +100,7 @@ def _forward(layers: list[_Dense], x: torch.Tensor, tape: list) -> torch.Tensor:
     """The network's output; ``tape`` gets what the backward pass needs, layer by layer."""
     for layer in layers:
         w, b = layer.weights()
-        inp = x if layer.low is None and x.dtype == torch.float32 else x.to(layer.low or torch.float32)
+        inp = x.to(layer.low or torch.float32)  # no copy where it already is
         pre = F.linear(inp, w, b)  # (B, out)
         x = pre if layer.act is None else layer.act(pre)
         tape.append((layer, inp, w, pre, x))
@@ -210,11 +210,10 @@ def fused_step(model: Model, config: TrainConfig, autocast_dtype: torch.dtype | 
     `vaelab.core.networks.ACTIVATIONS`, the Bernoulli and the fixed or learned
     isotropic Gaussian likelihoods, and the ELBO (``importance_samples=1``).
     """
-    if config.importance_samples != 1 or not isinstance(model, (VAE, Autoencoder)):
-        return None
-    if model.config.latent_dim2:  # the hierarchical VAE's other networks are autograd's
-        return None
-    if not isinstance(model.likelihood, (Bernoulli, Gaussian, GaussianLearned)):
+    c = model.config
+    if not isinstance(model, (VAE, Autoencoder)) or fused_refusals(
+        c.network, c.likelihood, config, c.latent_dim2
+    ):
         return None
     encoder, decoder = _layers(model.encoder, autocast_dtype), _layers(model.decoder, autocast_dtype)
     if encoder is None or decoder is None:

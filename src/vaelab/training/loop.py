@@ -196,7 +196,7 @@ def _check_fit(
 
 def _fused(model: Model, config: TrainConfig, autocast_dtype: torch.dtype | None) -> FusedStep | None:
     """The hand-written step where ``config.step`` allows it and it applies, else None."""
-    if config.step == "autograd" or config.compile or distributed.world_size() > 1:
+    if config.step == "autograd" or distributed.world_size() > 1:
         return None
     return fused_step(model, config, autocast_dtype)
 
