@@ -1,18 +1,15 @@
 """``n_init``: several initializations trained in one batched pass, the best one kept.
 
-The independent truth is `fit` alone with autograd's step: each initialization must end
-where that `fit` trains it by itself from the same seeds, bit for bit on CPU. A single
-initialization trains with the fused step, so it agrees with the first of several up to
-float rounding.
+The independent truth is `fit` alone: each initialization must end where `fit` trains
+it by itself from the same seeds. Both train with the hand-written step; the batched
+one multiplies the K models' matrices in one bmm, so they agree up to float rounding
+(`tests/test_batched.py` checks the batched step bit for bit with autograd's step).
 """
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
-import torch
 from sklearn.datasets import load_digits
 
 import vaelab
@@ -38,7 +35,7 @@ def _seeds(random_state: int, n: int) -> list[int]:
 def _alone(est, X: np.ndarray, seeds: list[int]):
     """Each initialization trained by `fit` alone, as the estimator would set it up."""
     cfg = est._model_config(X.shape[1], est.likelihood_)
-    train_cfg = dataclasses.replace(est._train_config(seeds[0]), step="autograd")
+    train_cfg = est._train_config(seeds[0])
     data = Dataset(X.copy(), None, (X.shape[1],), "unit", "X")
     valid = None
     if est.early_stopping:
@@ -60,12 +57,12 @@ def test_n_init_keeps_the_best_of_the_fits_trained_alone(X, cls, early_stopping)
         expected = [min(h.valid_loss) for _, h in alone]
     else:
         expected = [h.train_loss[-1] for _, h in alone]
-    assert est.init_losses_.tolist() == expected  # bit for bit: batched = alone
-    assert len(set(expected)) == 3  # the three initializations really differ
+    np.testing.assert_allclose(est.init_losses_, expected, rtol=1e-5)  # batched = alone
+    assert min(abs(a - b) for a in expected for b in expected if a != b) > 1e-3  # they really differ
     best = int(np.argmin(expected))
     kept, history = alone[best]
     for (name, a), b in zip(est.model_.state_dict().items(), kept.state_dict().values(), strict=True):
-        assert torch.equal(a, b), name
+        assert float((a - b).abs().max()) <= 1e-3 * float(b.abs().max()), name
     assert est.n_iter_ == len(history.epoch)
 
 

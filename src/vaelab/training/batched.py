@@ -46,7 +46,8 @@ from vaelab.data import Dataset, dynamic_binarize_batch
 from vaelab.errors import ConfigError
 from vaelab.training import distributed
 from vaelab.training.batches import NpySource, TensorSource, steps_per_epoch
-from vaelab.training.config import TrainConfig, check_objective
+from vaelab.training.config import TrainConfig, check_objective, check_step, fused_refusals
+from vaelab.training.fused import BatchedFusedStep, batched_fused_step
 from vaelab.training.history import History
 from vaelab.training.loop import _adam, _set_lr, _warmup_beta, fit, lr_factor
 from vaelab.training.runtime import resolve_device, resolve_precision
@@ -120,17 +121,33 @@ def fit_many(
     ([0.5, 1.0], 2)
     """
     seeds = _check_many(configs, train, config, seeds)
-    if not _batchable(configs[0], config):
+    if not _batchable(configs, config):
         return _one_by_one(configs, train, config, seeds, valid)
-    # a model that diverges in the batch is trained again by fit: with autograd's step, the
-    # one the batched step matches bit for bit
-    config = dataclasses.replace(config, step="autograd")
     threads_before = torch.get_num_threads()
     with torch.random.fork_rng(devices=[]):  # the caller's random state survives, as with fit
         try:
             return _Batched(configs, seeds, config).run(train, valid)
         finally:
             torch.set_num_threads(threads_before)
+
+
+# what models trained in one batch may differ in: β always; kind, likelihood and σ with the
+# hand-written step (`vaelab.training.fused.BatchedFusedStep`)
+FREE = ("beta",)
+FREE_FUSED = ("beta", "kind", "likelihood", "sigma")
+
+
+def _differences(configs: Sequence[ModelConfig], free: Sequence[str]) -> str | None:
+    """How a config differs from configs[0] beyond ``free``, or None if none does."""
+    first = configs[0]
+    for k, c in enumerate(configs):
+        names = [f.name for f in dataclasses.fields(c) if f.name not in free]
+        names = [n for n in names if getattr(c, n) != getattr(first, n)]
+        if names:
+            ours = ", ".join(f"{n}={getattr(c, n)!r}" for n in names)
+            theirs = ", ".join(f"{n}={getattr(first, n)!r}" for n in names)
+            return f"configs[{k}] has {ours} where configs[0] has {theirs}"
+    return None
 
 
 def _check_many(
@@ -142,43 +159,45 @@ def _check_many(
     """Refuse what cannot train as one batch; returns the seeds."""
     if len(configs) == 0:
         raise ConfigError("fit_many needs at least one ModelConfig, got none")
-    first = dataclasses.replace(configs[0], beta=0.0)
-    for k, c in enumerate(configs):
-        if dataclasses.replace(c, beta=0.0) != first:
-            names = [f.name for f in dataclasses.fields(c) if getattr(c, f.name) != getattr(first, f.name)]
-            names = [n for n in names if n != "beta"]
-            ours = ", ".join(f"{n}={getattr(c, n)!r}" for n in names)
-            theirs = ", ".join(f"{n}={getattr(first, n)!r}" for n in names)
-            raise ConfigError(
-                f"fit_many trains models of one shape together, but configs[{k}] has {ours} "
-                f"where configs[0] has {theirs}; only beta may differ (train the others in a "
-                "separate fit_many call)"
-            )
+    differ = _differences(configs, FREE_FUSED)
+    if differ is not None:
+        raise ConfigError(
+            f"fit_many trains models of one shape together, but {differ}; only "
+            f"{', '.join(FREE_FUSED)} may differ (train the others in a separate fit_many call)"
+        )
     seeds = [config.seed] * len(configs) if seeds is None else [int(s) for s in seeds]
     if len(seeds) != len(configs):
         raise ConfigError(f"seeds has {len(seeds)} entries for {len(configs)} configs; give one per config")
     if len(train) < 2:
         raise ConfigError(f"training needs at least 2 samples, got {len(train)}")
+    first = configs[0]
     if train.n_features != first.n_features:
         raise ConfigError(
             f"data has {train.n_features} features per sample but the models expect {first.n_features}"
         )
-    check_objective(first.kind, config)
-    if config.step == "fused":
-        raise ConfigError(
-            "step='fused' is fit's hand-written step for one model; fit_many trains K models "
-            "with its own batched step: use step='auto' or 'autograd'"
-        )
+    for c in configs:
+        check_objective(c.kind, config)
+        check_step(c.network, c.likelihood, config, c.latent_dim2)
     return seeds
 
 
-def _batchable(model_config: ModelConfig, config: TrainConfig) -> bool:
-    """True when the batched step applies; otherwise `fit_many` runs `fit` K times."""
-    return (
-        model_config.network in ("mlp", "linear")
-        and not model_config.latent_dim2
+def _batchable(configs: Sequence[ModelConfig], config: TrainConfig) -> bool:
+    """True when a batched step applies; otherwise `fit_many` runs `fit` K times.
+
+    Models that differ in more than β need the hand-written step, so each must be one
+    it covers (`vaelab.training.config.fused_refusals`), and ``step`` not "autograd".
+    """
+    first = configs[0]
+    if not (
+        first.network in ("mlp", "linear")
+        and not first.latent_dim2
         and config.importance_samples == 1
         and distributed.world_size() == 1
+    ):
+        return False
+    return _differences(configs, FREE) is None or (
+        config.step != "autograd"
+        and not any(fused_refusals(c.network, c.likelihood, config, c.latent_dim2) for c in configs)
     )
 
 
@@ -198,21 +217,31 @@ class _Batched:
         self.autocast_dtype = resolve_precision(config.precision, self.device)
         self.models = [build_model(c, seed=s).to(self.device) for c, s in zip(configs, seeds, strict=True)]
         template = self.models[0]
-        self.names = [n for n, _ in template.named_parameters()]
         per_model = [dict(m.named_parameters()) for m in self.models]
-        # one leaf (K, ...) per parameter name; model k's parameter is a view of row k, and
-        # its .grad a view of the leaf's gradient, so Adam runs over the models' own tensors
-        self.stacked = [torch.stack([p[n].detach() for p in per_model]).requires_grad_() for n in self.names]
+        # one leaf (K, ...) per parameter name the K models share; model k's parameter is a
+        # view of row k, and its .grad a view of the leaf's gradient, so Adam runs over the
+        # models' own tensors. An autoencoder's code layer fills the first rows of a VAE's.
+        self.names = [n for n, _ in template.named_parameters() if all(n in p for p in per_model)]
+        self.stacked = [_stack([p[n] for p in per_model]) for n in self.names]
         for leaf, name in zip(self.stacked, self.names, strict=True):
             leaf.grad = torch.zeros_like(leaf)
             for k, p in enumerate(per_model):
-                p[name].data = leaf.detach()[k]
-                p[name].grad = leaf.grad[k]
+                rows = _corner(k, p[name].shape)
+                p[name].data = leaf.detach()[rows]
+                p[name].grad = leaf.grad[rows]
+        # parameters not every model has (a learned σ² among other likelihoods): their own leaves
+        self.extra: list[torch.Tensor] = [t for p in per_model for n, t in p.items() if n not in self.names]
         self.encoder = _layers(template.encoder, "encoder")
         self.decoder = _layers(template.decoder, "decoder")
         self.likelihood = _LogProb(template.likelihood)
         self.is_vae = isinstance(template, VAE)
-        self.betas = [c.beta for c in configs]
+        self.betas = [c.beta if c.kind == "vae" else 0.0 for c in configs]
+        self.fused: BatchedFusedStep | None = None
+        if config.step != "autograd":
+            log_vars: dict[int, torch.Tensor] = {
+                k: p["likelihood.log_var"] for k, p in enumerate(per_model) if "likelihood.log_var" in p
+            }
+            self.fused = batched_fused_step(self.models, self.params(), log_vars, config, self.autocast_dtype)
 
     def params(self) -> dict[str, torch.Tensor]:
         return dict(zip(self.names, self.stacked, strict=True))
@@ -258,8 +287,11 @@ class _Batched:
             else TensorSource(as_flat_tensor(train, device))
         )
         x_valid = None if valid is None else as_flat_tensor(valid, device)
-        # fit's fused Adam over each model's own tensors: the same kernel on the same shapes
-        opt = _adam(nn.ModuleList(self.models), config, device)
+        # autograd's step: fit's fused Adam over each model's own tensors, the same kernel on
+        # the same shapes (bit for bit); the hand-written step: one Adam over the stacked leaves
+        opt = _adam(
+            nn.ModuleList(self.models) if self.fused is None else self.stacked + self.extra, config, device
+        )
         n_steps = steps_per_epoch(len(source), config.batch_size)
         stops = [_Stopping(config.patience if x_valid is not None else None) for _ in range(k_models)]
         redo: dict[int, tuple[Model, History]] = {}  # diverged in the batch: trained alone by fit
@@ -334,11 +366,14 @@ class _Batched:
                 _set_lr(
                     opt, config.lr * lr_factor(config.lr_schedule, epoch - 1 + step / n_steps, config.epochs)
                 )
-            with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                loss, rec, kl = self.forward(xb, beta[step])
-            for leaf in self.stacked:
-                leaf.grad.zero_()  # type: ignore[union-attr]  # the models' grads are its views
-            loss.sum().backward()  # the sum: each model gets exactly its own gradient
+            if self.fused is not None:  # writes every leaf's .grad in place
+                loss, rec, kl = self.fused(xb, beta[step])
+            else:
+                with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                    loss, rec, kl = self.forward(xb, beta[step])
+                for leaf in self.stacked:
+                    leaf.grad.zero_()  # type: ignore[union-attr]  # the models' grads are its views
+                loss.sum().backward()  # the sum: each model gets exactly its own gradient
             opt.step()
             stats[step] = torch.stack(
                 [loss.detach() * len(xb), rec.detach().sum(-1), kl.detach().sum(-1)], dim=-1
@@ -384,6 +419,20 @@ class _Stopping:
             h.best_epoch = record["epoch"]
         else:
             self.bad_epochs += 1
+
+
+def _stack(params: list[torch.Tensor]) -> torch.Tensor:
+    """One leaf ``(K, ...)`` holding K parameters; smaller ones fill its leading corner, zeros around."""
+    shape = [max(sizes) for sizes in zip(*(p.shape for p in params), strict=True)]
+    leaf = params[0].new_zeros(len(params), *shape)
+    for k, p in enumerate(params):
+        leaf[_corner(k, p.shape)] = p.detach()
+    return leaf.requires_grad_()
+
+
+def _corner(k: int, shape: torch.Size) -> tuple[int | slice, ...]:
+    """The index of a tensor of ``shape`` in row ``k`` of a leaf, at its leading corner."""
+    return (k,) + tuple(slice(0, size) for size in shape)
 
 
 def _finite(model: Model) -> bool:

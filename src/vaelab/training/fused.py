@@ -185,22 +185,40 @@ class FusedStep:
     def _likelihood(self, params: torch.Tensor, x: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """−log p(x|z) per example and its gradient with respect to the decoder's output, / B."""
         lik = self.model.likelihood
-        x = x.to(params.dtype)
-        if isinstance(lik, Bernoulli):
-            rec = F.softplus(params).sum(-1) - torch.linalg.vecdot(params, x)
-            return rec, torch.sigmoid(params).sub_(x).div_(n)
-        diff = params - x  # (B, D)
-        if isinstance(lik, GaussianLearned):
-            lv = lik.log_var.detach().to(params.dtype)
-            inv = torch.exp(-lv)
-            sq = (diff * diff).sum(-1)  # (B,)
-            d = x.shape[-1]
-            rec = 0.5 * (sq * inv + d * (lv + LOG_2PI))
-            _set_grad(lik.log_var, (0.5 * (d - inv * sq)).mean().reshape(lik.log_var.shape))
-            return rec, diff.mul_(inv / n)
-        var = cast(Gaussian, lik).sigma ** 2  # a fixed σ
-        rec = 0.5 * ((diff * diff).sum(-1) / var + x.shape[-1] * (math.log(var) + LOG_2PI))
-        return rec, diff.mul_(1.0 / (var * n))
+        learned = lik.log_var if isinstance(lik, GaussianLearned) else None
+        rec, d_params, d_log_var = _likelihood_grad(lik, params, x, n, learned)
+        if learned is not None and d_log_var is not None:
+            _set_grad(learned, d_log_var.reshape(learned.shape))
+        return rec, d_params
+
+
+def _likelihood_grad(
+    lik: nn.Module, params: torch.Tensor, x: torch.Tensor, n: int, log_var: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """−log p(x|z), its gradient with respect to the decoder's output (/ B), and to log σ².
+
+    ``params`` is (..., B, D) and ``x`` (B, D): one model, or K stacked models that share
+    the batch. ``log_var`` (a learned σ²) is a scalar, or (K,) for K models; its gradient
+    has its shape (the mean over the batch). Returns rec (..., B), d_params (..., B, D)
+    and d_log_var (None for the other likelihoods).
+    """
+    x = x.to(params.dtype)
+    if isinstance(lik, Bernoulli):
+        rec = F.softplus(params).sum(-1) - torch.linalg.vecdot(params, x)
+        return rec, torch.sigmoid(params).sub_(x).div_(n), None
+    diff = params - x  # (..., B, D)
+    d = x.shape[-1]
+    if isinstance(lik, GaussianLearned):
+        assert log_var is not None
+        lv = log_var.detach().to(params.dtype).reshape(*log_var.shape, 1)  # (..., 1): one σ² per model
+        inv = torch.exp(-lv)
+        sq = (diff * diff).sum(-1)  # (..., B)
+        rec = 0.5 * (sq * inv + d * (lv + LOG_2PI))
+        d_log_var = (0.5 * (d - inv * sq)).mean(-1)  # (...)
+        return rec, diff.mul_(inv.unsqueeze(-1) / n), d_log_var
+    var = cast(Gaussian, lik).sigma ** 2  # a fixed σ
+    rec = 0.5 * ((diff * diff).sum(-1) / var + d * (math.log(var) + LOG_2PI))
+    return rec, diff.mul_(1.0 / (var * n)), None
 
 
 def fused_step(model: Model, config: TrainConfig, autocast_dtype: torch.dtype | None) -> FusedStep | None:
@@ -219,3 +237,181 @@ def fused_step(model: Model, config: TrainConfig, autocast_dtype: torch.dtype | 
     if encoder is None or decoder is None:
         return None
     return FusedStep(model, encoder, decoder)
+
+
+class _StackedDense:
+    """Layer ``i`` of K models of one shape: weights ``(K, out, in)``, biases ``(K, out)``."""
+
+    def __init__(
+        self, weight: torch.Tensor, bias: torch.Tensor, act: nn.Module | None, low: torch.dtype | None
+    ):
+        self.weight, self.bias, self.act, self.low = weight, bias, act, low
+
+    def weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        w, b = self.weight.detach(), self.bias.detach()
+        return (w, b) if self.low is None else (w.to(self.low), b.to(self.low))
+
+
+def _forward_stacked(layers: list[_StackedDense], x: torch.Tensor, tape: list) -> torch.Tensor:
+    """K networks at once: ``x`` is the shared batch (B, in) or one per model (K, B, in)."""
+    for layer in layers:
+        w, b = layer.weights()  # (K, out, in), (K, out)
+        inp = x.to(layer.low or torch.float32)
+        if inp.dim() == 2:  # the data, shared by the K models: a stride-0 view, no copy
+            inp = inp.expand(w.shape[0], *inp.shape)
+        pre = torch.baddbmm(b.unsqueeze(1), inp, w.transpose(1, 2))  # (K, B, out)
+        x = pre if layer.act is None else layer.act(pre)
+        tape.append((layer, inp, w, pre, x))
+    return x
+
+
+def _backward_stacked(tape: list, grad: torch.Tensor, need_input: bool) -> torch.Tensor | None:
+    """`_backward` for K stacked networks: writes the ``(K, ...)`` gradients of the weights."""
+    for i in range(len(tape) - 1, -1, -1):
+        layer, inp, w, pre, out = tape[i]
+        if layer.act is not None:
+            grad = _act_backward(layer.act, grad.to(out.dtype), pre, out)
+        g = grad.to(inp.dtype)  # (K, B, out)
+        layer.weight.grad.copy_(torch.bmm(g.transpose(1, 2), inp))  # (K, out, in)
+        layer.bias.grad.copy_(grad.sum(1, dtype=torch.float32))  # (K, out)
+        if i or need_input:
+            grad = torch.bmm(g, w)  # (K, B, in)
+    return grad if need_input else None
+
+
+class BatchedFusedStep:
+    """`FusedStep` for K models of one shape whose parameters are stacked ``(K, ...)``.
+
+    The K models share each batch and its reparameterization noise (one draw of
+    (B, Z), as each model alone draws it) and differ in their weights and β. They
+    may also differ in kind and likelihood: an autoencoder's code layer is stored in
+    the first Z of 2Z rows (the other Z stay zero and get no gradient, so it trains
+    as an autoencoder: no noise, no KL), and each likelihood scores its own models.
+    Call it with the batch and β ``(K,)``: it writes every leaf's ``.grad`` (kept in
+    place) and returns per-model loss ``(K,)``, reconstruction and KL ``(K, B)``.
+    Each model's loss and gradients are those of `FusedStep` on that model alone, up
+    to float rounding: the matmuls are batched (bmm) instead of one per model.
+    """
+
+    def __init__(
+        self,
+        models: list[Model],
+        stacked: dict[str, torch.Tensor],
+        log_vars: dict[int, torch.Tensor],
+        low: torch.dtype | None,
+    ):
+        template = models[0]
+        kinds = [isinstance(m, VAE) for m in models]
+        self.vae = any(kinds)
+        # 1 for a VAE, 0 for an autoencoder; None when all K are VAEs
+        self.noise = None if all(kinds) else torch.tensor(kinds, dtype=torch.float32)[:, None, None]
+        self.encoder = _stacked_layers(template.encoder, "encoder", stacked, low)
+        self.decoder = _stacked_layers(template.decoder, "decoder", stacked, low)
+        groups: dict[type, list[int]] = {}
+        for k, m in enumerate(models):
+            groups.setdefault(type(m.likelihood), []).append(k)
+        # (likelihood, model indices or None for all K, their learned log σ² leaves)
+        self.groups = [
+            (
+                models[idx[0]].likelihood,
+                None if len(idx) == len(models) else torch.tensor(idx),
+                [log_vars[k] for k in idx] if idx[0] in log_vars else None,
+            )
+            for idx in groups.values()
+        ]
+
+    def __call__(
+        self, x: torch.Tensor, beta: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        n = x.shape[0]
+        enc_tape: list = []
+        dec_tape: list = []
+        e = _forward_stacked(self.encoder, x, enc_tape).float()  # (K, B, 2Z) or (K, B, Z)
+        if self.vae:
+            mu, log_var = e.chunk(2, dim=-1)  # (K, B, Z) each
+            std = torch.exp(0.5 * log_var)
+            eps = torch.randn(mu.shape[1:], dtype=mu.dtype, device=mu.device)  # (B, Z), shared
+            noise = eps if self.noise is None else self.noise * eps  # (K, B, Z): 0 for an AE
+            z = torch.addcmul(mu, std, noise)  # (K, B, Z)
+            var = std * std
+            kl = 0.5 * (mu * mu + var - log_var - 1).sum(-1)  # (K, B)
+            if self.noise is not None:
+                kl = kl * self.noise[:, :, 0]
+        else:
+            z = e
+            kl = torch.zeros(e.shape[:2], dtype=torch.float32, device=x.device)
+        params = _forward_stacked(self.decoder, z, dec_tape).float()  # (K, B, D)
+        rec, d_params = self._likelihood(params, x, n)
+        loss = (rec + beta[:, None] * kl).mean(-1)  # (K,); β of an autoencoder is 0
+        dz = _backward_stacked(dec_tape, d_params, need_input=True)
+        assert dz is not None
+        dz = dz.float()
+        if self.vae:
+            c = (beta / n)[:, None, None]  # (K, 1, 1)
+            d_mu = dz + c * mu
+            d_log_var = 0.5 * (dz * noise * std + c * (var - 1))  # 0 for an AE's unused rows
+            de = torch.cat([d_mu, d_log_var], dim=-1)  # (K, B, 2Z)
+        else:
+            de = dz
+        _backward_stacked(enc_tape, de, need_input=False)
+        return loss, rec, kl
+
+    def _likelihood(self, params: torch.Tensor, x: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each likelihood on its own models: rec ``(K, B)`` and d params ``(K, B, D)``."""
+        if len(self.groups) == 1:
+            lik, _, leaves = self.groups[0]
+            return self._group(lik, params, x, n, leaves)
+        rec = params.new_empty(params.shape[:2])
+        d_params = torch.empty_like(params)
+        for lik, idx, leaves in self.groups:
+            r, d = self._group(lik, params[idx], x, n, leaves)
+            rec[idx], d_params[idx] = r, d
+        return rec, d_params
+
+    @staticmethod
+    def _group(lik, params, x, n, leaves) -> tuple[torch.Tensor, torch.Tensor]:
+        log_var = None if leaves is None else torch.stack([p.detach() for p in leaves])  # (K_g,)
+        rec, d_params, d_log_var = _likelihood_grad(lik, params, x, n, log_var)
+        if d_log_var is not None:
+            for p, g in zip(leaves, d_log_var, strict=True):
+                _set_grad(p, g.reshape(p.shape))
+        return rec, d_params
+
+
+def _stacked_layers(
+    net: nn.Module, prefix: str, stacked: dict[str, torch.Tensor], low: torch.dtype | None
+) -> list[_StackedDense]:
+    layers = _layers(net, low)
+    if layers is None:
+        raise TypeError(f"the batched hand-written step covers plain MLPs; {prefix} is not one")
+    names = {id(m): f"{prefix}.{n}" if n else prefix for n, m in net.named_modules()}
+    return [
+        _StackedDense(
+            stacked[f"{names[id(d.linear)]}.weight"], stacked[f"{names[id(d.linear)]}.bias"], d.act, d.low
+        )
+        for d in layers
+    ]
+
+
+def batched_fused_step(
+    models: list[Model],
+    stacked: dict[str, torch.Tensor],
+    log_vars: dict[int, torch.Tensor],
+    config: TrainConfig,
+    autocast_dtype: torch.dtype | None,
+) -> BatchedFusedStep | None:
+    """The hand-written step for K models stacked in ``stacked``, or None where it does not apply.
+
+    ``stacked`` maps each parameter name of the networks to its ``(K, ...)`` leaf (an
+    autoencoder's code layer padded to a VAE's 2Z rows), ``log_vars`` model index → its
+    learned log σ²; the step writes their ``.grad`` in place.
+    """
+    for m in models:
+        c = m.config
+        if not isinstance(m, (VAE, Autoencoder)) or fused_refusals(
+            c.network, c.likelihood, config, c.latent_dim2
+        ):
+            return None
+        if _layers(m.encoder, autocast_dtype) is None or _layers(m.decoder, autocast_dtype) is None:
+            return None
+    return BatchedFusedStep(models, stacked, log_vars, autocast_dtype)

@@ -511,12 +511,14 @@ def _append(history: History, record: dict) -> None:
     history.seconds.append(record["seconds"])
 
 
-def _adam(model: torch.nn.Module, config: TrainConfig, device: torch.device):
-    """Adam with the fused kernel where the device has one, else the foreach one."""
+def _adam(params: torch.nn.Module | list[torch.Tensor], config: TrainConfig, device: torch.device):
+    """Adam over a module's parameters (or a list of tensors), with the fused kernel where
+    the device has one, else the foreach one."""
+    params = list(params.parameters()) if isinstance(params, torch.nn.Module) else params
     try:
-        return torch.optim.Adam(model.parameters(), lr=config.lr, eps=config.adam_eps, fused=True)
+        return torch.optim.Adam(params, lr=config.lr, eps=config.adam_eps, fused=True)
     except (RuntimeError, TypeError):
-        return torch.optim.Adam(model.parameters(), lr=config.lr, eps=config.adam_eps, foreach=True)
+        return torch.optim.Adam(params, lr=config.lr, eps=config.adam_eps, foreach=True)
 
 
 def lr_factor(schedule: str, done: float, epochs: int) -> float:
