@@ -314,7 +314,7 @@ class BatchedFusedStep:
         self.groups = [
             (
                 models[idx[0]].likelihood,
-                None if len(idx) == len(models) else torch.tensor(idx),
+                _rows(idx, len(models)),
                 [log_vars[k] for k in idx] if idx[0] in log_vars else None,
             )
             for idx in groups.values()
@@ -376,6 +376,16 @@ class BatchedFusedStep:
             for p, g in zip(leaves, d_log_var, strict=True):
                 _set_grad(p, g.reshape(p.shape))
         return rec, d_params
+
+
+def _rows(idx: list[int], k: int) -> slice | torch.Tensor | None:
+    """Models ``idx`` of K as an index: None for all, a slice (a view, no copy) where they
+    are consecutive, else a tensor of indices."""
+    if len(idx) == k:
+        return None
+    if idx == list(range(idx[0], idx[-1] + 1)):
+        return slice(idx[0], idx[-1] + 1)
+    return torch.tensor(idx)
 
 
 def _stacked_layers(

@@ -78,19 +78,22 @@ def _run(cfg: ExplainConfig, say: Progress, progress: bool) -> ExplainReport:
         say("data", dropped)
     curse = stage("curse", st.curse_stage, cfg)
     pca, pca_model = stage("pca", st.pca_stage, data, cfg)
-    two_d, ae, vae2 = stage("autoencoder and VAE, 2-D", st.two_d_stage, data, cfg, progress)
+    two_d, ae, vae2 = stage("autoencoder and VAE, 2-D", st.two_d_stage, data, cfg)
     holes = stage("holes", st.holes_stage, data, ae, vae2, cfg)
-    betas, records, sweep_seconds = stage(
-        "VAEs at every β, one batched pass",
-        st.train_sweep_stage,
+    larger = stage(
+        "the larger models (every β, the autoencoder, the Gaussian VAE), one batched pass",
+        st.larger_models_stage,
         data,
+        pca.rank,
         cfg,
     )
+    betas, records = larger.betas, larger.records
     vae = betas[st.BETAS.index(1.0)]  # step 6's VAE is the sweep's β = 1
     objective, ll_test = stage(
         "ELBO and log p(x)", st.objective_stage, data, vae, records[st.BETAS.index(1.0)], cfg
     )
-    holes_large, ae_record = stage("holes with larger codes", st.holes_large_stage, data, vae, cfg, progress)
+    holes_large = stage("holes with larger codes", st.holes_large_stage, data, larger.ae, vae, cfg)
+    gaussian = None if larger.gaussian is None else (larger.gaussian, larger.gaussian_record)
     linear = stage(
         "pPCA against a linear and a non-linear VAE",
         st.linear_stage,
@@ -98,14 +101,15 @@ def _run(cfg: ExplainConfig, say: Progress, progress: bool) -> ExplainReport:
         pca.rank,
         objective,
         vae,
+        gaussian,
         cfg,
         progress,
     )
-    sweep = stage("β sweep", st.sweep_stage, data, betas, sweep_seconds, cfg)
+    sweep = stage("β sweep", st.sweep_stage, data, betas, larger.seconds, cfg)
     training = {
         "2-D AE": two_d.ae.training,
         "2-D VAE": two_d.vae.training,
-        f"AE, {objective.latent_dim} latents": ae_record,
+        f"AE, {objective.latent_dim} latents": larger.ae_record,
         **{f"VAE, β = {b:g}": r for b, r in zip(st.BETAS, records, strict=True)},
     }
     if not linear.nonlinear.is_objective_model:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -29,7 +31,7 @@ from vaelab.experiments import curse
 from vaelab.experiments.compare import CompareResult, compare_methods
 from vaelab.experiments.holes import HolesComparison, compare_holes
 from vaelab.experiments.latent import quantile_grid
-from vaelab.experiments.sweep import BetaSweep, measure_sweep, train_sweep
+from vaelab.experiments.sweep import BetaSweep, measure_sweep
 from vaelab.report.explain._config import ExplainConfig
 from vaelab.report.explain._schema import (
     CodeModel,
@@ -46,6 +48,7 @@ from vaelab.report.explain._schema import (
     Typicality,
 )
 from vaelab.runs.run import DataSpec, load_data
+from vaelab.training.batched import fit_many
 from vaelab.training.config import TrainConfig
 from vaelab.training.history import History
 from vaelab.training.loop import fit
@@ -141,6 +144,20 @@ def _train(
     tc = _train_config(steps, len(data.train), seed, lr)
     history = fit(model, data.train, tc, valid=data.valid, progress=progress)
     return model.eval(), _record(history, _steps(tc.epochs, len(data.train)))
+
+
+def _train_together(
+    configs: list[ModelConfig], data: Data, steps: int, seed: int
+) -> list[tuple[Model, TrainingRecord]]:
+    """Models of one network shape trained in one batched pass (`fit_many`), same seed and budget.
+
+    They may differ in kind, likelihood and β; each ends where `fit` alone would
+    have taken it, up to float rounding.
+    """
+    tc = _train_config(steps, len(data.train), seed)
+    models, histories = fit_many(configs, data.train, tc, valid=data.valid)
+    n_steps = _steps(tc.epochs, len(data.train))
+    return [(m.eval(), _record(h, n_steps)) for m, h in zip(models, histories, strict=True)]
 
 
 def _f(a) -> list[float]:
@@ -339,19 +356,13 @@ def pca_stage(data: Data, cfg: ExplainConfig) -> tuple[PCAStage, PCA]:
     return stage, p
 
 
-def two_d_stage(data: Data, cfg: ExplainConfig, progress: bool) -> tuple[TwoDStage, Model, Model]:
+def two_d_stage(data: Data, cfg: ExplainConfig) -> tuple[TwoDStage, Model, Model]:
     """An AE and a VAE with 2-D codes: same architecture, seed and budget."""
     d = data.n_features
     hidden = (256, 64) if d > 200 else (128,)
-    (ae, ae_rec), (vae, vae_rec) = (
-        _train(
-            model_config(data, kind, 2, hidden),
-            data,
-            cfg.budget.steps_2d,
-            cfg.seed,
-            progress,
-        )
-        for kind in ("ae", "vae")
+    # one batched pass trains both, each as fit would alone (vaelab.training.batched.fit_many)
+    (ae, ae_rec), (vae, vae_rec) = _train_together(
+        [model_config(data, kind, 2, hidden) for kind in ("ae", "vae")], data, cfg.budget.steps_2d, cfg.seed
     )
     n_show = min(len(data.train), 2000)
     xs, xte = data.xtr[:n_show].numpy(), data.xte.numpy()
@@ -422,14 +433,66 @@ def big_vae_config(data: Data, kind: str = "vae", **kw) -> ModelConfig:
     return model_config(data, kind, code_size(data), (256, 128) if data.n_features > 200 else (128,), **kw)
 
 
-def train_sweep_stage(data: Data, cfg: ExplainConfig) -> tuple[list[VAE], list[TrainingRecord], float]:
-    """Every β of step 7 in one batched pass; its β = 1 model is step 6's VAE."""
-    tc = _train_config(cfg.budget.steps_big, len(data.train), cfg.seed)
-    models, histories, seconds = train_sweep(
-        data.train, BETAS, model=big_vae_config(data), train_config=tc, valid=data.valid
+@dataclass
+class LargerModels:
+    """Step 7's VAE at every β (β = 1 is step 6's VAE), step 4's autoencoder beside them,
+    and the Gaussian VAE that step 8 sets against pPCA (None where step 6's VAE is one)."""
+
+    betas: list[VAE]
+    records: list[TrainingRecord]
+    ae: Model
+    ae_record: TrainingRecord
+    gaussian: VAE | None
+    gaussian_record: TrainingRecord | None
+    seconds: float  # the batched training, all models
+
+
+def ppca_latent(data: Data, rank: int) -> int:
+    """Step 8's latent size: step 6's, fewer where the data has fewer directions.
+
+    pPCA's noise variance is the mean variance beyond q components: it must be > 0.
+    """
+    return int(min(code_size(data), data.n_features - 1, rank - 1))
+
+
+def gaussian_vae_config(data: Data, rank: int) -> ModelConfig | None:
+    """Step 8's non-linear VAE of pPCA's family where it can train beside the larger models;
+    None where step 6's VAE already is one, or where its latent size is not theirs."""
+    q = ppca_latent(data, rank)
+    if data.likelihood == "gaussian-learned" or q != code_size(data):
+        return None
+    return big_vae_config(data, likelihood="gaussian-learned")
+
+
+def larger_models_stage(data: Data, rank: int, cfg: ExplainConfig) -> LargerModels:
+    """Every model with `code_size` latents in one batched pass: the VAEs of every β, the
+    autoencoder of step 4 and, where needed, the Gaussian VAE of step 8.
+
+    They share the network's shape, so `fit_many` trains them as one batched model,
+    each as `fit` would alone (up to float rounding).
+    """
+    configs = [dataclasses.replace(big_vae_config(data), beta=b) for b in BETAS]
+    configs.append(big_vae_config(data, kind="ae"))
+    gaussian = gaussian_vae_config(data, rank)
+    if gaussian is not None:
+        configs.append(gaussian)
+    start = time.perf_counter()
+    trained = _train_together(configs, data, cfg.budget.steps_big, cfg.seed)
+    seconds = time.perf_counter() - start
+    betas = [m for m, _ in trained[: len(BETAS)]]
+    assert all(isinstance(m, VAE) for m in betas)  # every config is kind "vae"
+    g = trained[len(BETAS) + 1] if gaussian is not None else None
+    g_model = g[0] if g is not None else None
+    assert g_model is None or isinstance(g_model, VAE)
+    return LargerModels(
+        cast(list[VAE], betas),
+        [r for _, r in trained[: len(BETAS)]],
+        trained[len(BETAS)][0],
+        trained[len(BETAS)][1],
+        g_model,
+        None if g is None else g[1],
+        seconds,
     )
-    steps = _steps(tc.epochs, len(data.train))
-    return models, [_record(h, steps) for h in histories], seconds
 
 
 def objective_stage(
@@ -463,16 +526,13 @@ def objective_stage(
     return stage, est.log_likelihood
 
 
-def holes_large_stage(
-    data: Data, vae: VAE, cfg: ExplainConfig, progress: bool
-) -> tuple[HolesComparison, TrainingRecord]:
+def holes_large_stage(data: Data, ae: Model, vae: VAE, cfg: ExplainConfig) -> HolesComparison:
     """Step 4 in numbers: an AE and step 6's VAE with `code_size` latents, four ways to sample.
 
     The AE's decoder gets prior draws, a Gaussian and a mixture fitted to its codes;
     the VAE its prior. Each set of decodings is scored by precision and recall.
     """
-    ae, record = _train(big_vae_config(data, kind="ae"), data, cfg.budget.steps_big, cfg.seed, progress)
-    res = compare_holes(
+    return compare_holes(
         {"AE": ae, "VAE": vae},
         data.train,
         data.test,
@@ -482,7 +542,6 @@ def holes_large_stage(
         max_reference=cfg.budget.holes_reference,
         seed=cfg.seed,
     )
-    return res, record
 
 
 def _iw(model: VAE, x: torch.Tensor, cfg: ExplainConfig):
@@ -492,7 +551,13 @@ def _iw(model: VAE, x: torch.Tensor, cfg: ExplainConfig):
 
 
 def linear_stage(
-    data: Data, rank: int, objective: ObjectiveStage, big: VAE, cfg: ExplainConfig, progress: bool
+    data: Data,
+    rank: int,
+    objective: ObjectiveStage,
+    big: VAE,
+    gaussian: tuple[VAE, TrainingRecord] | None,
+    cfg: ExplainConfig,
+    progress: bool,
 ) -> LinearStage:
     """pPCA, exact, against a linear VAE and a non-linear VAE with the same Gaussian noise model.
 
@@ -500,11 +565,11 @@ def linear_stage(
     posterior gap are exact. The non-linear VAE shares pPCA's likelihood family
     (one learned noise variance) and latent size, so its log p(x) and pPCA's are
     comparable: the difference is what the MLP decoder gains. When the page's
-    likelihood is already that Gaussian, it is the VAE of step 6 itself.
+    likelihood is already that Gaussian, it is the VAE of step 6 itself; ``gaussian``
+    is the one `larger_models_stage` trained, or None (trained here where needed).
     """
     d = data.n_features
-    # pPCA's noise variance is the mean variance beyond q components: it must be > 0
-    q = int(min(objective.latent_dim, d - 1, rank - 1))
+    q = ppca_latent(data, rank)
     xtr, xte = data.xtr.numpy(), data.xte.numpy()
     best = ppca.fit_ppca(xtr, q)
     lin = build_model(dataclasses.replace(linear_vae_config(d, q), sigma=data.noise_sigma), seed=cfg.seed)
@@ -533,7 +598,7 @@ def linear_stage(
         linear_vae_log_likelihood=float(own.log_likelihood(xte).mean()),
         linear_vae_posterior_kl=float(own.kl_to_posterior(xte, mu, np.exp(log_var)).mean()),
         linear_vae_iw_log_likelihood=est.mean,
-        nonlinear=_gaussian_vae(data, q, exact, objective, big, cfg, progress),
+        nonlinear=_gaussian_vae(data, q, exact, objective, big, gaussian, cfg, progress),
     )
 
 
@@ -543,13 +608,17 @@ def _gaussian_vae(
     ppca_ll: float,
     objective: ObjectiveStage,
     big: VAE,
+    gaussian: tuple[VAE, TrainingRecord] | None,
     cfg: ExplainConfig,
     progress: bool,
 ) -> GaussianVAE:
-    """The non-linear VAE of pPCA's family: step 6's VAE when it already is one, else a new one."""
+    """The non-linear VAE of pPCA's family: step 6's VAE when it already is one, else the
+    one trained beside the larger models, else a new one."""
     reuse = data.likelihood == "gaussian-learned" and objective.latent_dim == q
     if reuse:
         m, record = big, objective.training
+    elif gaussian is not None:
+        m, record = gaussian
     else:
         mc = dataclasses.replace(big_vae_config(data, likelihood="gaussian-learned"), latent_dim=q)
         trained, record = _train(mc, data, cfg.budget.steps_big, cfg.seed, progress)
