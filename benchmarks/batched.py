@@ -1,11 +1,13 @@
 """K β-VAEs trained one after another with `fit`, or together with `fit_many`.
 
 The explainer's β sweep: K = 6 VAEs that differ only in β, same data, same
-`TrainConfig` (batch 128, cosine lr, the explainer's default budget of 500 steps
+`TrainConfig` (batch 128, cosine lr, the explainer's default budget of 2000 steps
 per model, so the epochs follow from the data size), precision "auto" (bf16 where
-the CPU has it). Two sizes, the explainer's: hidden (128,), latent 10 on the 64
-features of scikit-learn's digits; hidden (256, 128), latent 20 on 20 000 MNIST
-training images. Every round times, back to back on the same machine state:
+the CPU has it). Two sizes, the explainer's: hidden (128,), latent 8 on the 64
+features of scikit-learn's digits; hidden (256, 128), latent 16 on 20 000 MNIST
+training images. ``--explainer-batch`` adds what the explainer trains beside the
+six βs: an autoencoder and a VAE with a learned Gaussian noise (K = 8, three
+kinds of model in one batch). Every round times, back to back on the same machine state:
 
 - ``sequential``: K calls of `fit` (its own thread rule: one thread for small steps);
 - ``fit_many``: one call, its thread rule (`threads_for_step` on the K-fold work);
@@ -16,11 +18,13 @@ per-round ratios ``sequential / fit_many`` (a ratio inside one round is less
 exposed to the other users of a shared machine than two medians).
 
 ``--step`` adds a micro-benchmark of one batched training step (forward,
-backward, fused Adam) for the two ways to batch K networks: the grouped
-bmm of `vaelab.training.batched` and ``torch.func.vmap`` over
-``functional_call`` with stacked parameters.
+backward, fused Adam) for three ways to batch K networks: the hand-written step
+of `vaelab.training.fused.BatchedFusedStep` (fit_many's default), the grouped
+bmm under autograd of `vaelab.training.batched` (``step="autograd"``) and
+``torch.func.vmap`` over ``functional_call`` with stacked parameters.
 
-    python benchmarks/batched.py [--repeats 3] [--k 6] [--steps 500] [--data digits mnist] [--step] [--write]
+    python benchmarks/batched.py [--repeats 3] [--k 6] [--steps 2000] [--data digits mnist]
+                                 [--explainer-batch] [--step] [--write]
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import torch
 from _report import command_line, table, write_section
 
 BETAS = (0.1, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)  # the first K are used
-SIZES = {"digits": ((128,), 10), "mnist": ((256, 128), 20)}  # hidden, latent (the explainer's)
+SIZES = {"digits": ((128,), 8), "mnist": ((256, 128), 16)}  # hidden, latent (the explainer's)
 N_MNIST = 20_000
 
 
@@ -48,7 +52,9 @@ def load(name: str):
     return _machine.load_mnist().train.subset(range(N_MNIST))
 
 
-def setup(name: str, k: int, steps: int, precision: str):
+def setup(name: str, k: int, steps: int, precision: str, explainer: bool = False):
+    import dataclasses
+
     from vaelab.core.config import ModelConfig
     from vaelab.training.config import TrainConfig
 
@@ -58,6 +64,9 @@ def setup(name: str, k: int, steps: int, precision: str):
         ModelConfig(input_shape=(train.n_features,), latent_dim=latent, hidden=hidden, beta=b)
         for b in BETAS[:k]
     ]
+    if explainer:  # step 4's autoencoder and step 8's Gaussian VAE beside the βs
+        configs.append(dataclasses.replace(configs[0], kind="ae"))
+        configs.append(dataclasses.replace(configs[0], likelihood="gaussian-learned", sigma=0.3))
     epochs = max(1, math.ceil(steps / math.ceil(len(train) / 128)))
     tc = TrainConfig(epochs=epochs, batch_size=128, lr_schedule="cosine", precision=precision, device="cpu")
     return train, configs, tc
@@ -84,7 +93,10 @@ def many(configs, train, tc, threads: int | None = None) -> float:
 
 
 def step_micro(name: str, k: int, precision: str, threads: int, n: int = 60) -> dict[str, float]:
-    """Median ms of one K-model training step: grouped bmm (vaelab) against vmap(functional_call)."""
+    """Median ms of one K-model training step: the hand-written batched step, the grouped
+    bmm under autograd, and vmap(functional_call)."""
+    import dataclasses
+
     from torch.func import functional_call, stack_module_state, vmap
 
     from vaelab.core.models import build_model
@@ -96,7 +108,15 @@ def step_micro(name: str, k: int, precision: str, threads: int, n: int = 60) -> 
     dtype = torch.bfloat16 if precision != "fp32" and _bf16() else None
     beta = torch.tensor([c.beta for c in configs])
 
-    model = batched._Batched(configs, [0] * k, tc)
+    fused = batched._Batched(configs, [0] * k, tc)
+    assert fused.fused is not None
+    opt_f = torch.optim.Adam(fused.stacked, fused=True)
+
+    def hand_written() -> None:
+        fused.fused(x, beta)  # type: ignore[misc]
+        opt_f.step()
+
+    model = batched._Batched(configs, [0] * k, dataclasses.replace(tc, step="autograd"))
     opt = torch.optim.Adam([p for m in model.models for p in m.parameters()], fused=True)
 
     def ours() -> None:
@@ -125,7 +145,7 @@ def step_micro(name: str, k: int, precision: str, threads: int, n: int = 60) -> 
         opt_v.step()
 
     out = {}
-    for label, fn in (("bmm", ours), ("vmap", with_vmap)):
+    for label, fn in (("fused", hand_written), ("bmm", ours), ("vmap", with_vmap)):
         for _ in range(5):
             fn()
         times = []
@@ -148,7 +168,12 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--k", type=int, default=6)
     p.add_argument(
-        "--steps", type=int, default=500, help="gradient steps per model (the explainer's default)"
+        "--steps", type=int, default=2000, help="gradient steps per model (the explainer's default)"
+    )
+    p.add_argument(
+        "--explainer-batch",
+        action="store_true",
+        help="add the explainer's autoencoder and Gaussian VAE to the six βs (K = 8)",
     )
     p.add_argument("--data", nargs="+", default=["digits", "mnist"], choices=sorted(SIZES))
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
@@ -160,7 +185,7 @@ def main() -> None:
     print(machine, flush=True)
     rows = []
     for name in a.data:
-        train, configs, tc = setup(name, a.k, a.steps, a.precision)
+        train, configs, tc = setup(name, a.k, a.steps, a.precision, a.explainer_batch)
         many(configs[:2], train, tc)  # warm-up: torch.optim's first-call imports, allocator
         runs: dict[str, list[float]] = {
             "sequential": [],
@@ -183,7 +208,7 @@ def main() -> None:
             [
                 f"{name} ({len(train)})",
                 f"{len(train.x[0].ravel())}-{'-'.join(map(str, hidden))}-{latent}",
-                a.k,
+                len(configs),
                 steps,
                 f"{med['sequential']:.2f}",
                 f"{med['fit_many']:.2f}",
@@ -212,13 +237,23 @@ def main() -> None:
                         name,
                         a.k,
                         threads,
+                        f"{t['fused']:.2f}",
                         f"{t['bmm']:.2f}",
                         f"{t['vmap']:.2f}",
-                        f"{t['vmap'] / t['bmm']:.2f}×",
+                        f"{t['bmm'] / t['fused']:.2f}×",
                     ]
                 )
         body += "\n\nOne training step of K models (median ms):\n\n" + table(
-            ["data", "K", "threads", "grouped bmm (ms)", "vmap(functional_call) (ms)", "vmap / bmm"], micro
+            [
+                "data",
+                "K",
+                "threads",
+                "hand-written batched step (ms)",
+                "grouped bmm, autograd (ms)",
+                "vmap(functional_call) (ms)",
+                "autograd / hand-written",
+            ],
+            micro,
         )
     print(body)
     if a.write:

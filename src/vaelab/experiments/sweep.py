@@ -273,7 +273,8 @@ def train_sweep(
     """Train one VAE per β, all in one batched pass (`vaelab.training.batched.fit_many`).
 
     Every model is the one `fit` would train alone from the same config and seed
-    (bit for bit: see `fit_many`); one pass over the data serves every β.
+    (within float rounding; bit for bit with ``step="autograd"``: see `fit_many`);
+    one pass over the data serves every β.
 
     Parameters
     ----------

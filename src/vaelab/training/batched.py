@@ -1,29 +1,37 @@
 """Train K models of one shape at once: `fit_many`, one batched model and one batched Adam.
 
-The explainer and the β sweep train many small networks that differ only in β or
-in their initial weights; each alone is too small to keep two cores busy. Here
-the K models' parameters are stacked along a leading axis ``(K, ...)`` and one
-step runs all K through batched matmuls (the first layer, whose input all K
-share, as one wide matmul). The loss is the SUM of the K per-model losses, so
-every model receives exactly its own gradient, and Adam, being elementwise, over
-the stacked parameters is K independent Adams.
+The explainer and the β sweep train many small networks that differ only in β,
+kind, likelihood or their initial weights; each alone is too small to keep two
+cores busy. Here the K models' parameters are stacked along a leading axis
+``(K, ...)`` and one step runs all K through batched matmuls. Every model
+receives exactly its own gradient, and Adam, being elementwise, over the stacked
+parameters is K independent Adams.
 
 Each model trains as `vaelab.training.loop.fit` would train it alone with the
-same `TrainConfig` and autograd's step (``step="autograd"``; fit's default, the
-hand-written step of `vaelab.training.fused`, agrees with it up to float rounding):
-the same initial weights (`build_model` with its seed), the
+same `TrainConfig`: the same initial weights (`build_model` with its seed), the
 same batch order and binarization draws (the generator seeded with
 ``config.seed``), the same reparameterization noise (torch's generator seeded
 with ``config.seed``; one draw per step is shared by all K, as each alone would
 have drawn it), the same learning-rate schedule, β warm-up, fused Adam and
-autocast precision. On CPU the result is bit-identical to `fit` alone, in fp32
-and bf16 (``tests/test_batched.py``), because every operation keeps each model's
-shapes and summation order: the shared input enters as a stride-0 expanded bmm
-(one wide matmul over the K models' stacked weights was as fast but rounded
-differently), the weight gradient is formed as nn.Linear forms it (``gᵀ @ h``),
-and fit's fused Adam runs over each model's own parameter tensors, which are
-views of the stacked leaves (a fused Adam over the stacked tensors splits
-vector and scalar tails elsewhere and moved the last bit of a few weights).
+autocast precision. Two steps do it:
+
+- **the hand-written step** (``step="auto"``, the default, as in `fit`):
+  `vaelab.training.fused.BatchedFusedStep`, the gradients of `fit`'s own
+  hand-written step with the K models' matmuls batched (bmm) and one fused Adam
+  over the stacked leaves. Models may differ in kind, likelihood and σ as well as
+  β: an autoencoder's code layer fills the first Z rows of the VAEs' 2Z, and each
+  likelihood scores its own models. Each model ends within float rounding of `fit`
+  alone (``tests/test_batched.py``: most weights bit for bit, the largest gap seen
+  4.9e-5 of a tensor's size in bf16).
+- **autograd's step** (``step="autograd"``), for models that differ only in β: on
+  CPU bit-identical to `fit(step="autograd")` alone, in fp32 and bf16, because every
+  operation keeps each model's shapes and summation order: the shared input enters
+  as a stride-0 expanded bmm (one wide matmul over the K models' stacked weights
+  was as fast but rounded differently), the weight gradient is formed as nn.Linear
+  forms it (``gᵀ @ h``), and fit's fused Adam runs over each model's own parameter
+  tensors, which are views of the stacked leaves (a fused Adam over the stacked
+  tensors splits vector and scalar tails elsewhere and moved the last bit of a few
+  weights).
 """
 
 from __future__ import annotations
@@ -72,8 +80,11 @@ def fit_many(
     Parameters
     ----------
     configs : sequence of ModelConfig
-        K configs that differ at most in ``beta``: same kind, sizes, network,
-        activation and likelihood, so their parameters stack.
+        K configs of one network shape (sizes, network, activation): they may
+        differ in ``beta``, and with the hand-written step also in ``kind``,
+        ``likelihood`` and ``sigma``; with autograd's step, or where the
+        hand-written step does not cover a model, such configs train one after
+        another with `fit`.
     train : Dataset or batch source
         Training data, as for `vaelab.training.loop.fit`.
     config : TrainConfig
@@ -126,7 +137,11 @@ def fit_many(
     threads_before = torch.get_num_threads()
     with torch.random.fork_rng(devices=[]):  # the caller's random state survives, as with fit
         try:
-            return _Batched(configs, seeds, config).run(train, valid)
+            batch = _Batched(configs, seeds, config)
+            if batch.fused is None and _differences(configs, FREE) is not None:
+                # models of several kinds or likelihoods batch only in the hand-written step
+                return _one_by_one(configs, train, config, seeds, valid)
+            return batch.run(train, valid)
         finally:
             torch.set_num_threads(threads_before)
 
