@@ -105,7 +105,7 @@ def _run(cfg: ExplainConfig, say: Progress, progress: bool) -> ExplainReport:
         cfg,
         progress,
     )
-    sweep = stage("β sweep", st.sweep_stage, data, betas, larger.seconds, cfg)
+    sweep = stage("β sweep", st.sweep_stage, data, betas, larger.sweep_seconds, cfg)
     training = {
         "2-D AE": two_d.ae.training,
         "2-D VAE": two_d.vae.training,

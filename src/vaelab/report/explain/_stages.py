@@ -446,6 +446,12 @@ class LargerModels:
     gaussian_record: TrainingRecord | None
     seconds: float  # the batched training, all models
 
+    @property
+    def sweep_seconds(self) -> float:
+        """The βs' share of `seconds`: the batch's time split equally among its models."""
+        n_models = len(self.betas) + 1 + (self.gaussian is not None)
+        return self.seconds * len(self.betas) / n_models
+
 
 def ppca_latent(data: Data, rank: int) -> int:
     """Step 8's latent size: step 6's, fewer where the data has fewer directions.
