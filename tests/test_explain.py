@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 from pathlib import Path
 
@@ -167,3 +168,35 @@ def test_cli_quick_markdown(tmp_path):
 def test_cli_rejects_bad_format(tmp_path):
     res = CliRunner().invoke(main, ["explain", "--format", "pdf", "--out", str(tmp_path)])
     assert res.exit_code == 2
+
+
+def test_larger_models_train_together_each_as_alone(monkeypatch):
+    """Step 4's autoencoder and step 8's Gaussian VAE share the β sweep's batched pass, and
+    each ends as `fit` alone takes it (bf16 rounding apart: the validation curves agree)."""
+    from vaelab.core.inference import as_flat_tensor
+    from vaelab.data import load_dataset
+    from vaelab.report.explain import _stages as st
+    from vaelab.report.explain._config import ExplainConfig
+    from vaelab.training.batched import fit_many
+
+    d = load_dataset("digits", seed=0)
+    train, test = (
+        dataclasses.replace(s, x=(s.x > 0.5).astype(np.float32), kind="binary") for s in (d.train, d.test)
+    )
+    train, valid = train.subset(range(200, len(train))), train.subset(range(200))
+    cpu = torch.device("cpu")
+    data = st.Data(train, valid, test, as_flat_tensor(train, cpu), as_flat_tensor(test, cpu), "bernoulli")
+    calls = []
+    monkeypatch.setattr(
+        st, "fit_many", lambda configs, *a, **k: calls.append(configs) or fit_many(configs, *a, **k)
+    )
+    cfg = ExplainConfig(preset="quick")
+    larger = st.larger_models_stage(data, rank=40, cfg=cfg)
+    assert [[c.kind for c in configs] for configs in calls] == [["vae"] * len(st.BETAS) + ["ae", "vae"]]
+    assert [m.config.beta for m in larger.betas] == list(st.BETAS)
+    assert larger.ae.config.kind == "ae" and larger.gaussian is not None
+    assert larger.gaussian.config.likelihood == "gaussian-learned"
+    assert larger.gaussian_record is not None
+    for model, record in ((larger.ae, larger.ae_record), (larger.gaussian, larger.gaussian_record)):
+        _, alone = st._train(model.config, data, cfg.budget.steps_big, cfg.seed, False)
+        np.testing.assert_allclose(record.valid_loss, alone.valid_loss, rtol=1e-3)
