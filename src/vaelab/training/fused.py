@@ -301,10 +301,13 @@ class BatchedFusedStep:
         low: torch.dtype | None,
     ):
         template = models[0]
+        device = next(iter(stacked.values())).device
         kinds = [isinstance(m, VAE) for m in models]
         self.vae = any(kinds)
         # 1 for a VAE, 0 for an autoencoder; None when all K are VAEs
-        self.noise = None if all(kinds) else torch.tensor(kinds, dtype=torch.float32)[:, None, None]
+        self.noise = (
+            None if all(kinds) else torch.tensor(kinds, dtype=torch.float32, device=device)[:, None, None]
+        )
         self.encoder = _stacked_layers(template.encoder, "encoder", stacked, low)
         self.decoder = _stacked_layers(template.decoder, "decoder", stacked, low)
         groups: dict[type, list[int]] = {}
@@ -314,7 +317,7 @@ class BatchedFusedStep:
         self.groups = [
             (
                 models[idx[0]].likelihood,
-                _rows(idx, len(models)),
+                _rows(idx, len(models), device),
                 [log_vars[k] for k in idx] if idx[0] in log_vars else None,
             )
             for idx in groups.values()
@@ -378,14 +381,14 @@ class BatchedFusedStep:
         return rec, d_params
 
 
-def _rows(idx: list[int], k: int) -> slice | torch.Tensor | None:
+def _rows(idx: list[int], k: int, device: torch.device) -> slice | torch.Tensor | None:
     """Models ``idx`` of K as an index: None for all, a slice (a view, no copy) where they
     are consecutive, else a tensor of indices."""
     if len(idx) == k:
         return None
     if idx == list(range(idx[0], idx[-1] + 1)):
         return slice(idx[0], idx[-1] + 1)
-    return torch.tensor(idx)
+    return torch.tensor(idx, device=device)
 
 
 def _stacked_layers(
