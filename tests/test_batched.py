@@ -206,3 +206,21 @@ def test_fused_batch_is_really_fused_and_mixed(digits, monkeypatch):
     # with autograd's step, models of different kinds cannot share a batch: fit trains each
     fit_many(MIXED, digits.train, TrainConfig(epochs=1, device="cpu", step="autograd"))
     assert len(calls) == len(MIXED)
+
+
+def test_an_autoencoder_in_the_batch_ignores_beta():
+    """The hand-written batched step gives an autoencoder no KL term, whatever β it is handed."""
+    from vaelab.training.batched import _Batched
+
+    configs = [DIGITS_VAE, dataclasses.replace(DIGITS_VAE, kind="ae")]
+    x = torch.rand(32, 64)
+    grads = []
+    for beta in ([1.0, 0.0], [1.0, 5.0]):
+        batch = _Batched(configs, [0, 0], TrainConfig(precision="fp32", device="cpu"))
+        assert batch.fused is not None
+        torch.manual_seed(0)
+        loss, _, kl = batch.fused(x, torch.tensor(beta))
+        assert float(kl[1].abs().max()) == 0.0
+        grads.append([leaf.grad[1].clone() for leaf in batch.stacked])  # type: ignore[index]
+    for a, b in zip(*grads, strict=True):
+        assert torch.equal(a, b)

@@ -343,9 +343,11 @@ class BatchedFusedStep:
         else:
             z = e
             kl = torch.zeros(e.shape[:2], dtype=torch.float32, device=x.device)
+        if self.noise is not None:
+            beta = beta * self.noise[:, 0, 0]  # an autoencoder has no KL term, whatever β it is given
         params = _forward_stacked(self.decoder, z, dec_tape).float()  # (K, B, D)
         rec, d_params = self._likelihood(params, x, n)
-        loss = (rec + beta[:, None] * kl).mean(-1)  # (K,); β of an autoencoder is 0
+        loss = (rec + beta[:, None] * kl).mean(-1)  # (K,)
         dz = _backward_stacked(dec_tape, d_params, need_input=True)
         assert dz is not None
         dz = dz.float()
