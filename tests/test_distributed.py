@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -49,7 +50,15 @@ WORKER = textwrap.dedent("""
         save_file({k: v.contiguous() for k, v in model.state_dict().items()},
                   out + "/weights.safetensors")
     distributed.shutdown()
+    print("worker done", flush=True)
 """)
+
+# Twice in about ten full runs of the suite on one day (never when these tests ran alone, 30
+# launches), a worker was killed by SIGABRT with this line from C++ and no traceback. A worker
+# that printed "worker done" first had trained, saved and left the process group: the abort
+# came from the interpreter's exit, after everything this file checks. That one is let
+# through, with a line on stderr; an abort before it fails the test.
+EXIT_ABORT = "terminate called without an active exception"
 
 
 def _port():
@@ -80,9 +89,19 @@ def _launch(out, epochs, resume=False, kind="ae"):
                 text=True,
             )
         )
-    for p in procs:
+    for rank, p in enumerate(procs):
         log, _ = p.communicate(timeout=300)
-        assert p.returncode == 0, log
+        at_exit = (
+            p.returncode == -signal.SIGABRT
+            and "worker done" in log
+            and EXIT_ABORT in log
+            and log.index("worker done") < log.index(EXIT_ABORT)
+        )
+        if at_exit:
+            warnings.warn(
+                f"rank {rank} aborted at interpreter exit, after its work: {EXIT_ABORT}", stacklevel=2
+            )
+        assert p.returncode == 0 or at_exit, f"rank {rank} exited with {p.returncode}: {log}"
     return load_file(out / "weights.safetensors")
 
 

@@ -16,6 +16,7 @@ and training runs in one process.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -109,10 +110,25 @@ def init_from_env(device: str = "auto") -> bool:
     return True
 
 
+SHUTDOWN_WAIT_S = 60  # how long a CPU process waits at shutdown for the others to arrive
+
+
 def shutdown() -> None:
-    """Leave the process group, if one was joined."""
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    """Leave the process group, if one was joined.
+
+    On CPU (gloo) every process first waits for the others, at most `SHUTDOWN_WAIT_S`,
+    so that none tears down its connections while another still uses them (rank 0
+    may still be writing the run's files). A process that never arrives (it failed)
+    keeps the others no longer than that.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if dist.get_backend() == "gloo":
+        try:
+            dist.monitored_barrier(timeout=timedelta(seconds=SHUTDOWN_WAIT_S))
+        except RuntimeError:
+            pass  # another process failed; its own error says why
+    dist.destroy_process_group()
 
 
 def wrap(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
