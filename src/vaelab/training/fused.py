@@ -66,16 +66,21 @@ _ACTS = tuple(ACTIVATIONS.values())  # every activation vaelab builds; `_act_bac
 
 
 class _Dense:
-    """One linear layer and the activation after it (None for a network's last layer)."""
+    """One linear layer and the activation after it (None for a network's last layer).
 
-    def __init__(self, linear: nn.Linear, act: nn.Module | None, low: torch.dtype | None):
-        self.linear, self.act = linear, act
-        # the dtype the layer computes in: autocast's low precision, except a LatentLinear
-        self.low = None if isinstance(linear, LatentLinear) else low
+    ``weight`` and ``bias`` are one model's parameters, ``(out, in)`` and ``(out,)``,
+    or the stacked leaves of K models, ``(K, out, in)`` and ``(K, out)``.
+    """
+
+    def __init__(
+        self, weight: torch.Tensor, bias: torch.Tensor, act: nn.Module | None, low: torch.dtype | None
+    ):
+        self.weight, self.bias, self.act = weight, bias, act
+        self.low = low  # the dtype the layer computes in: autocast's, None for full precision
 
     def weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The weight and bias as this step uses them: cast once per step under autocast."""
-        w, b = self.linear.weight.detach(), self.linear.bias.detach()
+        w, b = self.weight.detach(), self.bias.detach()
         return (w, b) if self.low is None else (w.to(self.low), b.to(self.low))
 
 
@@ -90,7 +95,8 @@ def _layers(net: nn.Module, low: torch.dtype | None) -> list[_Dense] | None:
             nxt = mods[i + 1] if i + 1 < len(mods) else None
             if nxt is not None and not isinstance(nxt, _ACTS):
                 return None
-            out.append(_Dense(m, nxt, low))
+            # a LatentLinear stays in full precision under autocast
+            out.append(_Dense(m.weight, m.bias, nxt, None if isinstance(m, LatentLinear) else low))
         elif not isinstance(m, _ACTS) or i == 0 or not isinstance(mods[i - 1], nn.Linear):
             return None
     return out or None
@@ -123,8 +129,8 @@ def _backward(tape: list, grad: torch.Tensor, need_input: bool) -> torch.Tensor 
         if layer.act is not None:
             grad = _act_backward(layer.act, grad.to(out.dtype), pre, out)
         g = grad.to(inp.dtype)  # (B, out)
-        _set_grad(layer.linear.weight, torch.mm(g.t(), inp))  # (out, in)
-        _set_grad(layer.linear.bias, grad.sum(0, dtype=torch.float32))
+        _set_grad(layer.weight, torch.mm(g.t(), inp))  # (out, in)
+        _set_grad(layer.bias, grad.sum(0, dtype=torch.float32))
         if i or need_input:
             grad = torch.mm(g, w)  # (B, in)
     return grad if need_input else None
@@ -239,20 +245,7 @@ def fused_step(model: Model, config: TrainConfig, autocast_dtype: torch.dtype | 
     return FusedStep(model, encoder, decoder)
 
 
-class _StackedDense:
-    """Layer ``i`` of K models of one shape: weights ``(K, out, in)``, biases ``(K, out)``."""
-
-    def __init__(
-        self, weight: torch.Tensor, bias: torch.Tensor, act: nn.Module | None, low: torch.dtype | None
-    ):
-        self.weight, self.bias, self.act, self.low = weight, bias, act, low
-
-    def weights(self) -> tuple[torch.Tensor, torch.Tensor]:
-        w, b = self.weight.detach(), self.bias.detach()
-        return (w, b) if self.low is None else (w.to(self.low), b.to(self.low))
-
-
-def _forward_stacked(layers: list[_StackedDense], x: torch.Tensor, tape: list) -> torch.Tensor:
+def _forward_stacked(layers: list[_Dense], x: torch.Tensor, tape: list) -> torch.Tensor:
     """K networks at once: ``x`` is the shared batch (B, in) or one per model (K, B, in)."""
     for layer in layers:
         w, b = layer.weights()  # (K, out, in), (K, out)
@@ -272,8 +265,8 @@ def _backward_stacked(tape: list, grad: torch.Tensor, need_input: bool) -> torch
         if layer.act is not None:
             grad = _act_backward(layer.act, grad.to(out.dtype), pre, out)
         g = grad.to(inp.dtype)  # (K, B, out)
-        layer.weight.grad.copy_(torch.bmm(g.transpose(1, 2), inp))  # (K, out, in)
-        layer.bias.grad.copy_(grad.sum(1, dtype=torch.float32))  # (K, out)
+        _set_grad(layer.weight, torch.bmm(g.transpose(1, 2), inp))  # (K, out, in)
+        _set_grad(layer.bias, grad.sum(1, dtype=torch.float32))  # (K, out)
         if i or need_input:
             grad = torch.bmm(g, w)  # (K, B, in)
     return grad if need_input else None
@@ -395,17 +388,13 @@ def _rows(idx: list[int], k: int, device: torch.device) -> slice | torch.Tensor 
 
 def _stacked_layers(
     net: nn.Module, prefix: str, stacked: dict[str, torch.Tensor], low: torch.dtype | None
-) -> list[_StackedDense]:
+) -> list[_Dense]:
+    """A network's layers with each parameter swapped for its stacked ``(K, ...)`` leaf."""
     layers = _layers(net, low)
     if layers is None:
         raise TypeError(f"the batched hand-written step covers plain MLPs; {prefix} is not one")
-    names = {id(m): f"{prefix}.{n}" if n else prefix for n, m in net.named_modules()}
-    return [
-        _StackedDense(
-            stacked[f"{names[id(d.linear)]}.weight"], stacked[f"{names[id(d.linear)]}.bias"], d.act, d.low
-        )
-        for d in layers
-    ]
+    names = {id(p): f"{prefix}.{n}" for n, p in net.named_parameters()}
+    return [_Dense(stacked[names[id(d.weight)]], stacked[names[id(d.bias)]], d.act, d.low) for d in layers]
 
 
 def batched_fused_step(

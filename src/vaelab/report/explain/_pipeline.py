@@ -93,7 +93,6 @@ def _run(cfg: ExplainConfig, say: Progress, progress: bool) -> ExplainReport:
         "ELBO and log p(x)", st.objective_stage, data, vae, records[st.BETAS.index(1.0)], cfg
     )
     holes_large = stage("holes with larger codes", st.holes_large_stage, data, larger.ae, vae, cfg)
-    gaussian = None if larger.gaussian is None else (larger.gaussian, larger.gaussian_record)
     linear = stage(
         "pPCA against a linear and a non-linear VAE",
         st.linear_stage,
@@ -101,7 +100,7 @@ def _run(cfg: ExplainConfig, say: Progress, progress: bool) -> ExplainReport:
         pca.rank,
         objective,
         vae,
-        gaussian,
+        larger.gaussian,
         cfg,
         progress,
     )

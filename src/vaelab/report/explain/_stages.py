@@ -436,14 +436,13 @@ def big_vae_config(data: Data, kind: str = "vae", **kw) -> ModelConfig:
 @dataclass
 class LargerModels:
     """Step 7's VAE at every β (β = 1 is step 6's VAE), step 4's autoencoder beside them,
-    and the Gaussian VAE that step 8 sets against pPCA (None where step 6's VAE is one)."""
+    and the Gaussian VAE that step 8 sets against pPCA (None where it is not among them)."""
 
     betas: list[VAE]
     records: list[TrainingRecord]
     ae: Model
     ae_record: TrainingRecord
-    gaussian: VAE | None
-    gaussian_record: TrainingRecord | None
+    gaussian: tuple[VAE, TrainingRecord] | None
     seconds: float  # the batched training, all models
 
     @property
@@ -485,20 +484,11 @@ def larger_models_stage(data: Data, rank: int, cfg: ExplainConfig) -> LargerMode
     start = time.perf_counter()
     trained = _train_together(configs, data, cfg.budget.steps_big, cfg.seed)
     seconds = time.perf_counter() - start
-    betas = [m for m, _ in trained[: len(BETAS)]]
-    assert all(isinstance(m, VAE) for m in betas)  # every config is kind "vae"
-    g = trained[len(BETAS) + 1] if gaussian is not None else None
-    g_model = g[0] if g is not None else None
-    assert g_model is None or isinstance(g_model, VAE)
-    return LargerModels(
-        cast(list[VAE], betas),
-        [r for _, r in trained[: len(BETAS)]],
-        trained[len(BETAS)][0],
-        trained[len(BETAS)][1],
-        g_model,
-        None if g is None else g[1],
-        seconds,
-    )
+    n = len(BETAS)
+    betas = cast(list[VAE], [m for m, _ in trained[:n]])  # every config is kind "vae"
+    ae, ae_record = trained[n]
+    g = cast(tuple[VAE, TrainingRecord], trained[n + 1]) if gaussian is not None else None
+    return LargerModels(betas, [r for _, r in trained[:n]], ae, ae_record, g, seconds)
 
 
 def objective_stage(
