@@ -5,8 +5,9 @@ levels + the closed-form KL), Adam 1e-3, batch 128, a per-sample Dataset
 returning one float tensor per image (as torchvision's MNIST with ToTensor
 does), the default DataLoader (shuffle=True, collate per batch), `.item()`
 per step. torchvision is not installed here, so MNIST comes from vaelab.data.
-Optional ``autocast`` runs the forward pass under CPU bf16 autocast, the
-change a user of the example would make.
+Optional ``autocast`` runs the forward pass under bf16 autocast, the change a
+user of the example would make; ``device`` moves each batch there as main.py
+does with ``--cuda`` (``data.to(device)``).
 """
 
 from __future__ import annotations
@@ -64,13 +65,15 @@ def loss_function(recon_x, x, mu, logvar):
     return bce + kld
 
 
-def train_epoch(model, optimizer, loader, autocast=False):
+def train_epoch(model, optimizer, loader, autocast=False, device="cpu"):
     """One epoch exactly as main.py's train(); returns the mean train loss."""
     model.train()
     train_loss = 0
+    device = torch.device(device)
     for data, _ in loader:
+        data = data.to(device)
         optimizer.zero_grad()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             recon_batch, mu, logvar = model(data)
         loss = loss_function(recon_batch, data, mu.float(), logvar.float())
         loss.backward()
@@ -90,10 +93,10 @@ def test_loss(model, loader):
     return total / len(loader.dataset)
 
 
-def make(train_ds, test_ds, seed=1):
+def make(train_ds, test_ds, seed=1, device="cpu"):
     """(model, optimizer, train loader, test loader) as main.py builds them."""
     torch.manual_seed(seed)
-    model = VAE()
+    model = VAE().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     train_loader = DataLoader(MNISTLike(train_ds), batch_size=128, shuffle=True)
     test_loader = DataLoader(MNISTLike(test_ds), batch_size=128, shuffle=False)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vaelab.core.importance import CACHE_MB, iw_log_likelihood
+from vaelab.core.importance import iw_log_likelihood
 from vaelab.core.inference import (
     as_flat_tensor,
     code_activity,
@@ -183,6 +183,7 @@ class Evaluation:
     iw_precision: str = "fp32"  # precision of the networks inside importance sampling, as run
     iw_precision_requested: str = "fp32"  # what was asked: "auto", "fp32" or "bf16"
     iw_precision_check: dict | None = None  # `PrecisionCheck` of "auto" (None: no check ran)
+    device: str = "cpu"  # where the model ran: "cpu" or a CUDA device
     seconds: float = 0.0  # wall time of the evaluation
     cpu_seconds: float = 0.0  # CPU time of this process (all threads): robust on a shared machine
     notes: list[str] = field(default_factory=list)
@@ -241,7 +242,7 @@ class Evaluation:
                     fmt(self.trustworthiness, digits=4),
                 )
             )
-        rows.append(("seconds (wall, CPU)", f"{self.seconds:.1f}, {self.cpu_seconds:.1f}"))
+        rows.append((f"seconds on {self.device} (wall, CPU)", f"{self.seconds:.1f}, {self.cpu_seconds:.1f}"))
         width = max(len(r[0]) for r in rows)
         lines = [f"{name:<{width}}  {value}" for name, value in rows]
         if self.bits_per_dim_note:
@@ -284,7 +285,7 @@ def evaluate(
     max_knn_train: int = 10_000,
     trustworthiness_k: int = 5,
     max_trustworthiness: int = 2000,
-    memory_mb: float = CACHE_MB,
+    memory_mb: float | None = None,
     iw_precision: str = "auto",
     seed: int = 0,
 ) -> Evaluation:
@@ -310,8 +311,9 @@ def evaluate(
     trustworthiness_k, max_trustworthiness : int
         Neighbours of trustworthiness, and the most test examples it uses (it is
         quadratic in their number).
-    memory_mb : float
-        Activation budget of one decode batch of the importance sampler.
+    memory_mb : float, optional
+        Activation budget of one decode batch of the importance sampler (default:
+        `vaelab.core.importance.default_memory_mb` of the model's device).
     iw_precision : {"auto", "fp32", "bf16"}
         Precision of the networks inside importance sampling. "fp32" is the
         reference; "bf16" runs them as bf16 autocast would (log-densities summed in
@@ -443,6 +445,7 @@ def evaluate(
         iw_precision=precision,
         iw_precision_requested=iw_precision,
         iw_precision_check=None if check is None else asdict(check),
+        device=str(device),
         notes=notes,
     )
     if latent_metrics:
@@ -514,6 +517,7 @@ def evaluate_run(
     subsample: int | None = None,
     latent_metrics: bool = True,
     write: bool = True,
+    device: str = "auto",
     **kwargs,
 ) -> Evaluation:
     """Evaluate a run directory's model and write ``RUN/evaluation.json``.
@@ -531,6 +535,9 @@ def evaluate_run(
         As for `evaluate`.
     write : bool
         Write evaluation.json (atomically) into the run directory.
+    device : {"auto", "cpu", "cuda", "cuda:N"}
+        Where the model runs (`vaelab.training.runtime.resolve_device`: "auto" is
+        a CUDA GPU where there is one); evaluation.json records it.
 
     Returns
     -------
@@ -538,9 +545,12 @@ def evaluate_run(
     """
     from vaelab._atomic import atomic_write_json
     from vaelab.runs.run import DataSpec, load_data, load_run, run_data
+    from vaelab.training.runtime import resolve_device
 
     run_dir = Path(run_dir)
+    where = resolve_device(device)  # before loading: a bad device loses no time
     model, config = load_run(run_dir)
+    model.to(where)
     train_data = None
     if isinstance(data, Dataset):
         test = data

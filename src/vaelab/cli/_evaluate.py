@@ -53,10 +53,17 @@ from vaelab.cli._options import parse_ints, seed_option
     help="neighbours of the kNN classifier on latent means (at most the number "
     "of training codes it searches)",
 )
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="where the model runs (auto: a CUDA GPU where there is one)",
+)
 @seed_option("seeds subsets and the Monte-Carlo draws")
 @click.option("--json", "as_json", is_flag=True, help="print evaluation.json instead of a table")
 def evaluate(
-    run, source, data_dir, shape, iw_samples, iw_precision, subsample, no_latent, knn_k, seed, as_json
+    run, source, data_dir, shape, iw_samples, iw_precision, subsample, no_latent, knn_k, device, seed, as_json
 ):
     """Evaluate RUN on test data; write RUN/evaluation.json and print a table.
 
@@ -90,6 +97,7 @@ def evaluate(
         knn_k=knn_k,
         seed=seed,
         iw_precision=iw_precision,
+        device=device,
     )
     if as_json:
         click.echo(json.dumps(ev.to_dict(), indent=2))

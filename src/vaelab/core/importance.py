@@ -62,7 +62,13 @@ class ImportanceEstimate:
         return {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in d.items()}
 
 
-CACHE_MB = 8.0  # default activation budget of one decode batch: about the CPU's L2 cache
+CACHE_MB = 8.0  # default activation budget of one decode batch on a CPU: about its L2 cache
+DEVICE_MB = 1024.0  # on a GPU: batches large enough that kernel launches do not dominate
+
+
+def default_memory_mb(device: torch.device) -> float:
+    """The decode batch's budget where none is given: `CACHE_MB` on a CPU, `DEVICE_MB` elsewhere."""
+    return CACHE_MB if device.type == "cpu" else DEVICE_MB
 
 
 def chunk_sizes(n_data: int, n_samples: int, width: int, memory_mb: float = CACHE_MB) -> tuple[int, int]:
@@ -221,7 +227,7 @@ def iw_log_likelihood(
     x: torch.Tensor,
     n_samples: int = 5000,
     *,
-    memory_mb: float = CACHE_MB,
+    memory_mb: float | None = None,
     data_chunk: int | None = None,
     sample_chunk: int | None = None,
     autocast: torch.dtype | None = None,
@@ -242,7 +248,8 @@ def iw_log_likelihood(
         K, the number of importance samples per example (1 gives the ELBO).
     memory_mb : float
         Activation budget of one decode batch, used to choose the chunk sizes
-        when not given; the default fits the CPU cache (see `chunk_sizes`).
+        when not given. Default: `default_memory_mb` of the data's device, which
+        fits the CPU cache on a CPU (see `chunk_sizes`) and is far larger on a GPU.
     data_chunk, sample_chunk : int, optional
         Examples and samples decoded together in one batch of
         ``sample_chunk × data_chunk`` codes.
@@ -288,9 +295,9 @@ def iw_log_likelihood(
         + 2 * sum(c.hidden2)
         + 3 * c.latent_dim2
     )
-    b_auto, s_auto = chunk_sizes(n, n_samples, width, memory_mb)
-    b, s = data_chunk or b_auto, sample_chunk or s_auto
     device = x.device
+    b_auto, s_auto = chunk_sizes(n, n_samples, width, memory_mb or default_memory_mb(device))
+    b, s = data_chunk or b_auto, sample_chunk or s_auto
     if compile is None:
         compile = device.type == "cpu" and n * n_samples >= COMPILE_MIN_PAIRS
     step = _step(model, autocast, compile, generator)
