@@ -202,3 +202,21 @@ def test_help_imports_neither_torch_nor_sklearn(command):
     )
     assert "Usage:" in done.stdout
     assert done.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_evaluate_records_its_device_and_refuses_a_missing_gpu(trained_run):
+    import torch
+
+    runner = CliRunner()
+    ok = runner.invoke(main, ["evaluate", str(trained_run), "--iw-samples", "50", "--no-latent", "--json"])
+    assert ok.exit_code == 0, ok.output
+    written = json.loads((trained_run / "evaluation.json").read_text())
+    want = "cuda:0" if torch.cuda.is_available() else "cpu"  # --device auto
+    assert written["device"] == want and json.loads(ok.output)["device"] == want
+    if torch.cuda.is_available():
+        return
+    before = (trained_run / "evaluation.json").read_bytes()
+    bad = runner.invoke(main, ["evaluate", str(trained_run), "--device", "cuda"])
+    assert bad.exit_code == 2 and "CUDA is not available" in bad.output
+    assert len(bad.output.strip().splitlines()) == 1 and "Traceback" not in bad.output
+    assert (trained_run / "evaluation.json").read_bytes() == before  # nothing rewritten

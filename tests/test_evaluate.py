@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from vaelab.cli import main
 from vaelab.core.config import ModelConfig
-from vaelab.core.importance import chunk_sizes, iw_log_likelihood
+from vaelab.core.importance import CACHE_MB, DEVICE_MB, chunk_sizes, default_memory_mb, iw_log_likelihood
 from vaelab.core.models import VAE, Autoencoder
 from vaelab.data import Dataset
 from vaelab.errors import ConfigError, DataError
@@ -82,6 +82,12 @@ def test_chunk_sizes_respect_the_memory_budget():
     b, s = chunk_sizes(10_000, 5000, width=2000, memory_mb=64)
     assert b * s * 2000 * 4 * 2 <= 64 * 2**20
     assert chunk_sizes(3, 10, width=10) == (3, 10)
+
+
+def test_the_decode_budget_defaults_by_device():
+    # a CPU keeps its batches in cache; a GPU gets batches large enough to outweigh kernel launches
+    assert default_memory_mb(torch.device("cpu")) == CACHE_MB
+    assert default_memory_mb(torch.device("cuda")) == DEVICE_MB > 100 * CACHE_MB
 
 
 def test_evaluate_vae_reports_consistent_numbers(rng):
