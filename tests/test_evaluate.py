@@ -47,11 +47,13 @@ def _brute_force(model, x, k, seed) -> np.ndarray:
 
 def test_chunked_estimate_equals_brute_force(rng):
     model, x = _vae(), _binary(rng)
-    # one chunk of all samples and data draws the same ε as the brute-force formula
+    # one chunk of all samples and data draws the same ε as the brute-force formula, from the
+    # generator seeded with the chunk's seed, the first number drawn from the caller's generator
     one = iw_log_likelihood(
         model, x, 300, data_chunk=len(x), sample_chunk=300, generator=torch.Generator().manual_seed(1)
     )
-    np.testing.assert_allclose(one.log_likelihood, _brute_force(model, x, 300, 1), atol=1e-4)
+    seed = int(torch.randint(0, 2**62, (1,), generator=torch.Generator().manual_seed(1)))
+    np.testing.assert_allclose(one.log_likelihood, _brute_force(model, x, 300, seed), atol=1e-4)
     # chunking changes which ε goes where, not what is estimated
     many = iw_log_likelihood(
         model, x, 300, data_chunk=7, sample_chunk=37, generator=torch.Generator().manual_seed(2)
@@ -217,7 +219,9 @@ def test_fused_decode_step_matches_the_model(rng):
             layers = _mlp_layers(model, low)
             assert layers is not None and layers[0][0].dtype == torch.float32  # LatentLinear stays fp32
             assert layers[-1][0].dtype == (low or torch.float32)
-            for step, fused in ((_bernoulli_mlp_step, False), (_compiled_bernoulli_mlp_step(), True)):
+            steps = [(_bernoulli_mlp_step, False)]
+            steps += [(_compiled_bernoulli_mlp_step(threaded), True) for threaded in (False, True)]
+            for step, fused in steps:
                 lw, log_px = step(mu, std, eps, x, layers, fused)
                 torch.testing.assert_close(log_px, ref, atol=tol, rtol=1e-4)
                 torch.testing.assert_close(
@@ -230,13 +234,21 @@ def test_fused_decode_step_matches_the_model(rng):
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch's own inductor imports
-def test_compiled_estimate_equals_the_eager_one(rng):
+def test_compiled_estimate_equals_the_eager_one_with_any_number_of_workers(rng):
     model, x = _vae(), _binary(rng, n=30)
+    threads = torch.get_num_threads()
     runs = [
-        iw_log_likelihood(model, x, 200, compile=c, generator=torch.Generator().manual_seed(5))
-        for c in (False, True)
+        iw_log_likelihood(
+            model, x, 200, data_chunk=4, compile=c, workers=w, generator=torch.Generator().manual_seed(5)
+        )
+        for c, w in ((False, None), (True, 1), (True, 2), (True, 3))
     ]
+    assert torch.get_num_threads() == threads  # the workers' single thread is undone
     np.testing.assert_allclose(runs[0].log_likelihood, runs[1].log_likelihood, atol=1e-4)
+    # each data chunk draws from its own seeded stream: which worker ran it does not matter
+    for other in runs[2:]:
+        np.testing.assert_allclose(other.log_likelihood, runs[1].log_likelihood, rtol=1e-6)
+        np.testing.assert_allclose(other.log_weight_std, runs[1].log_weight_std, rtol=1e-5)
 
 
 @pytest.fixture(scope="module")

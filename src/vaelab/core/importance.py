@@ -15,7 +15,12 @@ single function of (μ, σ, ε, x) with the weights cast once per call rather th
 once per batch: z = μ + σε, the layers, log p(x|z) with one logarithm per group of
 pixels (`vaelab.core.likelihoods.bernoulli_log_prob_fused`) and the log weight. On
 large jobs `torch.compile` turns its element-wise work into a few fused loops
-around the matmuls (``benchmarks/iw_eval.py`` measures it).
+around the matmuls, and on a CPU with several threads the data chunks are shared
+among that many workers, each a single-threaded C++ graph that runs without
+Python's lock (``benchmarks/iw_eval.py`` measures it).
+
+Each data chunk draws its ε from a stream of its own, seeded from the caller's
+generator, so the estimate does not depend on how many workers ran.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -94,9 +100,13 @@ def chunk_sizes(n_data: int, n_samples: int, width: int, memory_mb: float = CACH
     return b, s
 
 
-COMPILE_MIN_PAIRS = 5_000_000  # (example, sample) pairs from which torch.compile pays for itself
+COMPILE_MIN_PAIRS = 20_000_000  # (example, sample) pairs from which torch.compile pays for itself
 
-Step = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+# (μ, σ, ε, x, generator) → (log weights, log p(x|z)); the generator draws whatever else a step samples
+Step = Callable[
+    [torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Generator | None],
+    tuple[torch.Tensor, torch.Tensor],
+]
 
 
 _ACT_NAMES = {cls: name for name, cls in ACTIVATIONS.items()}
@@ -166,24 +176,32 @@ def _bernoulli_mlp_step(
     return log_px + 0.5 * (eps.square() - z.square()).sum(-1), log_px
 
 
-_compiled_step: Callable | None = None
+_compiled_steps: dict[bool, Callable] = {}
 
 
-def _compiled_bernoulli_mlp_step() -> Callable:
-    global _compiled_step
-    if _compiled_step is None:
-        _compiled_step = torch.compile(_bernoulli_mlp_step)
-    return _compiled_step
+def _compiled_bernoulli_mlp_step(threaded: bool) -> Callable:
+    """`_bernoulli_mlp_step` under `torch.compile`; ``threaded``: for one of several workers.
+
+    A worker's graph is C++ from end to end (inductor's ``cpp_wrapper``, which lets go of
+    Python's lock while it runs) and single-threaded, so the workers share the cores
+    without waiting on each other.
+    """
+    if threaded not in _compiled_steps:
+        options: dict[str, str | int | bool | Callable] | None = (
+            {"cpp_wrapper": True, "cpp.threads": 1} if threaded else None
+        )
+        _compiled_steps[threaded] = torch.compile(_bernoulli_mlp_step, options=options)
+    return _compiled_steps[threaded]
 
 
-def _step(model: VAE, autocast: torch.dtype | None, compile: bool, generator: torch.Generator | None) -> Step:
+def _step(model: VAE, autocast: torch.dtype | None, compile: bool, threaded: bool = False) -> Step:
     """The function that decodes one batch of codes into (log weights, log p(x|z)).
 
     The log weights leave out ½ Σ log σ² of q(z|x), which the caller adds once per example.
     """
     if isinstance(model, HierarchicalVAE):
 
-        def hierarchical(mu, std, eps, x):
+        def hierarchical(mu, std, eps, x, generator):
             with torch.autocast(
                 mu.device.type, dtype=autocast or torch.float32, enabled=autocast is not None
             ):
@@ -193,9 +211,9 @@ def _step(model: VAE, autocast: torch.dtype | None, compile: bool, generator: to
         return hierarchical
     layers = _mlp_layers(model, autocast)
     if layers is not None and compile:
-        fns = [_compiled_bernoulli_mlp_step()]
+        fns = [_compiled_bernoulli_mlp_step(threaded)]
 
-        def step(mu, std, eps, x):
+        def step(mu, std, eps, x, generator):
             try:
                 return fns[0](mu, std, eps, x, layers, True)
             except Exception as exc:  # no C++ compiler, an unsupported platform: run eagerly
@@ -209,9 +227,9 @@ def _step(model: VAE, autocast: torch.dtype | None, compile: bool, generator: to
 
         return step
     if layers is not None:
-        return lambda mu, std, eps, x: _bernoulli_mlp_step(mu, std, eps, x, layers)
+        return lambda mu, std, eps, x, generator: _bernoulli_mlp_step(mu, std, eps, x, layers)
 
-    def generic(mu, std, eps, x):
+    def generic(mu, std, eps, x, generator):
         z = torch.addcmul(mu, std, eps)  # (k, b, Z)
         with torch.autocast(mu.device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
             params = model.decode(z)  # (k, b, P·D)
@@ -233,6 +251,7 @@ def iw_log_likelihood(
     autocast: torch.dtype | None = None,
     generator: torch.Generator | None = None,
     compile: bool | None = None,
+    workers: int | None = None,
 ) -> ImportanceEstimate:
     """Per-example importance-sampled log p(x) of a VAE: the IWAE bound L_K.
 
@@ -258,13 +277,20 @@ def iw_log_likelihood(
         The weights' log-densities are always summed in fp32 and accumulated in
         float64. Default: plain fp32.
     generator : torch.Generator, optional
-        Source of the ε draws, for reproducible estimates.
+        Seeds the ε draws, for reproducible estimates: one seed per data chunk is
+        drawn from it (default: from torch's global generator), and each chunk
+        draws its ε from a generator of its own with that seed.
     compile : bool, optional
         Compile the decode step with `torch.compile` (MLP decoders with Bernoulli
         pixels only; others always run eagerly). Default: when the job has at least
         `COMPILE_MIN_PAIRS` (example, sample) pairs and the device is a CPU, so
         the seconds of compiling are a small part of the run. The estimate is the
         same either way, to float32 rounding.
+    workers : int, optional
+        Threads that share the data chunks, each running the compiled decode step
+        single-threaded (``compile`` on a CPU only; elsewhere 1). Default: torch's
+        intra-op thread count. The estimate does not depend on it, up to float32
+        rounding of the matmuls.
 
     Returns
     -------
@@ -300,9 +326,19 @@ def iw_log_likelihood(
     b, s = data_chunk or b_auto, sample_chunk or s_auto
     if compile is None:
         compile = device.type == "cpu" and n * n_samples >= COMPILE_MIN_PAIRS
-    step = _step(model, autocast, compile, generator)
+    starts = list(range(0, n, b))
+    # one seed per data chunk, so that the draws do not depend on which worker runs which chunk
+    seeds = torch.randint(
+        0, 2**62, (len(starts),), generator=generator, device=generator.device if generator else "cpu"
+    ).tolist()
+    parallel = compile and device.type == "cpu" and _mlp_layers(model, autocast) is not None
+    workers = min(workers or torch.get_num_threads(), len(starts)) if parallel else 1
+    step = _step(model, autocast, compile, threaded=workers > 1)
     out = {k: torch.empty(n, dtype=torch.float64) for k in ("ll", "rec", "mean", "std")}
-    for i in range(0, n, b):
+
+    def chunk(i: int, seed: int) -> None:
+        """L_K and its companions for the examples ``i : i + b``, written into ``out``."""
+        gen = torch.Generator(device=device).manual_seed(seed)
         xb = x[i : i + b]  # (b, D)
         with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
             mu, log_var = model.posterior(xb)
@@ -322,8 +358,8 @@ def iw_log_likelihood(
             if filled + k > hold:
                 acc.fold(lw_buf[:filled], px_buf[:filled], log_ratio_const)
                 filled = 0
-            eps = torch.randn((k, *mu.shape), generator=generator, device=device, dtype=mu.dtype)  # (k, b, Z)
-            lw, log_px = step(mu, std, eps, xb)  # (k, b) each
+            eps = torch.randn((k, *mu.shape), generator=gen, device=device, dtype=mu.dtype)  # (k, b, Z)
+            lw, log_px = step(mu, std, eps, xb, gen)  # (k, b) each
             px_buf[filled : filled + k] = log_px
             lw_buf[filled : filled + k] = lw
             filled += k
@@ -334,6 +370,12 @@ def iw_log_likelihood(
         out["mean"][i : i + b] = mean_lw.cpu()
         var = (acc.sum_lw2 / n_samples - mean_lw.pow(2)).clamp(min=0)
         out["std"][i : i + b] = var.sqrt().cpu()
+
+    if workers == 1:
+        for i, seed in zip(starts, seeds, strict=True):
+            chunk(i, seed)
+    else:
+        _run_in_workers(chunk, list(zip(starts, seeds, strict=True)), workers)
     model.train(was_training)
     return ImportanceEstimate(
         out["ll"].numpy(),
@@ -342,6 +384,31 @@ def iw_log_likelihood(
         out["std"].numpy(),
         n_samples,
     )
+
+
+def _run_in_workers(chunk: Callable[[int, int], None], jobs: list[tuple[int, int]], workers: int) -> None:
+    """``chunk(*job)`` for every job, shared among ``workers`` single-threaded threads.
+
+    torch runs one thread per operation meanwhile (restored afterwards); the first
+    job runs here first, so that the compiled step is built once, before the others start.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        chunk(*jobs[0])
+        rest = jobs[1:]
+
+        def work(w: int) -> None:
+            torch.set_num_threads(1)  # this thread's own OpenMP setting
+            with torch.inference_mode():  # grad mode is per thread
+                for job in rest[w::workers]:
+                    chunk(*job)
+
+        with ThreadPoolExecutor(workers) as pool:
+            for f in [pool.submit(work, w) for w in range(workers)]:
+                f.result()  # re-raises a worker's error here
+    finally:
+        torch.set_num_threads(threads)
 
 
 class _Running:
