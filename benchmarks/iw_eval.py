@@ -18,6 +18,9 @@ batch, and the last row adds it to the bf16 matmul floor.
 The importance sampler compiles its decode step (`torch.compile`: the layers, the
 Bernoulli log-density with one logarithm per 49 pixels, and the log weight, fused
 around the matmuls) on jobs of this size; ``--compile off`` times the eager path.
+With the compiled step, as many workers as torch has threads share the images, each
+running the step single-threaded; ``--workers 1,auto`` times one worker (all threads
+inside each operation, as before) against that default in the same run.
 A "shape floor" row times the decoder's bf16 400 → 784 matmul alone at the decode
 batch's own shape, the same number of times, in the same run. With both precisions
 the table ends with the bf16 − fp32 difference of the NLL over the same images and
@@ -88,6 +91,9 @@ def main() -> None:
         help="activation budget of one decode batch (default: cache-sized)",
     )
     p.add_argument("--compile", choices=["auto", "on", "off"], default="auto")
+    p.add_argument(
+        "--workers", default="auto", help="comma-separated worker counts to time, 'auto' for the default"
+    )
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args()
     threads = _machine.set_threads(args.threads)
@@ -99,13 +105,20 @@ def main() -> None:
     x = as_flat_tensor(splits.test, torch.device("cpu"))[: args.images]
     compile_ = {"auto": None, "on": True, "off": False}[args.compile]
     rows, nll, times = [], {}, {}
-    for prec in args.precisions.split(","):
+    worker_counts = [None if w == "auto" else int(w) for w in args.workers.split(",")]
+    by_workers: dict[tuple[str, int | None], float] = {}
+    for prec, workers in [(p, w) for p in args.precisions.split(",") for w in worker_counts]:
         dtype = torch.bfloat16 if prec == "bf16" else None
         with _machine.Timer() as warm:  # warm-up: compiles the decode step for this precision
             iw_log_likelihood(
-                vae, x[:2], n_samples=args.samples, autocast=dtype, compile=compile_ is not False
+                vae,
+                x[:2],
+                n_samples=args.samples,
+                autocast=dtype,
+                compile=compile_ is not False,
+                workers=workers,
             )
-        print(f"{prec}: warm-up (compiling) {warm.wall:.1f} s", flush=True)
+        print(f"{prec}, workers {workers or 'auto'}: warm-up (compiling) {warm.wall:.1f} s", flush=True)
         with _machine.Timer() as t:
             est = iw_log_likelihood(
                 vae,
@@ -115,13 +128,17 @@ def main() -> None:
                 memory_mb=args.memory_mb,
                 generator=torch.Generator().manual_seed(0),
                 compile=compile_,
+                workers=workers,
             )
-        nll[prec] = -est.log_likelihood
+        by_workers[prec, workers] = t.wall
+        if workers is None:
+            nll[prec] = -est.log_likelihood
+            times[prec] = t.wall
         gflop = flop_per_pair() * len(x) * args.samples / 1e9
         scale = 10_000 / len(x)
         rows.append(
             [
-                prec,
+                prec if workers is None else f"{prec}, {workers} worker(s)",
                 len(x),
                 args.samples,
                 f"{t.wall:.1f}",
@@ -132,7 +149,6 @@ def main() -> None:
                 f"{-est.mean:.3f}",
             ]
         )
-        times[prec] = t.wall
         print(rows[-1], flush=True)
     gflop_10k = flop_per_pair() * 10_000 * args.samples / 1e9
     for prec in args.precisions.split(","):
@@ -183,12 +199,20 @@ def main() -> None:
             f"shape floor = {times['bf16'] / (shape_s * len(x) / 10_000):.2f}; bf16 evaluation / "
             f"fp32 evaluation = {times['bf16'] / times['fp32']:.2f}."
         )
+    for prec in args.precisions.split(","):
+        if (prec, 1) in by_workers and (prec, None) in by_workers:
+            verdict += (
+                f" {prec}: one worker / the default ({threads} worker(s)) = "
+                f"{by_workers[prec, 1] / by_workers[prec, None]:.2f} in this run."
+            )
     body = "\n\n".join(
         [
             f"Command: `{command_line()}`",
             f"Machine: {_machine.machine_line(info)}",
             peak_text,
-            f"Decode step: {'compiled' if args.compile != 'off' else 'eager'} (`--compile {args.compile}`).",
+            f"Decode step: {'compiled' if args.compile != 'off' else 'eager'} (`--compile {args.compile}`); "
+            f"rows without a worker count ran the default: {threads} worker(s) of one thread each where "
+            "the step is compiled.",
             "Model: 784-400-20 VAE after one training epoch on grey-level MNIST; data: the "
             "first test images. Work counted: the decoder's matmuls, 2·(20·400 + 400·784) "
             "FLOP per (image, sample) pair (the encoder and the log-densities come on top). "
