@@ -583,19 +583,34 @@ def holes_section(h: HolesComparison, large: HolesComparison | None = None) -> S
         pb = _pr(big.samplers.get("prior"))
         if pb is not None and min(pb) < min(pa):
             tail = (
-                f"with {big.latent_dim} numbers per code the autoencoder's prior draws score lower "
+                f"With {big.latent_dim} numbers per code the autoencoder's prior draws score lower "
                 f"still ({_g(min(pb), 2)}): the more dimensions, the more of the prior's volume its "
                 "codes leave empty, which is why the numbers above use the larger code."
             )
+        elif min(pa) < min(pv):
+            tail = f"The 2-D planes show the effect at least as clearly as the {big.latent_dim}-number codes."
         else:
-            tail = f"the 2-D planes show the effect as clearly as the {big.latent_dim}-number codes."
+            tail = (
+                "In 2-D the autoencoder's prior draws score no worse than the VAE's: on these data "
+                f"the effect needs the larger code ({big.latent_dim} numbers) to show."
+            )
+        gap = "the 99th percentile of those distances"
+        if fa > fv:
+            far = (
+                f"{_pct(fa)} of the autoencoder's 2-D prior draws land farther from every training "
+                f"code than almost all training codes are from their nearest neighbour ({gap}), "
+                f"against {_pct(fv)} for the VAE."
+            )
+        else:
+            far = (
+                f"Distance alone does not tell them apart here: {_pct(fa)} of the autoencoder's 2-D "
+                f"prior draws and {_pct(fv)} of the VAE's land farther from every training code than "
+                f"almost all training codes are from their nearest neighbour ({gap})."
+            )
         s.measure.append(
             f"The 2-D models of the planes above, scored the same way: prior draws decoded by the "
             f"autoencoder score {_g(min(pa), 2)} (precision {_g(pa[0], 2)}, recall {_g(pa[1], 2)}), "
-            f"by the VAE {_g(min(pv), 2)} ({_g(pv[0], 2)} and {_g(pv[1], 2)}). {_pct(fa)} of the "
-            f"autoencoder's 2-D prior draws land farther from every training code than almost all "
-            f"training codes are from their nearest neighbour (the 99th percentile of those "
-            f"distances), against {_pct(fv)} for the VAE; {tail}"
+            f"by the VAE {_g(min(pv), 2)} ({_g(pv[0], 2)} and {_g(pv[1], 2)}). {far} {tail}"
         )
     return s
 
