@@ -34,7 +34,7 @@ def _brute_force(model, x, k, seed) -> np.ndarray:
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         mu, log_var = model.posterior(x)
-        eps = torch.randn((k, *mu.shape), generator=gen)
+        eps = torch.randn((k, *mu.shape), generator=gen, dtype=mu.dtype)
         z = mu + torch.exp(0.5 * log_var) * eps
         q = torch.distributions.Normal(mu, torch.exp(0.5 * log_var))
         log_w = (
@@ -59,6 +59,25 @@ def test_chunked_estimate_equals_brute_force(rng):
         model, x, 300, data_chunk=7, sample_chunk=37, generator=torch.Generator().manual_seed(2)
     )
     assert abs(many.mean - one.mean) < 3 * one.standard_error
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch's own inductor imports
+def test_a_float64_model_is_estimated_in_float64(rng):
+    # the estimators score with a float64 copy of the model: every layer and the log-density
+    # stay float64, so the estimate matches the textbook formula to float64 rounding
+    model, x = _vae().double(), _binary(rng).double()
+    for compile_ in (False, True):
+        est = iw_log_likelihood(
+            model,
+            x,
+            300,
+            data_chunk=len(x),
+            sample_chunk=300,
+            compile=compile_,
+            generator=torch.Generator().manual_seed(1),
+        )
+        seed = int(torch.randint(0, 2**62, (1,), generator=torch.Generator().manual_seed(1)))
+        np.testing.assert_allclose(est.log_likelihood, _brute_force(model, x, 300, seed), rtol=0, atol=1e-9)
 
 
 def test_logsumexp_stays_finite_for_huge_negative_weights():

@@ -126,8 +126,9 @@ def _mlp_layers(model: VAE, low: torch.dtype | None) -> list[tuple] | None:
 
     Only for an ``nn.Sequential`` of linear layers and vaelab's activations ahead of
     a Bernoulli likelihood. Each layer's matmul gets the dtype autocast to ``low``
-    would give it: `LatentLinear` layers stay fp32, the others run in ``low``; biases
-    stay fp32.
+    would give it: `LatentLinear` layers stay in the model's own precision (fp32, or
+    float64 for a float64 model), the others run in ``low``; biases stay in the
+    model's precision. Without ``low`` every layer keeps the model's precision.
     """
     dec = model.decoder
     if not isinstance(model.likelihood, Bernoulli) or not isinstance(dec, nn.Sequential):
@@ -135,8 +136,8 @@ def _mlp_layers(model: VAE, low: torch.dtype | None) -> list[tuple] | None:
     layers: list[list] = []
     for m in dec:
         if isinstance(m, nn.Linear):
-            dtype = torch.float32 if low is None or isinstance(m, LatentLinear) else low
-            bias = None if m.bias is None else m.bias.detach().float()  # added after the matmul, in fp32
+            dtype = m.weight.dtype if low is None or isinstance(m, LatentLinear) else low
+            bias = None if m.bias is None else m.bias.detach()  # added after the matmul, in full precision
             layers.append([m.weight.detach().to(dtype), bias, None])
         elif type(m) in _ACT_NAMES and layers and layers[-1][2] is None:
             layers[-1][2] = _ACT_NAMES[type(m)]
@@ -170,8 +171,8 @@ def _bernoulli_mlp_step(
             h = _ACT_FUNCTIONS[act](h)
     logits = h.view(*z.shape[:2], -1)  # (k, b, D)
     log_px = (
-        bernoulli_log_prob_fused(logits, x) if fused else Bernoulli().log_prob(logits.float(), x)
-    )  # (k, b)
+        bernoulli_log_prob_fused(logits, x) if fused else Bernoulli().log_prob(logits.to(mu.dtype), x)
+    )  # (k, b), in the codes' precision: fp32, or float64 for a float64 model
     # log p(z) − log q(z|x) = ½ Σ (ε² − z² + log σ²): the σ part is one constant per x
     return log_px + 0.5 * (eps.square() - z.square()).sum(-1), log_px
 

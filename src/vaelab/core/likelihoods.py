@@ -116,8 +116,8 @@ def bernoulli_log_prob_fused(logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
     over D pixels of log(1 + e^−|l|) becomes D/a logarithms of products. The pixels
     are seen as an (a, D/a) array and the products run down its columns, so that
     `torch.compile` makes the whole function one vectorised pass over the logits (read
-    once, in bf16 or fp32; arithmetic in fp32). It agrees with `Bernoulli.log_prob` to
-    about 1e-6 relative (float32 rounding of the products).
+    once, in bf16 or fp32; arithmetic in fp32, or float64 for float64 logits). It agrees
+    with `Bernoulli.log_prob` to about 1e-6 relative (float32 rounding of the products).
 
     Parameters
     ----------
@@ -126,7 +126,7 @@ def bernoulli_log_prob_fused(logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
 
     Returns
     -------
-    Tensor, shape (...,), float32
+    Tensor, shape (...,), float32 (float64 for float64 logits)
 
     Examples
     --------
@@ -136,8 +136,9 @@ def bernoulli_log_prob_fused(logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
     """
     d = logits.shape[-1]
     shape = (softplus_groups(d), -1)
-    lf = logits.float().unflatten(-1, shape)  # (..., a, D/a)
-    xf = x.float().unflatten(-1, shape)
+    full = torch.promote_types(logits.dtype, torch.float32)  # bf16 → fp32; float64 stays
+    lf = logits.to(full).unflatten(-1, shape)  # (..., a, D/a)
+    xf = x.to(full).unflatten(-1, shape)
     linear = (xf * lf - lf.clamp(min=0)).sum(-2)  # (..., D/a)
     factors = torch.exp(-lf.abs()).add(1).prod(-2)  # (..., D/a), each ≤ 2^a
     return (linear - factors.log()).sum(-1)
