@@ -165,6 +165,28 @@ def test_cli_quick_markdown(tmp_path):
     assert (tmp_path / "figures" / "test_images.png").exists()
 
 
+def test_cli_label_column_makes_a_table_labelled(tmp_path):
+    """A CSV's label column becomes the page's labels, not one more feature, and the page's
+    command names it so the numbers can be measured again."""
+    from sklearn.datasets import load_wine
+
+    wine = load_wine()
+    csv = tmp_path / "wine.csv"
+    header = ",".join([*(n.replace("/", "_") for n in wine.feature_names), "label"])
+    rows = np.column_stack([wine.data, wine.target])
+    np.savetxt(csv, rows, delimiter=",", header=header, comments="", fmt="%.6g")
+    pages = {}
+    for name, extra in (("plain", []), ("labelled", ["--label-column", "label"])):
+        out = tmp_path / name
+        res = CliRunner().invoke(main, ["explain", "--data", str(csv), *extra, "--quick", "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        pages[name] = (json.loads((out / "explain.json").read_text()), (out / "explain.html").read_text())
+    plain, labelled = pages["plain"][0]["data"], pages["labelled"][0]["data"]
+    assert (plain["n_features"], plain["has_labels"]) == (14, False)
+    assert (labelled["n_features"], labelled["has_labels"]) == (13, True)
+    assert "--label-column label --quick --seed 0</code>" in pages["labelled"][1]
+
+
 def test_cli_rejects_bad_format(tmp_path):
     res = CliRunner().invoke(main, ["explain", "--format", "pdf", "--out", str(tmp_path)])
     assert res.exit_code == 2

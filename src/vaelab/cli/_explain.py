@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from vaelab.cli._options import parse_ints, seed_option
+from vaelab.cli._options import parse_column, parse_ints, seed_option
 
 
 @click.command()
@@ -25,6 +25,12 @@ from vaelab.cli._options import parse_ints, seed_option
     help="local directory holding a named dataset's files",
 )
 @click.option("--shape", default=None, metavar="H,W|C,H,W", help="read flat rows as images of this shape")
+@click.option(
+    "--label-column",
+    default=None,
+    help="CSV: name or index of the label column (the page then colours codes by it and "
+    "measures kNN accuracy; without it every column is a feature)",
+)
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -49,7 +55,14 @@ from vaelab.cli._options import parse_ints, seed_option
 )
 @seed_option()
 def explain(
-    source: str, data_dir: str | None, shape: str | None, out: Path, preset: str | None, fmt: str, seed: int
+    source: str,
+    data_dir: str | None,
+    shape: str | None,
+    label_column: str | None,
+    out: Path,
+    preset: str | None,
+    fmt: str,
+    seed: int,
 ) -> None:
     """Teach the VAE, from the curse of dimensionality to the ELBO, on your data.
 
@@ -65,6 +78,7 @@ def explain(
         source=source,
         data_dir=data_dir,
         shape=parse_ints(shape, "--shape"),
+        label_column=parse_column(label_column),
         preset=preset or "default",
         seed=seed,
     )

@@ -16,6 +16,7 @@ class ExplainConfig:
     source: str = "digits"  # dataset name or path (see vaelab.data.load_dataset)
     data_dir: str | None = None  # local directory of a named dataset
     shape: tuple[int, ...] | None = None  # read flat rows as images of this shape
+    label_column: str | int | None = None  # a CSV's label column (name or index)
     preset: str = "default"  # "quick" (tests), "default" (≈2 min on digits), "full"
     seed: int = 0
     max_train: int | None = None  # subsample the training set (None: the preset's cap)

@@ -19,3 +19,23 @@ def _g(x: float, digits: int = 3) -> str:
 def _pct(x: float) -> str:
     """A share as per cent: ``_pct(0.2163)`` is ``'21.6%'``."""
     return f"{_g(100 * x)}%"
+
+
+def reproduce_command(cfg: dict) -> str:
+    """The `vaelab explain` command that measures what a page with config ``cfg`` shows.
+
+    Examples
+    --------
+    >>> reproduce_command({"source": "wine.csv", "shape": None, "label_column": "label",
+    ...                    "preset": "quick", "seed": 3})
+    'vaelab explain --data wine.csv --label-column label --quick --seed 3'
+    """
+    parts = ["vaelab explain", f"--data {cfg['source']}"]
+    if cfg.get("shape"):
+        parts.append("--shape " + ",".join(str(s) for s in cfg["shape"]))
+    if cfg.get("label_column") is not None:
+        parts.append(f"--label-column {cfg['label_column']}")
+    if cfg["preset"] != "default":
+        parts.append(f"--{cfg['preset']}")
+    parts.append(f"--seed {cfg['seed']}")
+    return " ".join(parts)

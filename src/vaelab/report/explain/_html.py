@@ -10,6 +10,7 @@ from importlib import resources
 from latex2mathml.converter import convert
 
 from vaelab.report.explain._figures import b64_array, merge_data
+from vaelab.report.explain._format import reproduce_command
 from vaelab.report.explain._lab import lab_html, lab_json, lab_position
 from vaelab.report.explain._schema import ExplainReport
 from vaelab.report.explain._sections import build_sections, used_terms
@@ -176,7 +177,7 @@ def render_html(report: ExplainReport) -> str:
 <h1>Why variational autoencoders? Measured on your data</h1>
 <p class="sub">Data: {html.escape(d.name)}, {d.n_train} training and {d.n_test} test
 samples of {d.n_features} numbers each. Every number on this page was measured by
-<code>vaelab explain --data {html.escape(str(cfg["source"]))} --seed {cfg["seed"]}</code>
+<code>{html.escape(reproduce_command(cfg))}</code>
 ({html.escape(cfg["preset"])} setting) in {report.timings["total"]:.0f} s; all of them are
 in explain.json next to this file.</p>
 <nav aria-label="sections"><ol>{nav}</ol></nav>

@@ -245,7 +245,12 @@ def load_stage(cfg: ExplainConfig) -> tuple[Data, DataSummary, str | None]:
         For data the explainer cannot teach with: one feature, or constant.
     """
     spec = DataSpec(
-        source=cfg.source, data_dir=cfg.data_dir, shape=cfg.shape, valid_fraction=0.0, seed=cfg.seed
+        source=cfg.source,
+        data_dir=cfg.data_dir,
+        shape=cfg.shape,
+        label_column=cfg.label_column,
+        valid_fraction=0.0,
+        seed=cfg.seed,
     )
     splits = load_data(spec)
     cap = cfg.max_train if cfg.max_train is not None else cfg.budget.max_train
