@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from vaelab.cli._options import data_options, parse_column, parse_ints, seed_option
+from vaelab.cli._options import data_options, device_option, parse_column, parse_ints, seed_option
 from vaelab.experiments.options import DEFAULT_METHODS, METHODS
 
 if TYPE_CHECKING:
@@ -116,13 +116,7 @@ def format_table(result: CompareResult) -> str:
     help="test samples that trustworthiness is computed on",
 )
 @seed_option()
-@click.option(
-    "--device",
-    type=click.Choice(["cpu", "cuda", "auto"]),
-    default="cpu",
-    show_default=True,
-    help="device of the AE and VAE",
-)
+@device_option("cpu", "device of the AE and VAE")
 @click.option(
     "--threads",
     type=click.IntRange(min=1),

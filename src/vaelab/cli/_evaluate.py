@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from vaelab.cli._options import parse_ints, seed_option
+from vaelab.cli._options import device_option, parse_ints, seed_option
 
 
 @click.command()
@@ -53,13 +53,7 @@ from vaelab.cli._options import parse_ints, seed_option
     help="neighbours of the kNN classifier on latent means (at most the number "
     "of training codes it searches)",
 )
-@click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default="auto",
-    show_default=True,
-    help="where the model runs (auto: a CUDA GPU where there is one)",
-)
+@device_option()
 @seed_option("seeds subsets and the Monte-Carlo draws")
 @click.option("--json", "as_json", is_flag=True, help="print evaluation.json instead of a table")
 def evaluate(

@@ -59,6 +59,15 @@ def data_options(f):
     return f
 
 
+def device_option(
+    default: str = "auto", help: str = "where the model runs (auto: a CUDA GPU where there is one)"
+):
+    """--device: cpu, cuda, or auto (`vaelab.training.runtime.resolve_device`)."""
+    return click.option(
+        "--device", type=click.Choice(["cpu", "cuda", "auto"]), default=default, show_default=True, help=help
+    )
+
+
 def seed_option(help: str = "random seed: the same seed gives the same result in any process"):
     """--seed, an integer in [0, MAX_SEED] (what numpy and torch both accept)."""
     return click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True, help=help)

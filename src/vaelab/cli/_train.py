@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from vaelab.cli._options import data_options, parse_column, parse_ints, seed_option
+from vaelab.cli._options import data_options, device_option, parse_column, parse_ints, seed_option
 from vaelab.core.config import ACTIVATIONS, LIKELIHOODS, NETWORKS, ModelConfig, default_likelihood
 from vaelab.errors import ConfigError
 from vaelab.training.config import PRECISIONS, SCHEDULES, STEPS, TrainConfig
@@ -104,7 +104,7 @@ BINARIZE_CHOICES = ("none", "static", "dynamic")
     show_default=True,
     help="fused: gradients written by hand (MLP networks, the ELBO); autograd; auto: fused where it applies",
 )
-@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True)
+@device_option(help="where training runs (auto: a CUDA GPU where there is one)")
 @seed_option()
 @click.option(
     "--out",
