@@ -34,6 +34,7 @@ EXPERIMENTS_MD = ROOT / "EXPERIMENTS.md"
 # the page's own words when an effect did not show (vaelab.report.explain._text)
 NOT_SHOWN = re.compile(
     r"did not (clearly )?show|did not come back|did not beat|did not fit|did worse|weak anomaly"
+    r"|no clear difference"
 )
 
 
