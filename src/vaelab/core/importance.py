@@ -289,7 +289,8 @@ def iw_log_likelihood(
         same either way, to float32 rounding.
     workers : int, optional
         Threads that share the data chunks, each running the compiled decode step
-        single-threaded (``compile`` on a CPU only; elsewhere 1). Default: torch's
+        single-threaded (with ``compile`` on a CPU, for the MLP decoders with
+        Bernoulli pixels that it covers; elsewhere 1). Default: torch's
         intra-op thread count. The estimate does not depend on it, up to float32
         rounding of the matmuls.
 
@@ -332,7 +333,13 @@ def iw_log_likelihood(
     seeds = torch.randint(
         0, 2**62, (len(starts),), generator=generator, device=generator.device if generator else "cpu"
     ).tolist()
-    parallel = compile and device.type == "cpu" and _mlp_layers(model, autocast) is not None
+    # workers only where the step is the compiled MLP one, which runs without Python's lock
+    parallel = (
+        compile
+        and device.type == "cpu"
+        and not isinstance(model, HierarchicalVAE)
+        and _mlp_layers(model, autocast) is not None
+    )
     workers = min(workers or torch.get_num_threads(), len(starts)) if parallel else 1
     step = _step(model, autocast, compile, threaded=workers > 1)
     out = {k: torch.empty(n, dtype=torch.float64) for k in ("ll", "rec", "mean", "std")}
