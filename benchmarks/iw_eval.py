@@ -104,9 +104,9 @@ def main() -> None:
     fit(vae, splits.train, TrainConfig(epochs=1, precision="auto", threads=threads), progress=False)
     x = as_flat_tensor(splits.test, torch.device("cpu"))[: args.images]
     compile_ = {"auto": None, "on": True, "off": False}[args.compile]
-    rows, nll, times = [], {}, {}
+    rows, nll = [], {}
     worker_counts = [None if w == "auto" else int(w) for w in args.workers.split(",")]
-    by_workers: dict[tuple[str, int | None], float] = {}
+    by_workers: dict[tuple[str, int | None], float] = {}  # (precision, workers; None: default) → wall s
     for prec, workers in [(p, w) for p in args.precisions.split(",") for w in worker_counts]:
         dtype = torch.bfloat16 if prec == "bf16" else None
         with _machine.Timer() as warm:  # warm-up: compiles the decode step for this precision
@@ -133,7 +133,6 @@ def main() -> None:
         by_workers[prec, workers] = t.wall
         if workers is None:
             nll[prec] = -est.log_likelihood
-            times[prec] = t.wall
         gflop = flop_per_pair() * len(x) * args.samples / 1e9
         scale = 10_000 / len(x)
         rows.append(
@@ -196,8 +195,8 @@ def main() -> None:
             f"`vaelab evaluate --iw-precision auto` on this model ({chk.n_examples} images × "
             f"K = {chk.n_samples}, {chk.seconds:.1f} s): {chk.difference:+.4f} ± {chk.standard_error:.4f} "
             f"nats, {'passed' if chk.passed else 'failed'}. Time ratios in this run: bf16 evaluation / "
-            f"shape floor = {times['bf16'] / (shape_s * len(x) / 10_000):.2f}; bf16 evaluation / "
-            f"fp32 evaluation = {times['bf16'] / times['fp32']:.2f}."
+            f"shape floor = {by_workers['bf16', None] / (shape_s * len(x) / 10_000):.2f}; bf16 evaluation / "
+            f"fp32 evaluation = {by_workers['bf16', None] / by_workers['fp32', None]:.2f}."
         )
     for prec in args.precisions.split(","):
         if (prec, 1) in by_workers and (prec, None) in by_workers:

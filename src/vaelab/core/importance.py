@@ -124,14 +124,19 @@ _ACT_FUNCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 def _mlp_layers(model: VAE, low: torch.dtype | None) -> list[tuple] | None:
     """The decoder as (weight, bias, activation) triples with weights cast once, or None.
 
-    Only for an ``nn.Sequential`` of linear layers and vaelab's activations ahead of
-    a Bernoulli likelihood. Each layer's matmul gets the dtype autocast to ``low``
-    would give it: `LatentLinear` layers stay in the model's own precision (fp32, or
-    float64 for a float64 model), the others run in ``low``; biases stay in the
-    model's precision. Without ``low`` every layer keeps the model's precision.
+    Only for one stochastic layer (not a `HierarchicalVAE`) with an ``nn.Sequential``
+    of linear layers and vaelab's activations ahead of a Bernoulli likelihood. Each
+    layer's matmul gets the dtype autocast to ``low`` would give it: `LatentLinear`
+    layers stay in the model's own precision (fp32, or float64 for a float64 model),
+    the others run in ``low``; biases stay in the model's precision. Without ``low``
+    every layer keeps the model's precision.
     """
     dec = model.decoder
-    if not isinstance(model.likelihood, Bernoulli) or not isinstance(dec, nn.Sequential):
+    if (
+        isinstance(model, HierarchicalVAE)
+        or not isinstance(model.likelihood, Bernoulli)
+        or not isinstance(dec, nn.Sequential)
+    ):
         return None
     layers: list[list] = []
     for m in dec:
@@ -195,10 +200,13 @@ def _compiled_bernoulli_mlp_step(threaded: bool) -> Callable:
     return _compiled_steps[threaded]
 
 
-def _step(model: VAE, autocast: torch.dtype | None, compile: bool, threaded: bool = False) -> Step:
+def _step(
+    model: VAE, layers: list[tuple] | None, autocast: torch.dtype | None, compile: bool, threaded: bool
+) -> Step:
     """The function that decodes one batch of codes into (log weights, log p(x|z)).
 
-    The log weights leave out ½ Σ log σ² of q(z|x), which the caller adds once per example.
+    ``layers``: `_mlp_layers` of the model, or None for the model's own modules. The log
+    weights leave out ½ Σ log σ² of q(z|x), which the caller adds once per example.
     """
     if isinstance(model, HierarchicalVAE):
 
@@ -210,7 +218,6 @@ def _step(model: VAE, autocast: torch.dtype | None, compile: bool, threaded: boo
             return lw.float() - torch.log(std).sum(-1), log_px.float()
 
         return hierarchical
-    layers = _mlp_layers(model, autocast)
     if layers is not None and compile:
         fns = [_compiled_bernoulli_mlp_step(threaded)]
 
@@ -333,15 +340,11 @@ def iw_log_likelihood(
     seeds = torch.randint(
         0, 2**62, (len(starts),), generator=generator, device=generator.device if generator else "cpu"
     ).tolist()
+    layers = _mlp_layers(model, autocast)
     # workers only where the step is the compiled MLP one, which runs without Python's lock
-    parallel = (
-        compile
-        and device.type == "cpu"
-        and not isinstance(model, HierarchicalVAE)
-        and _mlp_layers(model, autocast) is not None
-    )
+    parallel = compile and device.type == "cpu" and layers is not None
     workers = min(workers or torch.get_num_threads(), len(starts)) if parallel else 1
-    step = _step(model, autocast, compile, threaded=workers > 1)
+    step = _step(model, layers, autocast, compile, threaded=workers > 1)
     out = {k: torch.empty(n, dtype=torch.float64) for k in ("ll", "rec", "mean", "std")}
 
     def chunk(i: int, seed: int) -> None:

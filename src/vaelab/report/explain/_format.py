@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 
 def _g(x: float, digits: int = 3) -> str:
     """A number for prose.
@@ -30,11 +32,11 @@ def reproduce_command(cfg: dict) -> str:
     ...                    "preset": "quick", "seed": 3})
     'vaelab explain --data wine.csv --label-column label --quick --seed 3'
     """
-    parts = ["vaelab explain", f"--data {cfg['source']}"]
+    parts = ["vaelab explain", f"--data {shlex.quote(str(cfg['source']))}"]
     if cfg.get("shape"):
         parts.append("--shape " + ",".join(str(s) for s in cfg["shape"]))
     if cfg.get("label_column") is not None:
-        parts.append(f"--label-column {cfg['label_column']}")
+        parts.append(f"--label-column {shlex.quote(str(cfg['label_column']))}")
     if cfg["preset"] != "default":
         parts.append(f"--{cfg['preset']}")
     parts.append(f"--seed {cfg['seed']}")
