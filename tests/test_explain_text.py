@@ -301,6 +301,16 @@ def test_log_likelihoods_of_different_families_are_not_compared(report):
     assert "cannot be set against" not in gauss
 
 
+def test_large_log_likelihoods_keep_the_decimal_their_quoted_gap_needs(report):
+    """MNIST's linear VAE: exact log p(x) 259.54, importance-sampled 257.43. Rounded to whole
+    nats the sentence read "260 ... 257, 2.11 nats below", a gap of 3 beside the quoted 2.11."""
+    o, lin, n = report.objective, report.linear, report.data.n_test
+    lin = replace(lin, linear_vae_log_likelihood=259.54, linear_vae_iw_log_likelihood=257.43)
+    words = " ".join(txt.objective_section(o, lin, n, "gaussian-learned").measure)
+    assert "log p(x) is 259.5," in words
+    assert "log p(x) as 257.4, 2.11 nats below the exact value" in words
+
+
 def test_holes_at_small_beta_are_stated_from_the_sweep(report):
     sw = report.sweep
     one = next(p for p in sw.points if p.beta == 1.0)

@@ -6,15 +6,19 @@ import shlex
 
 
 def _g(x: float, digits: int = 3) -> str:
-    """A number for prose.
+    """A number for prose: ``digits`` significant digits, but from 100 up one decimal.
+
+    The page quotes differences beside the numbers they come from ("259.5 ... 257.4, 2.11
+    nats below"), so a large number keeps its first decimal: rounded to whole numbers
+    those two would read as a gap of 3. A whole number stays whole.
 
     Examples
     --------
-    >>> _g(3.14159), _g(1234.5), _g(0.000123)
-    ('3.14', '1234', '0.000123')
+    >>> _g(3.14159), _g(1234.56), _g(0.000123), _g(259.54), _g(20000.0)
+    ('3.14', '1234.6', '0.000123', '259.5', '20000')
     """
     if abs(x) >= 100:
-        return f"{x:.0f}"
+        return f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}"
     return f"{x:.{digits}g}"
 
 
