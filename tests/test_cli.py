@@ -220,3 +220,15 @@ def test_evaluate_records_its_device_and_refuses_a_missing_gpu(trained_run):
     assert bad.exit_code == 2 and "CUDA is not available" in bad.output
     assert len(bad.output.strip().splitlines()) == 1 and "Traceback" not in bad.output
     assert (trained_run / "evaluation.json").read_bytes() == before  # nothing rewritten
+
+
+def test_explain_refuses_a_missing_gpu_before_any_work(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: nothing to refuse")
+    out = tmp_path / "page"
+    bad = CliRunner().invoke(main, ["explain", "--quick", "--device", "cuda", "--out", str(out)])
+    assert bad.exit_code == 2 and "CUDA is not available" in bad.output
+    assert len(bad.output.strip().splitlines()) == 1 and "Traceback" not in bad.output
+    assert not out.exists()  # nothing written

@@ -163,6 +163,21 @@ def test_cli_quick_markdown(tmp_path):
     assert "samples" not in numbers["sweep"]["points"][0]
     assert "examples" not in numbers["holes"]["models"][0]["samplers"]["prior"]
     assert (tmp_path / "figures" / "test_images.png").exists()
+    # --device auto: the models trained on a CUDA GPU where there is one
+    assert numbers["config"]["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_explain_trains_on_the_gpu_and_measures_on_the_cpu(tmp_path):
+    res = CliRunner().invoke(main, ["explain", "--quick", "--device", "cuda", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    numbers = json.loads((tmp_path / "explain.json").read_text())
+    page = (tmp_path / "explain.html").read_text()
+    assert numbers["config"]["device"] == "cuda"
+    assert "--seed 0 --device cuda</code>" in page and "models trained on the GPU" in page
+    o = numbers["objective"]
+    assert np.isfinite(o["log_likelihood"]) and o["log_likelihood"] >= o["elbo_k"]
+    assert numbers["two_d"]["vae"]["kl"] > 0  # the 2-D VAE came back and was measured
 
 
 def test_cli_label_column_makes_a_table_labelled(tmp_path):
@@ -219,5 +234,5 @@ def test_larger_models_train_together_each_as_alone(monkeypatch):
     assert larger.ae.config.kind == "ae" and larger.gaussian is not None
     assert larger.gaussian[0].config.likelihood == "gaussian-learned"
     for model, record in ((larger.ae, larger.ae_record), larger.gaussian):
-        _, alone = st._train(model.config, data, cfg.budget.steps_big, cfg.seed, False)
+        _, alone = st._train(model.config, data, cfg.budget.steps_big, cfg, False)
         np.testing.assert_allclose(record.valid_loss, alone.valid_loss, rtol=1e-3)

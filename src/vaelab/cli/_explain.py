@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from vaelab.cli._options import parse_column, parse_ints, seed_option
+from vaelab.cli._options import device_option, parse_column, parse_ints, seed_option
 
 
 @click.command()
@@ -54,6 +54,9 @@ from vaelab.cli._options import parse_column, parse_ints, seed_option
     help="interactive HTML page, or markdown + PNG figures",
 )
 @seed_option()
+@device_option(
+    help="where the page's models train (auto: a CUDA GPU where there is one); every measure runs on the CPU"
+)
 def explain(
     source: str,
     data_dir: str | None,
@@ -63,6 +66,7 @@ def explain(
     preset: str | None,
     fmt: str,
     seed: int,
+    device: str,
 ) -> None:
     """Teach the VAE, from the curse of dimensionality to the ELBO, on your data.
 
@@ -81,6 +85,7 @@ def explain(
         label_column=parse_column(label_column),
         preset=preset or "default",
         seed=seed,
+        device=device,
     )
     t0 = time.perf_counter()
 

@@ -21,6 +21,9 @@ class ExplainConfig:
     seed: int = 0
     max_train: int | None = None  # subsample the training set (None: the preset's cap)
     max_test: int = 1000  # test examples used for log p(x) and the metrics
+    device: str = (
+        "auto"  # where the models train ("auto": a CUDA GPU where there is one); measures run on the CPU
+    )
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:

@@ -35,13 +35,17 @@ def reproduce_command(cfg: dict) -> str:
     >>> reproduce_command({"source": "wine.csv", "shape": None, "label_column": "label",
     ...                    "preset": "quick", "seed": 3})
     'vaelab explain --data wine.csv --label-column label --quick --seed 3'
+    >>> reproduce_command({"source": "mnist", "preset": "default", "seed": 0, "device": "cuda"})
+    'vaelab explain --data mnist --seed 0 --device cuda'
     """
     parts = ["vaelab explain", f"--data {shlex.quote(str(cfg['source']))}"]
     if cfg.get("shape"):
         parts.append("--shape " + ",".join(str(s) for s in cfg["shape"]))
     if cfg.get("label_column") is not None:
         parts.append(f"--label-column {shlex.quote(str(cfg['label_column']))}")
-    if cfg["preset"] != "default":
+    if cfg.get("preset", "default") != "default":
         parts.append(f"--{cfg['preset']}")
     parts.append(f"--seed {cfg['seed']}")
+    if cfg.get("device", "cpu") != "cpu":  # trained on a GPU: its numbers are the GPU's
+        parts.append(f"--device {cfg['device']}")
     return " ".join(parts)

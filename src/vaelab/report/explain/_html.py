@@ -167,6 +167,7 @@ def render_html(report: ExplainReport) -> str:
         )
     nav = '<li><a href="#glossary">Words used on this page</a></li>' + "".join(nav_items)
     body = "\n".join([glossary_html(terms), *parts])
+    where = ", models trained on the GPU" if cfg.get("device", "cpu") != "cpu" else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -178,7 +179,7 @@ def render_html(report: ExplainReport) -> str:
 <p class="sub">Data: {html.escape(d.name)}, {d.n_train} training and {d.n_test} test
 samples of {d.n_features} numbers each. Every number on this page was measured by
 <code>{html.escape(reproduce_command(cfg))}</code>
-({html.escape(cfg["preset"])} setting) in {report.timings["total"]:.0f} s; all of them are
+({html.escape(cfg["preset"])} setting{where}) in {report.timings["total"]:.0f} s; all of them are
 in explain.json next to this file.</p>
 <nav aria-label="sections"><ol>{nav}</ol></nav>
 {body}

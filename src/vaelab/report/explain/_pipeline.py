@@ -15,6 +15,7 @@ from vaelab.report.explain import _stages as st
 from vaelab.report.explain._config import ExplainConfig
 from vaelab.report.explain._lab import lab_stage
 from vaelab.report.explain._schema import ExplainReport
+from vaelab.training.runtime import resolve_device
 from vaelab.training.threads import default_num_threads, torch_threads
 
 Progress = Callable[[str, str], None]  # (stage, message)
@@ -69,6 +70,8 @@ def run_explain(
 
 def _run(cfg: ExplainConfig, say: Progress, progress: bool) -> ExplainReport:
     t_all = time.perf_counter()
+    # where the models train, settled before any work: explain.json records "cpu" or "cuda"
+    cfg = dataclasses.replace(cfg, device=resolve_device(cfg.device).type)
     stage = _Clock(say)
     unavailable: dict[str, str] = {}
     # silent until the data is accepted, so refused data prints its one error line alone

@@ -99,9 +99,14 @@ def _epochs(steps: int, n: int, batch: int = BATCH) -> int:
     return max(1, math.ceil(steps / max(1, math.ceil(n / batch))))
 
 
-def _train_config(steps: int, n: int, seed: int, lr: float = LR) -> TrainConfig:
+def _train_config(steps: int, n: int, cfg: ExplainConfig, lr: float = LR) -> TrainConfig:
     return TrainConfig(
-        epochs=_epochs(steps, n), batch_size=BATCH, lr=lr, lr_schedule="cosine", seed=seed, device="cpu"
+        epochs=_epochs(steps, n),
+        batch_size=BATCH,
+        lr=lr,
+        lr_schedule="cosine",
+        seed=cfg.seed,
+        device=cfg.device,
     )
 
 
@@ -138,26 +143,28 @@ def model_config(data: Data, kind: str, latent_dim: int, hidden: tuple[int, ...]
 
 
 def _train(
-    cfg: ModelConfig, data: Data, steps: int, seed: int, progress: bool, lr: float = LR
+    mc: ModelConfig, data: Data, steps: int, cfg: ExplainConfig, progress: bool, lr: float = LR
 ) -> tuple[Model, TrainingRecord]:
-    model = build_model(cfg, seed=seed)
-    tc = _train_config(steps, len(data.train), seed, lr)
+    """One model trained on ``cfg.device``, back on the CPU where the page measures it."""
+    model = build_model(mc, seed=cfg.seed)
+    tc = _train_config(steps, len(data.train), cfg, lr)
     history = fit(model, data.train, tc, valid=data.valid, progress=progress)
-    return model.eval(), _record(history, _steps(tc.epochs, len(data.train)))
+    return model.cpu().eval(), _record(history, _steps(tc.epochs, len(data.train)))
 
 
 def _train_together(
-    configs: list[ModelConfig], data: Data, steps: int, seed: int
+    configs: list[ModelConfig], data: Data, steps: int, cfg: ExplainConfig
 ) -> list[tuple[Model, TrainingRecord]]:
     """Models of one network shape trained in one batched pass (`fit_many`), same seed and budget.
 
     They may differ in kind, likelihood and β; each ends where `fit` alone would
-    have taken it, up to float rounding.
+    have taken it, up to float rounding. They train on ``cfg.device`` and come back
+    to the CPU.
     """
-    tc = _train_config(steps, len(data.train), seed)
+    tc = _train_config(steps, len(data.train), cfg)
     models, histories = fit_many(configs, data.train, tc, valid=data.valid)
     n_steps = _steps(tc.epochs, len(data.train))
-    return [(m.eval(), _record(h, n_steps)) for m, h in zip(models, histories, strict=True)]
+    return [(m.cpu().eval(), _record(h, n_steps)) for m, h in zip(models, histories, strict=True)]
 
 
 def _f(a) -> list[float]:
@@ -367,7 +374,7 @@ def two_d_stage(data: Data, cfg: ExplainConfig) -> tuple[TwoDStage, Model, Model
     hidden = (256, 64) if d > 200 else (128,)
     # one batched pass trains both, each as fit would alone (vaelab.training.batched.fit_many)
     (ae, ae_rec), (vae, vae_rec) = _train_together(
-        [model_config(data, kind, 2, hidden) for kind in ("ae", "vae")], data, cfg.budget.steps_2d, cfg.seed
+        [model_config(data, kind, 2, hidden) for kind in ("ae", "vae")], data, cfg.budget.steps_2d, cfg
     )
     n_show = min(len(data.train), 2000)
     xs, xte = data.xtr[:n_show].numpy(), data.xte.numpy()
@@ -487,7 +494,7 @@ def larger_models_stage(data: Data, rank: int, cfg: ExplainConfig) -> LargerMode
     if gaussian is not None:
         configs.append(gaussian)
     start = time.perf_counter()
-    trained = _train_together(configs, data, cfg.budget.steps_big, cfg.seed)
+    trained = _train_together(configs, data, cfg.budget.steps_big, cfg)
     seconds = time.perf_counter() - start
     n = len(BETAS)
     betas = cast(list[VAE], [m for m, _ in trained[:n]])  # every config is kind "vae"
@@ -579,10 +586,10 @@ def linear_stage(
     fit(
         lin,
         train_real,
-        _train_config(cfg.budget.steps_linear, len(train_real), cfg.seed, 1e-2),
+        _train_config(cfg.budget.steps_linear, len(train_real), cfg, 1e-2),
         progress=progress,
     )
-    lin.eval()
+    lin.cpu().eval()
     own = ppca.from_linear_vae(lin)  # the linear VAE's generative model, exactly
     with torch.inference_mode():
         mu, log_var = (t.double().numpy() for t in lin.posterior(data.xte))  # (M, q) each
@@ -622,7 +629,7 @@ def _gaussian_vae(
         m, record = gaussian
     else:
         mc = dataclasses.replace(big_vae_config(data, likelihood="gaussian-learned"), latent_dim=q)
-        trained, record = _train(mc, data, cfg.budget.steps_big, cfg.seed, progress)
+        trained, record = _train(mc, data, cfg.budget.steps_big, cfg, progress)
         assert isinstance(trained, VAE)
         m = trained
     assert isinstance(m.likelihood, GaussianLearned)
@@ -651,7 +658,7 @@ def sweep_stage(data: Data, models: list[VAE], seconds: float, cfg: ExplainConfi
         models,
         data.train,
         data.test,
-        train_config=_train_config(cfg.budget.steps_big, len(data.train), cfg.seed),
+        train_config=_train_config(cfg.budget.steps_big, len(data.train), cfg),
         train_seconds=seconds,
         judge=False,  # the page quotes label-free precision and recall only
         n_samples=cfg.budget.holes_samples,
