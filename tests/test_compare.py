@@ -218,3 +218,20 @@ def test_umap_when_installed_is_inductive_and_beats_pca(digits):
     assert u.available and u.protocol == "inductive" and u.transform_seconds is not None
     assert u.reconstruction_mse is None
     assert u.knn_accuracy[0] > r.methods["pca"].knn_accuracy[0] + 0.15
+
+
+def test_named_classes_reach_the_result_and_the_figure_legend(digits):
+    """Where the data names its labels, compare.json keeps the names and the legend shows them."""
+    from vaelab.report.figures.compare import plot_scatter_grid
+
+    names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    test = digits.test.subset(np.arange(200))
+    test.meta = {**test.meta, "class_names": names}
+    res = compare_methods(digits.train, test, methods=("pca",), max_train=300, knn_k=(5,), seed=0)
+    assert res.class_names == names
+    assert CompareResult.from_dict(json.loads(json.dumps(res.to_dict()))).class_names == names
+    legend = [t.get_text() for t in plot_scatter_grid(res).legends[0].get_texts()]
+    assert "0 zero" in legend and "9 nine" in legend
+    plain = compare_methods(digits.train, digits.test.subset(np.arange(200)), methods=("pca",), max_train=300)
+    assert plain.class_names is None
+    assert "0" in [t.get_text() for t in plot_scatter_grid(plain).legends[0].get_texts()]

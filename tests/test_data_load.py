@@ -54,3 +54,16 @@ def test_meta_reloads_the_same_data(tmp_path: Path, rng: np.random.Generator) ->
 def test_test_fraction_validated() -> None:
     with pytest.raises(DataError, match="test_fraction=1.5 must be between 0 and 1"):
         load_dataset("digits", test_fraction=1.5)
+
+
+def test_fashion_mnist_names_its_labels_and_mnist_keeps_digits() -> None:
+    from conftest import shared_data
+
+    fashion = load_dataset("fashion-mnist", data_dir=shared_data("fashion_mnist"))
+    for split in (fashion.train, fashion.test):
+        names = split.class_names
+        assert names is not None and len(names) == 10 and int(split.y.max()) == 9
+        assert (names[0], names[5], names[9]) == ("T-shirt/top", "Sandal", "Ankle boot")
+    assert fashion.train.subset(np.arange(5)).class_names == fashion.train.class_names
+    assert load_dataset("mnist", data_dir=shared_data("mnist")).train.class_names is None
+    assert load_dataset("digits").train.class_names is None  # its labels are the digits

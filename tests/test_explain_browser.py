@@ -141,6 +141,28 @@ def test_sliders_update_their_figures(page, slider, canvas):
     assert _pixels(page, canvas) != before
 
 
+def test_the_plane_legend_names_the_classes_where_the_data_does(built, page):
+    """Fashion-MNIST's labels are clothes, not numbers: the legend says which colour is which."""
+    import dataclasses
+
+    from vaelab.report.explain import render_html
+
+    path, report = built
+    names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    named = dataclasses.replace(report, data=dataclasses.replace(report.data, class_names=names))
+    other = path.with_name("named.html")
+    other.write_text(render_html(named), encoding="utf-8")
+    context = page.context.browser.new_context()
+    pg = context.new_page()
+    pg.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file://") else r.abort())
+    pg.goto(other.as_uri())
+    pg.wait_for_function("window.vaelab && window.vaelab.ready")
+    text = pg.inner_text("#plane-legend")
+    context.close()
+    assert "zero (0)" in text and "nine (9)" in text
+    assert "zero" not in page.inner_text("#plane-legend")  # the digits page: the labels alone
+
+
 def test_a_grid_with_more_tiles_than_canvas_pixels_still_shows_every_tile(page, tmp_path):
     """15×15 tiles of 28×20 images do not fit a 420-pixel canvas at one pixel each."""
     from vaelab.report.explain import ExplainConfig, render_html, run_explain

@@ -28,7 +28,8 @@ class Dataset:
     name : str
         A short human-readable name (``"mnist/train"``).
     meta : dict
-        JSON-serialisable facts about how the data was made (source, transforms, seed).
+        JSON-serialisable facts about how the data was made (source, transforms, seed);
+        ``meta["class_names"]``, where present, names what each label means.
 
     Examples
     --------
@@ -63,6 +64,12 @@ class Dataset:
     def n_features(self) -> int:
         """Number of values in one sample (the product of ``sample_shape``)."""
         return int(np.prod(self.sample_shape))
+
+    @property
+    def class_names(self) -> list[str] | None:
+        """What label i means (``class_names[i]``), where the data names its labels; else None."""
+        names = self.meta.get("class_names")
+        return None if names is None else [str(n) for n in names]
 
     @property
     def is_image(self) -> bool:

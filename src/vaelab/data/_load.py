@@ -65,13 +65,24 @@ def _meta(desc: dict, split: str, **extra: object) -> dict:
     return {"source": dict(desc), "split": split, **extra}
 
 
+# what label i means, for the named datasets whose labels are not their own names (MNIST's are digits)
+CLASS_NAMES: dict[str, tuple[str, ...]] = {
+    "fashion-mnist": (
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    ),
+    "kmnist": ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"),
+}  # fmt: skip
+
+
 def _idx_splits(directory: Path, name: str, desc: dict, checksums: dict | None) -> DataSplits:
     parts = {}
+    names = {"class_names": list(CLASS_NAMES[name])} if name in CLASS_NAMES else {}
     for split in ("train", "test"):
         images, labels = read_idx_split(directory, split, checksums)
         x = scale_to_unit(images)[:, None]  # (N, 1, H, W)
         parts[split] = Dataset(
-            x, labels, x.shape[1:], "unit", f"{name}/{split}", _meta(desc, split, scaled_by=255)
+            x, labels, x.shape[1:], "unit", f"{name}/{split}", _meta(desc, split, scaled_by=255, **names)
         )
     return DataSplits(parts["train"], parts["test"])
 

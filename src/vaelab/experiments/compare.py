@@ -103,6 +103,7 @@ class CompareResult:
     model: dict[str, Any]  # the AE/VAE ModelConfig (kind aside), as a dict
     labels: list[int] | None  # test labels, aligned with every method's codes
     methods: dict[str, MethodResult]
+    class_names: list[str] | None = None  # what label i means, where the data says
 
     def to_dict(self) -> dict[str, Any]:
         """Return the measurements as a JSON-serialisable dict."""
@@ -471,6 +472,7 @@ def compare_methods(
         model=model,
         labels=test.y.astype(int).tolist() if test.y is not None else None,
         methods=results,
+        class_names=test.class_names if test.y is not None else None,
     )
 
 

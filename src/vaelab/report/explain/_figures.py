@@ -404,6 +404,7 @@ def holes_figures(r: ExplainReport) -> list[Figure]:
         {
             "codes": {"ae": b64_array(t.ae.codes), "vae": b64_array(t.vae.codes)},
             "code_labels": None if t.code_labels is None else t.code_labels.tolist(),
+            "class_names": r.data.class_names,
             "extent": {"ae": _plane_extent(t.ae.codes), "vae": _plane_extent(t.vae.codes)},
             **look_data(r.data),
         },

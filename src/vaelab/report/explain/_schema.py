@@ -116,6 +116,7 @@ class DataSummary:
     likelihood_reason: str  # "binary", "mnist-convention" or "real-valued": why that likelihood
     n_valid: int  # training samples held out to check that training had settled
     standardized: bool  # a real-valued table: each feature shifted and scaled to mean 0, std 1
+    class_names: list[str] | None  # what label i means, where the data names its labels
     test_images: np.ndarray = page_field()  # (16, D) the first test samples
     feature_mean: np.ndarray = page_field()  # (D,) of the training samples: where a table's bars start
     feature_std: np.ndarray = page_field()  # (D,) their spread: a table's bar unit

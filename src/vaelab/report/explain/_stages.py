@@ -316,6 +316,7 @@ def load_stage(cfg: ExplainConfig) -> tuple[Data, DataSummary, str | None]:
         likelihood=lik,
         likelihood_reason=why,
         standardized=standardized,
+        class_names=train.class_names if train.y is not None else None,
         n_valid=len(valid),
         test_images=test.x.reshape(len(test), -1)[:16],
         feature_mean=data.xtr.mean(0).numpy(),

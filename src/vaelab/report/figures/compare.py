@@ -65,6 +65,7 @@ def plot_scatter_grid(result: CompareResult, max_points: int = 3000) -> Figure:
     rows = math.ceil(n / cols)
     fig = Figure(figsize=(4.2 * cols, 4.0 * rows + 0.6), layout="constrained")
     labels = None if result.labels is None else np.asarray(result.labels)
+    class_names = result.class_names or []
     keep = seeded_subset(np.arange(result.n_test), max_points, seed=0)
     for i, method in enumerate(shown):
         ax = fig.add_subplot(rows, cols, i + 1)
@@ -85,7 +86,7 @@ def plot_scatter_grid(result: CompareResult, max_points: int = 3000) -> Figure:
                     linewidths=0,
                     color=CLASS_COLOURS[j % len(CLASS_COLOURS)],
                     marker=CLASS_MARKERS[j % len(CLASS_MARKERS)],
-                    label=str(c),
+                    label=f"{c} {class_names[c]}" if 0 <= c < len(class_names) else str(c),
                 )
                 ax.text(
                     np.median(x[sel]),
@@ -115,7 +116,7 @@ def plot_scatter_grid(result: CompareResult, max_points: int = 3000) -> Figure:
             handles,
             names,
             loc="outside lower center",
-            ncols=min(len(names), 10),
+            ncols=min(len(names), 5 if class_names else 10),  # named classes need the width
             markerscale=2,
             title="label",
         )

@@ -303,8 +303,11 @@
       if (labels) labels.forEach(function (l) { if (seen.indexOf(l) < 0) seen.push(l); });
       seen.sort(function (a, b) { return a - b; });
       var html = seen.length ? "Colour: the label of each training sample. " : "Each dot is one training sample's code (no labels). ";
+      var names = DATA.class_names;  // what each label means, where the data names them
       seen.forEach(function (l) {
-        html += '<span class="swatch" style="background:' + OKABE[l % 10] + '"></span>' + l + " ";
+        var name = names && names[l] != null ? names[l] + " (" + l + ")" : String(l);
+        html += '<span class="swatch" style="background:' + OKABE[l % 10] + '"></span>' +
+          name.replace(/&/g, "&amp;").replace(/</g, "&lt;") + " ";
       });
       if (seen.length > 10) html += "(colours repeat after 10 labels) ";
       html += '<span class="ring"></span> the prior N(0, I) at 1, 2 and 3 standard deviations. ' +
