@@ -179,7 +179,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3, help="timed epoch rounds after the warm-up")
     p.add_argument("--images", type=int, default=10_000)
     p.add_argument("--samples", type=int, default=5000)
-    p.add_argument("--no-explain", action="store_true", help="leave out the explainer row")
+    p.add_argument("--no-explain", action="store_true", help="leave out the explainer rows")
     p.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md")
     args = p.parse_args()
     if not torch.cuda.is_available():

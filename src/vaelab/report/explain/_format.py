@@ -27,6 +27,11 @@ def _pct(x: float) -> str:
     return f"{_g(100 * x)}%"
 
 
+def trained_on_gpu(cfg: dict) -> bool:
+    """Whether a page with config ``cfg`` trained its models on a GPU (its numbers are the GPU's)."""
+    return cfg.get("device", "cpu") != "cpu"
+
+
 def reproduce_command(cfg: dict) -> str:
     """The `vaelab explain` command that measures what a page with config ``cfg`` shows.
 
@@ -43,9 +48,9 @@ def reproduce_command(cfg: dict) -> str:
         parts.append("--shape " + ",".join(str(s) for s in cfg["shape"]))
     if cfg.get("label_column") is not None:
         parts.append(f"--label-column {shlex.quote(str(cfg['label_column']))}")
-    if cfg.get("preset", "default") != "default":
+    if cfg["preset"] != "default":
         parts.append(f"--{cfg['preset']}")
     parts.append(f"--seed {cfg['seed']}")
-    if cfg.get("device", "cpu") != "cpu":  # trained on a GPU: its numbers are the GPU's
+    if trained_on_gpu(cfg):
         parts.append(f"--device {cfg['device']}")
     return " ".join(parts)

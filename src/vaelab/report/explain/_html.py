@@ -10,7 +10,7 @@ from importlib import resources
 from latex2mathml.converter import convert
 
 from vaelab.report.explain._figures import b64_array, merge_data
-from vaelab.report.explain._format import reproduce_command
+from vaelab.report.explain._format import reproduce_command, trained_on_gpu
 from vaelab.report.explain._lab import lab_html, lab_json, lab_position
 from vaelab.report.explain._schema import ExplainReport
 from vaelab.report.explain._sections import build_sections, used_terms
@@ -167,7 +167,7 @@ def render_html(report: ExplainReport) -> str:
         )
     nav = '<li><a href="#glossary">Words used on this page</a></li>' + "".join(nav_items)
     body = "\n".join([glossary_html(terms), *parts])
-    where = ", models trained on the GPU" if cfg.get("device", "cpu") != "cpu" else ""
+    where = ", models trained on the GPU" if trained_on_gpu(cfg) else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
